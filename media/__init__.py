@@ -1,0 +1,1 @@
+"""The media core: use cases, records and ports. Knows nothing of HTTP or GraphQL."""

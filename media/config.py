@@ -1,0 +1,318 @@
+"""Settings: one frozen value built from the environment. The only reader of os.environ."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from media.errors import ConfigError
+
+URL_TTL_CAP_S = 24 * 3600  # SECURITY.md §1.4: read URLs never live longer than a day
+UPLOAD_TTL_CAP_S = 3600  # SECURITY.md §1.4: upload URLs never live longer than an hour
+MIN_SIGNING_KEY_LENGTH = 32
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseUrl:
+    """A parsed MEDIA_DATABASE_URL."""
+
+    engine: str  # "sqlite" | "postgres"
+    path: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 5432
+    user: str = "postgres"
+    password: str | None = field(default=None, repr=False)
+    database: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StorageUrl:
+    """A parsed MEDIA_STORAGE_URL."""
+
+    scheme: str  # "file" | "s3"
+    path: Path | None = None
+    bucket: str = ""
+    prefix: str = ""
+    endpoint_url: str | None = None
+    region: str | None = None
+    addressing_style: str = "auto"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every setting of the service, validated. See README 'Settings'."""
+
+    data_dir: Path
+    database_url: str
+    storage_url: str
+    env: str = "development"
+    signing_keys: tuple[str, ...] = field(default=(), repr=False)
+    oidc_issuer: str | None = None
+    oidc_audience: str = "media-service"
+    public_url: str | None = None
+    url_ttl_s: int = 300
+    upload_ttl_s: int = 3600
+    max_upload_bytes: int = 4 * 1024**3
+    cors_origins: tuple[str, ...] = ("*",)
+    log_level: str = "INFO"
+    graphql_max_depth: int = 10
+    graphql_max_aliases: int = 30
+    graphql_max_tokens: int = 2000
+    graphql_max_body_bytes: int = 1024 * 1024
+    processing_workers: int = 2
+    max_pending_uploads: int = 20
+    reaper_interval_s: int = 60
+    stream_chunk_bytes: int = 256 * 1024
+    storage_max_connections: int = 64
+    storage_timeout_s: float = 15.0
+    database_pool_size: int = 10
+    database_timeout_s: float = 10.0
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{f.name}={'***' if f.name == 'signing_keys' else repr(getattr(self, f.name))}"
+            for f in fields(self)
+        )
+        return f"Settings({shown})"
+
+    @property
+    def production(self) -> bool:
+        """True when development conveniences (dev issuer, generated keys) are refused."""
+        return self.env == "production"
+
+    @property
+    def database(self) -> DatabaseUrl:
+        """The parsed database URL."""
+        return parse_database_url(self.database_url)
+
+    @property
+    def storage(self) -> StorageUrl:
+        """The parsed storage URL."""
+        return parse_storage_url(self.storage_url)
+
+    @property
+    def uses_dev_issuer(self) -> bool:
+        """True when tokens come from the built-in development issuer."""
+        return self.oidc_issuer is None
+
+    @property
+    def dev_key_path(self) -> Path:
+        """Where the embedded signing key lives when MEDIA_SIGNING_KEYS is unset."""
+        return self.data_dir / "signing.key"
+
+
+def parse_database_url(url: str) -> DatabaseUrl:
+    """Parse `sqlite:////abs/path` or `postgresql://user[:pw]@host[:port]/db`."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        path = parts.path
+        if not path.startswith("/") or parts.netloc:
+            raise ConfigError("expected sqlite:////absolute/path.sqlite3", variable="MEDIA_DATABASE_URL")
+        return DatabaseUrl(engine="sqlite", path=Path(path))
+    if parts.scheme in ("postgres", "postgresql"):
+        database = parts.path.lstrip("/")
+        if not parts.hostname or not database:
+            raise ConfigError("expected postgresql://user@host:port/db", variable="MEDIA_DATABASE_URL")
+        return DatabaseUrl(
+            engine="postgres",
+            host=parts.hostname,
+            port=parts.port or 5432,
+            user=parts.username or "postgres",
+            password=parts.password,
+            database=database,
+        )
+    raise ConfigError("expected a sqlite:// or postgresql:// URL", variable="MEDIA_DATABASE_URL")
+
+
+def parse_storage_url(url: str) -> StorageUrl:
+    """Parse `file:///abs/path` or `s3://bucket[/prefix]?endpoint_url=..&region=..&addressing=path`."""
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        if not parts.path.startswith("/") or parts.netloc:
+            raise ConfigError("expected file:///absolute/path", variable="MEDIA_STORAGE_URL")
+        return StorageUrl(scheme="file", path=Path(parts.path))
+    if parts.scheme == "s3":
+        if not parts.netloc:
+            raise ConfigError("expected s3://bucket?endpoint_url=...", variable="MEDIA_STORAGE_URL")
+        query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        unknown = set(query) - {"endpoint_url", "region", "addressing"}
+        if unknown:
+            raise ConfigError(
+                f"unknown storage URL parameter(s) {sorted(unknown)}", variable="MEDIA_STORAGE_URL"
+            )
+        style = query.get("addressing", "auto")
+        if style not in ("auto", "path", "virtual"):
+            raise ConfigError("addressing must be auto, path or virtual", variable="MEDIA_STORAGE_URL")
+        return StorageUrl(
+            scheme="s3",
+            bucket=parts.netloc,
+            prefix=parts.path.strip("/"),
+            endpoint_url=query.get("endpoint_url"),
+            region=query.get("region"),
+            addressing_style=style,
+        )
+    raise ConfigError("expected a file:// or s3:// URL", variable="MEDIA_STORAGE_URL")
+
+
+def _int(name: str, low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"expected an integer, got {raw!r}", variable=name) from None
+        if not low <= value <= high:
+            raise ConfigError(f"expected {low}..{high}, got {value}", variable=name)
+        return value
+
+    return parse
+
+
+def _float(name: str, low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"expected a number, got {raw!r}", variable=name) from None
+        if not low <= value <= high:
+            raise ConfigError(f"expected {low}..{high}, got {value}", variable=name)
+        return value
+
+    return parse
+
+
+def _choice(name: str, *choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower() if name != "MEDIA_LOG_LEVEL" else raw.strip().upper()
+        if value not in choices:
+            raise ConfigError(f"expected one of {', '.join(choices)}, got {raw!r}", variable=name)
+        return value
+
+    return parse
+
+
+def _http_url(name: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        parts = urlsplit(raw.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ConfigError(f"expected an http(s) URL without query, got {raw!r}", variable=name)
+        return raw.strip().rstrip("/")
+
+    return parse
+
+
+def _keys(raw: str) -> tuple[str, ...]:
+    keys = tuple(key.strip() for key in raw.split(",") if key.strip())
+    if not keys:
+        raise ConfigError("expected a comma list of keys", variable="MEDIA_SIGNING_KEYS")
+    if any(len(key) < MIN_SIGNING_KEY_LENGTH for key in keys):
+        raise ConfigError(
+            f"each key needs at least {MIN_SIGNING_KEY_LENGTH} characters (256 bits of randomness)",
+            variable="MEDIA_SIGNING_KEYS",
+        )
+    return keys
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip())
+    for origin in origins:
+        parts = urlsplit(origin)
+        if origin != "*" and (parts.scheme not in ("http", "https") or not parts.netloc):
+            raise ConfigError(f"expected * or http(s) origins, got {origin!r}", variable="MEDIA_CORS_ORIGINS")
+    return origins
+
+
+def _database(raw: str) -> str:
+    parse_database_url(raw)
+    return raw
+
+
+def _storage(raw: str) -> str:
+    parse_storage_url(raw)
+    return raw
+
+
+def _text(raw: str) -> str:
+    return raw.strip()
+
+
+# variable -> (Settings field, parser); README 'Settings' documents each with its default.
+_PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "MEDIA_DATABASE_URL": ("database_url", _database),
+    "MEDIA_STORAGE_URL": ("storage_url", _storage),
+    "MEDIA_SIGNING_KEYS": ("signing_keys", _keys),
+    "MEDIA_OIDC_ISSUER": ("oidc_issuer", _http_url("MEDIA_OIDC_ISSUER")),
+    "MEDIA_OIDC_AUDIENCE": ("oidc_audience", _text),
+    "MEDIA_PUBLIC_URL": ("public_url", _http_url("MEDIA_PUBLIC_URL")),
+    "MEDIA_URL_TTL_S": ("url_ttl_s", _int("MEDIA_URL_TTL_S", 1, URL_TTL_CAP_S)),
+    "MEDIA_UPLOAD_TTL_S": ("upload_ttl_s", _int("MEDIA_UPLOAD_TTL_S", 1, UPLOAD_TTL_CAP_S)),
+    "MEDIA_MAX_UPLOAD_BYTES": ("max_upload_bytes", _int("MEDIA_MAX_UPLOAD_BYTES", 1, 5 * 1024**4)),
+    "MEDIA_CORS_ORIGINS": ("cors_origins", _origins),
+    "MEDIA_ENV": ("env", _choice("MEDIA_ENV", "development", "production")),
+    "MEDIA_LOG_LEVEL": ("log_level", _choice("MEDIA_LOG_LEVEL", "DEBUG", "INFO", "WARNING", "ERROR")),
+    "MEDIA_GRAPHQL_MAX_DEPTH": ("graphql_max_depth", _int("MEDIA_GRAPHQL_MAX_DEPTH", 2, 100)),
+    "MEDIA_GRAPHQL_MAX_ALIASES": ("graphql_max_aliases", _int("MEDIA_GRAPHQL_MAX_ALIASES", 1, 1000)),
+    "MEDIA_GRAPHQL_MAX_TOKENS": ("graphql_max_tokens", _int("MEDIA_GRAPHQL_MAX_TOKENS", 50, 100_000)),
+    "MEDIA_GRAPHQL_MAX_BODY_BYTES": (
+        "graphql_max_body_bytes",
+        _int("MEDIA_GRAPHQL_MAX_BODY_BYTES", 1024, 64 * 1024**2),
+    ),
+    "MEDIA_PROCESSING_WORKERS": ("processing_workers", _int("MEDIA_PROCESSING_WORKERS", 1, 64)),
+    "MEDIA_MAX_PENDING_UPLOADS": ("max_pending_uploads", _int("MEDIA_MAX_PENDING_UPLOADS", 1, 10_000)),
+    "MEDIA_REAPER_INTERVAL_S": ("reaper_interval_s", _int("MEDIA_REAPER_INTERVAL_S", 1, 86_400)),
+    "MEDIA_STREAM_CHUNK_BYTES": (
+        "stream_chunk_bytes",
+        _int("MEDIA_STREAM_CHUNK_BYTES", 64 * 1024, 4 * 1024**2),
+    ),
+    "MEDIA_STORAGE_MAX_CONNECTIONS": (
+        "storage_max_connections",
+        _int("MEDIA_STORAGE_MAX_CONNECTIONS", 1, 1024),
+    ),
+    "MEDIA_STORAGE_TIMEOUT_S": ("storage_timeout_s", _float("MEDIA_STORAGE_TIMEOUT_S", 0.1, 300)),
+    "MEDIA_DATABASE_POOL_SIZE": ("database_pool_size", _int("MEDIA_DATABASE_POOL_SIZE", 1, 200)),
+    "MEDIA_DATABASE_TIMEOUT_S": ("database_timeout_s", _float("MEDIA_DATABASE_TIMEOUT_S", 0.1, 300)),
+}
+
+SETTING_VARIABLES = ("MEDIA_DATA_DIR", *_PARSERS)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from an environment mapping (os.environ by default); raise ConfigError."""
+    env = dict(os.environ if environ is None else environ)
+    data_dir = Path(env.get("MEDIA_DATA_DIR") or ".media-data").expanduser().resolve()
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "database_url": f"sqlite:///{data_dir / 'media.sqlite3'}",
+        "storage_url": f"file://{data_dir / 'objects'}",
+    }
+    for variable, (name, parse) in _PARSERS.items():
+        raw = env.get(variable)
+        if raw is not None and raw.strip() != "":
+            values[name] = parse(raw)
+    if "env" not in values:
+        embedded = values["database_url"].startswith("sqlite:") and values["storage_url"].startswith(
+            "file:"
+        )
+        # SECURITY.md §1.18: a non-embedded database or storage means production unless said otherwise.
+        values["env"] = "development" if embedded else "production"
+    settings = Settings(**values)
+    _check_production(settings)
+    return settings
+
+
+def _check_production(settings: Settings) -> None:
+    if not settings.production:
+        return
+    if not settings.signing_keys:
+        raise ConfigError(
+            "production needs MEDIA_SIGNING_KEYS; the generated development key is refused",
+            variable="MEDIA_SIGNING_KEYS",
+        )
+    if settings.uses_dev_issuer:
+        raise ConfigError(
+            "production needs MEDIA_OIDC_ISSUER; the development token issuer is refused",
+            variable="MEDIA_OIDC_ISSUER",
+        )

@@ -1,0 +1,285 @@
+"""Frozen values the edges see. Never Piccolo rows."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+
+class MediaKind(enum.StrEnum):
+    """What a media is, decided by its type."""
+
+    VIDEO = "video"
+    IMAGE = "image"
+
+
+class MediaStatus(enum.StrEnum):
+    """The life of a media row as users see it."""
+
+    IN_PROGRESS = "in_progress"
+    SUCCESS = "success"
+    FAILED = "failed"
+
+
+class UploadState(enum.StrEnum):
+    """The life of one upload request (single-use ticket)."""
+
+    PENDING = "pending"
+    RECEIVING = "receiving"
+    PROCESSING = "processing"
+    DONE = "done"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+class Scope(enum.StrEnum):
+    """Scopes carried by bearer tokens."""
+
+    USER = "user"
+    ADMIN = "admin"
+    ANONYMOUS = "anonymous"
+
+
+class Purpose(enum.StrEnum):
+    """What a signed URL may be used for; one itsdangerous salt each."""
+
+    STREAM = "stream"
+    DOWNLOAD = "download"
+    THUMBNAIL = "thumbnail"
+    UPLOAD = "upload"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The verified caller: OIDC subject and issuer, plus scopes."""
+
+    subject: str
+    issuer: str
+    scopes: frozenset[str]
+
+    @property
+    def is_admin(self) -> bool:
+        """True when the caller may see and change every owner's media."""
+        return Scope.ADMIN in self.scopes
+
+    @property
+    def is_user(self) -> bool:
+        """True when the caller may own media."""
+        return Scope.USER in self.scopes or self.is_admin
+
+    @property
+    def is_anonymous(self) -> bool:
+        """True for a caller without a token."""
+        return not self.subject
+
+
+ANONYMOUS = Principal(subject="", issuer="", scopes=frozenset({Scope.ANONYMOUS}))
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Who owns a media: the OIDC subject within its issuer."""
+
+    subject: str
+    issuer: str
+
+    @classmethod
+    def of(cls, principal: Principal) -> Owner:
+        """The owner identity of a principal."""
+        return cls(subject=principal.subject, issuer=principal.issuer)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaType:
+    """One allowed type: file extension, MIME type and kind."""
+
+    extension: str
+    mime_type: str
+    kind: MediaKind
+
+
+@dataclass(frozen=True, slots=True)
+class Thumbnail:
+    """The JPEG preview of a media."""
+
+    media_id: int
+    storage_key: str
+    width: int
+    height: int
+    size_bytes: int
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    """One media as stored: metadata of the original and its state."""
+
+    id: int
+    name: str
+    media_type: str
+    kind: MediaKind
+    status: MediaStatus
+    storage_key: str
+    url_generation: int
+    created_at: datetime
+    updated_at: datetime
+    failure_reason: str | None = None
+    size_bytes: int | None = None
+    sha256: str | None = None
+    etag: str | None = None
+    width: int | None = None
+    height: int | None = None
+    duration_seconds: float | None = None
+    has_thumbnail: bool = False
+    media_date: datetime | None = None
+    thumbnail: Thumbnail | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MediaMetadata:
+    """Details of the original as uploaded and probed."""
+
+    media_id: int
+    original_file_name: str
+    file_date: datetime | None = None
+    container: str | None = None
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    bit_rate: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRequest:
+    """One single-use upload ticket as stored."""
+
+    id: UUID
+    media_id: int
+    owner: Owner
+    state: UploadState
+    declared_size: int
+    declared_type: str
+    expires_at: datetime
+    created_at: datetime
+    completed_at: datetime | None = None
+    temp_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewMedia:
+    """Validated input to create a media and its upload request."""
+
+    name: str
+    media_type: MediaType
+    size_bytes: int
+    original_file_name: str
+    media_date: datetime | None
+    storage_key: str
+    upload_id: UUID
+    upload_expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """What processing learned of a stored object."""
+
+    mime_type: str
+    kind: MediaKind
+    width: int | None = None
+    height: int | None = None
+    duration_seconds: float | None = None
+    captured_at: datetime | None = None
+    container: str | None = None
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    bit_rate: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """What storage knows of one object."""
+
+    size: int
+    etag: str
+    last_modified: datetime
+    content_type: str | None = None
+    sha256: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignedUrl:
+    """An absolute signed URL and when it stops working."""
+
+    url: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UrlClaims:
+    """The verified contents of a signed URL token."""
+
+    purpose: Purpose
+    media_id: int
+    subject: str
+    generation: int
+    expires_at: datetime
+    upload_id: UUID | None = None
+    max_bytes: int | None = None
+    content_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadTicket:
+    """What createUpload hands out: where and how to PUT the bytes."""
+
+    upload_id: UUID
+    url: SignedUrl
+    method: str
+    headers: tuple[tuple[str, str], ...]
+    max_bytes: int
+    media: Media
+
+
+@dataclass(frozen=True, slots=True)
+class MediaFilter:
+    """Listing filters; None means any."""
+
+    kind: MediaKind | None = None
+    status: MediaStatus | None = None
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    name_contains: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Keyset position in a listing: (created_at, id) of the last item seen."""
+
+    created_at: datetime
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class MediaPage:
+    """One page of a listing."""
+
+    items: tuple[Media, ...]
+    has_next_page: bool
+    end_cursor: Cursor | None = None
+    start_cursor: Cursor | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamTarget:
+    """What the streaming edge needs to serve one signed URL."""
+
+    storage_key: str
+    content_type: str
+    size: int
+    etag: str
+    last_modified: datetime
+    disposition: str
+    file_name: str
+    expires_at: datetime
+    extra: dict[str, str] = field(default_factory=dict)

@@ -66,6 +66,7 @@ class Settings:
     processing_workers: int = 2
     max_pending_uploads: int = 20
     reaper_interval_s: int = 60
+    upload_idle_timeout_s: float = 30.0
     stream_chunk_bytes: int = 256 * 1024
     storage_max_connections: int = 64
     storage_timeout_s: float = 15.0
@@ -109,10 +110,10 @@ def parse_database_url(url: str) -> DatabaseUrl:
     """Parse `sqlite:////abs/path` or `postgresql://user[:pw]@host[:port]/db`."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
-        path = parts.path
-        if not path.startswith("/") or parts.netloc:
+        # sqlite:////abs/path: three slashes of the URL, then the absolute path's own.
+        if not parts.path.startswith("//") or parts.netloc:
             raise ConfigError("expected sqlite:////absolute/path.sqlite3", variable="MEDIA_DATABASE_URL")
-        return DatabaseUrl(engine="sqlite", path=Path(path))
+        return DatabaseUrl(engine="sqlite", path=Path(parts.path[1:]))
     if parts.scheme in ("postgres", "postgresql"):
         database = parts.path.lstrip("/")
         if not parts.hostname or not database:
@@ -263,6 +264,10 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MEDIA_PROCESSING_WORKERS": ("processing_workers", _int("MEDIA_PROCESSING_WORKERS", 1, 64)),
     "MEDIA_MAX_PENDING_UPLOADS": ("max_pending_uploads", _int("MEDIA_MAX_PENDING_UPLOADS", 1, 10_000)),
     "MEDIA_REAPER_INTERVAL_S": ("reaper_interval_s", _int("MEDIA_REAPER_INTERVAL_S", 1, 86_400)),
+    "MEDIA_UPLOAD_IDLE_TIMEOUT_S": (
+        "upload_idle_timeout_s",
+        _float("MEDIA_UPLOAD_IDLE_TIMEOUT_S", 1, 3600),
+    ),
     "MEDIA_STREAM_CHUNK_BYTES": (
         "stream_chunk_bytes",
         _int("MEDIA_STREAM_CHUNK_BYTES", 64 * 1024, 4 * 1024**2),

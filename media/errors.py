@@ -68,6 +68,10 @@ class LengthRequired(InvalidInput):
     """An upload without Content-Length."""
 
 
+class UploadTimeout(InvalidInput):
+    """An upload body stalled longer than the idle timeout."""
+
+
 class RateLimited(MediaError):
     """A documented bound was reached; retry later."""
 

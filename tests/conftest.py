@@ -2,6 +2,10 @@
 
 from pathlib import Path
 
+import pytest
+
+pytest.register_assert_rewrite("tests.support")
+
 pytest_plugins = sorted(
     f"tests.support.{path.stem}"
     for path in (Path(__file__).parent / "support").glob("*.py")

@@ -1,0 +1,43 @@
+"""The use cases, one facade over identity, library, uploads and streams."""
+
+from __future__ import annotations
+
+from media.errors import Unavailable
+from media.service.context import Parts, Verifier, utc_now
+from media.service.identity import Identity
+from media.service.ingest import Ingest
+from media.service.library import MAX_PAGE_SIZE, Library
+from media.service.streams import Streams
+from media.service.uploads import CreateUpload, UploadOutcome, Uploads
+
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "CreateUpload",
+    "MediaService",
+    "Parts",
+    "UploadOutcome",
+    "Verifier",
+    "utc_now",
+]
+
+
+class MediaService:
+    """Everything the GraphQL and HTTP edges may ask of the core."""
+
+    def __init__(self, parts: Parts) -> None:
+        self.parts = parts
+        self.identity = Identity(parts)
+        self.library = Library(parts)
+        self.uploads = Uploads(parts, Ingest(parts))
+        self.streams = Streams(parts)
+
+    async def readiness(self) -> dict[str, str]:
+        """'ok' or the error code for each dependency."""
+        report: dict[str, str] = {}
+        for name, check in (("database", self.parts.repository.ping), ("storage", self.parts.storage.ping)):
+            try:
+                await check()
+                report[name] = "ok"
+            except Unavailable:
+                report[name] = "unavailable"
+        return report

@@ -1,0 +1,40 @@
+"""The parts every use case shares, wired once by the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from media.config import Settings
+from media.models import Principal
+from media.repository import Repository
+from media.signing import UrlSigner
+from media.storage import Storage
+
+
+class Verifier(Protocol):
+    """Turns a bearer token into a verified Principal."""
+
+    async def verify(self, token: str) -> Principal:
+        """Verify the token or raise Unauthenticated / Unavailable."""
+        ...
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """Shared collaborators of the use cases."""
+
+    settings: Settings
+    repository: Repository
+    storage: Storage
+    signer: UrlSigner
+    verifier: Verifier
+    public_url: str
+    clock: Callable[[], datetime] = utc_now

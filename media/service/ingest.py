@@ -1,0 +1,128 @@
+"""After the bytes are stored: check, probe, faststart, thumbnail, then SUCCESS or FAILED."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+import anyio
+
+from media.errors import InvalidInput, MediaError
+from media.models import Media, ObjectInfo, Thumbnail, UploadRequest, UploadState
+from media.processing import Processed, process
+from media.service.context import Parts
+
+logger = logging.getLogger("media.ingest")
+
+_ACTIVE = frozenset({UploadState.PENDING, UploadState.RECEIVING, UploadState.PROCESSING})
+
+
+class Ingest:
+    """Turns a stored upload into a playable media, or fails it leaving nothing behind."""
+
+    def __init__(self, parts: Parts) -> None:
+        self._parts = parts
+        self._limiter = anyio.CapacityLimiter(parts.settings.processing_workers)
+        self._workroot = parts.settings.data_dir / "work"
+
+    async def run(self, media: Media, upload: UploadRequest, info: ObjectInfo) -> Media:
+        """Process the stored original; returns the media as SUCCESS or FAILED."""
+        repo = self._parts.repository
+        moved = await repo.transition_upload(upload.id, {UploadState.RECEIVING}, UploadState.PROCESSING)
+        if moved is None:  # reaped or failed meanwhile
+            current = await repo.get_media(media.id, None)
+            return current or media
+        workdir = self._workroot / uuid.uuid4().hex
+        written: list[str] = [media.storage_key]
+        try:
+            workdir.mkdir(parents=True)
+            source = await self._local_copy(media.storage_key, workdir)
+            processed = await anyio.to_thread.run_sync(
+                process, source, upload.declared_type, workdir, limiter=self._limiter
+            )
+            return await self._publish(media, upload, info, processed, written)
+        except InvalidInput as exc:
+            return await self.fail(media, upload, str(exc.data.get("reason") or exc.detail), written)
+        except MediaError as exc:
+            logger.warning("processing media %s failed: %s", media.id, exc.code)
+            return await self.fail(media, upload, "processing failed, try again", written)
+        except Exception:
+            logger.exception("processing media %s crashed", media.id)
+            return await self.fail(media, upload, "processing failed", written)
+        finally:
+            await anyio.to_thread.run_sync(shutil.rmtree, workdir, True)
+
+    async def _local_copy(self, key: str, workdir: Path) -> Path:
+        local = self._parts.storage.local_path(key)
+        if local is not None:
+            return local
+        target = workdir / "original"
+        await self._parts.storage.download(key, target)
+        return target
+
+    async def _publish(
+        self,
+        media: Media,
+        upload: UploadRequest,
+        info: ObjectInfo,
+        processed: Processed,
+        written: list[str],
+    ) -> Media:
+        storage, probe = self._parts.storage, processed.probe
+        key = media.storage_key
+        if processed.faststart_path is not None:
+            key = uuid.uuid4().hex
+            written.append(key)
+            info = await storage.write_file(key, processed.faststart_path, content_type=probe.mime_type)
+        thumbnail = None
+        if processed.thumbnail_path is not None and processed.thumbnail_size is not None:
+            thumb_key = uuid.uuid4().hex
+            written.append(thumb_key)
+            thumb_info = await storage.write_file(
+                thumb_key, processed.thumbnail_path, content_type="image/jpeg"
+            )
+            width, height = processed.thumbnail_size
+            thumbnail = Thumbnail(
+                media_id=media.id,
+                storage_key=thumb_key,
+                width=width,
+                height=height,
+                size_bytes=thumb_info.size,
+                etag=thumb_info.etag,
+            )
+        done = await self._parts.repository.mark_success(
+            media.id,
+            probe=probe,
+            size_bytes=info.size,
+            sha256=info.sha256 or "",
+            etag=info.etag,
+            storage_key=key,
+            thumbnail=thumbnail,
+        )
+        await self._parts.repository.transition_upload(upload.id, {UploadState.PROCESSING}, UploadState.DONE)
+        if key != media.storage_key:
+            await self._quiet_delete((media.storage_key,))
+        return done
+
+    async def fail(
+        self, media: Media, upload: UploadRequest | None, reason: str, keys: Iterable[str]
+    ) -> Media:
+        """Mark FAILED with a readable reason and delete every object written for it."""
+        with anyio.CancelScope(shield=True):
+            await self._quiet_delete(keys)
+            repo = self._parts.repository
+            if upload is not None:
+                await repo.transition_upload(upload.id, _ACTIVE, UploadState.FAILED)
+            failed = await repo.mark_failed(media.id, reason)
+            logger.info("media %s failed: %s", media.id, reason)
+            return failed or media
+
+    async def _quiet_delete(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            try:
+                await self._parts.storage.delete(key)
+            except MediaError:
+                logger.warning("could not delete an object of a failed upload; left for the collector")

@@ -1,0 +1,129 @@
+"""Reading and managing media: get, list, signed URLs, delete, revoke."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import anyio
+
+from media.errors import InvalidInput, NotFound, Unavailable
+from media.models import (
+    Media,
+    MediaFilter,
+    MediaPage,
+    MediaStatus,
+    Principal,
+    Purpose,
+    SignedUrl,
+)
+from media.service.context import Parts
+from media.service.cursor import decode_cursor
+from media.service.identity import owner_filter, require_user
+
+logger = logging.getLogger("media.library")
+
+MAX_PAGE_SIZE = 100
+DELETE_ATTEMPTS = 3
+
+
+class Library:
+    """Use cases over stored media."""
+
+    def __init__(self, parts: Parts) -> None:
+        self._parts = parts
+
+    async def get_media(self, principal: Principal, media_id: int) -> Media | None:
+        """The media when it exists and the caller may see it, else None."""
+        if principal.is_anonymous or not principal.is_user:
+            return None  # nothing is public today
+        return await self._parts.repository.get_media(media_id, owner_filter(principal))
+
+    async def list_media(
+        self,
+        principal: Principal,
+        *,
+        first: int,
+        after: str | None,
+        media_filter: MediaFilter,
+    ) -> MediaPage:
+        """One page of the caller's media, newest first."""
+        if not 0 <= first <= MAX_PAGE_SIZE:
+            raise InvalidInput(f"first must be between 0 and {MAX_PAGE_SIZE}", field="first")
+        _check_filter(media_filter)
+        cursor = decode_cursor(after) if after else None
+        if principal.is_anonymous or not principal.is_user:
+            return MediaPage(items=(), has_next_page=False)
+        return await self._parts.repository.list_media(
+            owner_filter(principal), media_filter, first, cursor
+        )
+
+    def signed_url(
+        self, principal: Principal, media: Media, purpose: Purpose, expires_in: int | None
+    ) -> SignedUrl | None:
+        """A fresh read URL for a media the caller already sees; None when there is nothing to read."""
+        if media.status is not MediaStatus.SUCCESS:
+            return None
+        if purpose is Purpose.THUMBNAIL and not media.has_thumbnail:
+            return None
+        if expires_in is not None and expires_in < 1:
+            raise InvalidInput("expiresIn must be at least 1 second", field="expiresIn")
+        settings = self._parts.settings
+        ttl = settings.url_ttl_s if expires_in is None else expires_in
+        token, expires_at = self._parts.signer.sign(
+            purpose,
+            media_id=media.id,
+            subject=principal.subject,
+            generation=media.url_generation,
+            ttl_s=ttl,
+        )
+        return SignedUrl(url=f"{self._parts.public_url}/media/{token}", expires_at=expires_at)
+
+    async def revoke_urls(self, principal: Principal, media_id: int) -> Media:
+        """Invalidate every URL issued so far for this media."""
+        require_user(principal)
+        await self._visible(principal, media_id)
+        media = await self._parts.repository.bump_generation(media_id)
+        if media is None:
+            raise NotFound("media", id=media_id)
+        return media
+
+    async def delete_media(self, principal: Principal, media_id: int) -> bool:
+        """Remove the rows, then the objects; true when something was deleted."""
+        require_user(principal)
+        if await self._parts.repository.get_media(media_id, owner_filter(principal)) is None:
+            return False  # idempotent: deleting twice is not an error
+        keys = await self._parts.repository.delete_media(media_id)
+        for key in keys or ():
+            await self._delete_object(key)
+        return keys is not None
+
+    async def _visible(self, principal: Principal, media_id: int) -> Media:
+        media = await self._parts.repository.get_media(media_id, owner_filter(principal))
+        if media is None:
+            raise NotFound("media", id=media_id)
+        return media
+
+    async def _delete_object(self, key: str) -> None:
+        # The rows are gone first, so a failure here leaves an orphan object, never a row
+        # pointing at nothing; the orphan is logged for the garbage collector.
+        for attempt in range(1, DELETE_ATTEMPTS + 1):
+            try:
+                await self._parts.storage.delete(key)
+                return
+            except Unavailable:
+                if attempt == DELETE_ATTEMPTS:
+                    logger.warning("object delete failed after %d attempts; orphan left", attempt)
+                    return
+                await anyio.sleep(0.2 * attempt)
+
+
+def _check_filter(media_filter: MediaFilter) -> None:
+    start, end = media_filter.date_from, media_filter.date_to
+    for name, value in (("mediaDateFrom", start), ("mediaDateTo", end)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidInput("dates need a timezone", field=name)
+    if isinstance(start, datetime) and isinstance(end, datetime) and start > end:
+        raise InvalidInput("mediaDateFrom is after mediaDateTo", field="filter")
+    if media_filter.name_contains is not None and len(media_filter.name_contains) > 255:
+        raise InvalidInput("name filter too long", field="nameContains")

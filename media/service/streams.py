@@ -1,0 +1,83 @@
+"""Opening a signed read URL: token first, one cheap lookup, then storage."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from media.errors import InvalidSignature
+from media.models import Media, MediaStatus, Purpose, StreamTarget, UrlClaims
+from media.service.context import Parts
+
+logger = logging.getLogger("media.stream")
+
+READ_PURPOSES = frozenset({Purpose.STREAM, Purpose.DOWNLOAD, Purpose.THUMBNAIL})
+_EXTENSIONS = {"video/mp4": ".mp4", "video/webm": ".webm", "image/png": ".png", "image/jpeg": ".jpg"}
+
+
+class Streams:
+    """Use cases of the streaming edge."""
+
+    def __init__(self, parts: Parts) -> None:
+        self._parts = parts
+
+    async def open_stream(self, token: str) -> StreamTarget:
+        """What to serve for a signed read URL; InvalidSignature for every refusal."""
+        claims = self._parts.signer.verify(token, READ_PURPOSES)
+        media = await self._parts.repository.get_media(claims.media_id, None)
+        return target_for(claims, media)
+
+    def read_object(self, storage_key: str, start: int, length: int) -> AsyncIterator[bytes]:
+        """Bounded chunks of one stored object."""
+        return self._parts.storage.read(storage_key, start, length)
+
+
+def target_for(claims: UrlClaims, media: Media | None) -> StreamTarget:
+    """Check the claims against the current row and describe the bytes to serve."""
+    if media is None:
+        raise InvalidSignature("refused", reason="media absent")
+    if media.status is not MediaStatus.SUCCESS:
+        raise InvalidSignature("refused", reason="media not ready")
+    if media.url_generation != claims.generation:
+        raise InvalidSignature("refused", reason="revoked")
+    # Ownership never changes, so a URL issued to a subject stays as visible as when issued;
+    # deletion and revocation are what end it, and both are checked above.
+    last_modified = media.created_at.replace(microsecond=0)
+    if claims.purpose is Purpose.THUMBNAIL:
+        thumb = media.thumbnail
+        if thumb is None:
+            raise InvalidSignature("refused", reason="no thumbnail")
+        return StreamTarget(
+            storage_key=thumb.storage_key,
+            content_type="image/jpeg",
+            size=thumb.size_bytes,
+            etag=thumb.etag,
+            last_modified=last_modified,
+            disposition="inline",
+            file_name=f"{_stem(media.name)}-thumbnail.jpg",
+            expires_at=claims.expires_at,
+        )
+    if media.size_bytes is None or media.etag is None:
+        raise InvalidSignature("refused", reason="object unknown")
+    return StreamTarget(
+        storage_key=media.storage_key,
+        content_type=media.media_type,
+        size=media.size_bytes,
+        etag=media.etag,
+        last_modified=last_modified,
+        disposition="attachment" if claims.purpose is Purpose.DOWNLOAD else "inline",
+        file_name=_file_name(media),
+        expires_at=claims.expires_at,
+    )
+
+
+def _stem(name: str) -> str:
+    stem, dot, _ = name.rpartition(".")
+    return stem if dot and stem else name
+
+
+def _file_name(media: Media) -> str:
+    extension = _EXTENSIONS.get(media.media_type, "")
+    if media.name.lower().endswith(extension) or (extension == ".jpg" and media.name.lower().endswith(".jpeg")):
+        return media.name
+    return media.name + extension

@@ -1,0 +1,254 @@
+"""Uploads: tickets, the signed PUT, completion and the reaper."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import anyio
+
+from media.errors import (
+    Conflict,
+    InvalidInput,
+    InvalidSignature,
+    LengthRequired,
+    MediaError,
+    NotFound,
+    RateLimited,
+    TooLarge,
+    Unavailable,
+    UnsupportedMediaType,
+    UploadTimeout,
+)
+from media.models import (
+    Media,
+    MediaStatus,
+    ObjectInfo,
+    NewMedia,
+    Owner,
+    Principal,
+    Purpose,
+    SignedUrl,
+    UploadRequest,
+    UploadState,
+    UploadTicket,
+)
+from media.service.context import Parts
+from media.service.identity import owner_filter, require_user
+from media.service.ingest import Ingest
+
+logger = logging.getLogger("media.upload")
+
+OPEN_STATES = frozenset({UploadState.PENDING, UploadState.RECEIVING, UploadState.PROCESSING})
+# A receiving or processing upload is only reaped once it cannot still be running.
+MAX_UPLOAD_DURATION = timedelta(minutes=30)
+
+
+@dataclass(frozen=True, slots=True)
+class CreateUpload:
+    """The validated-to-be input of createUpload."""
+
+    file_name: str
+    media_type: str
+    size_bytes: int
+    media_date: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadOutcome:
+    """What the signed PUT answers."""
+
+    upload_id: uuid.UUID
+    media: Media
+
+
+class Uploads:
+    """Use cases from createUpload to a SUCCESS or FAILED media."""
+
+    def __init__(self, parts: Parts, ingest: Ingest) -> None:
+        self._parts = parts
+        self._ingest = ingest
+
+    async def create_upload(self, principal: Principal, request: CreateUpload) -> UploadTicket:
+        """Store an IN_PROGRESS media and a pending upload; hand out its single-use PUT URL."""
+        require_user(principal)
+        settings, repo = self._parts.settings, self._parts.repository
+        if request.size_bytes <= 0:
+            raise InvalidInput("sizeBytes must be positive", field="sizeBytes")
+        if request.size_bytes > settings.max_upload_bytes:
+            raise TooLarge("sizeBytes over the limit", field="sizeBytes", limit=settings.max_upload_bytes)
+        if request.media_date is not None and request.media_date.tzinfo is None:
+            raise InvalidInput("mediaDate needs a timezone", field="mediaDate")
+        media_type = await repo.media_type(request.media_type.strip().lower())
+        if media_type is None:
+            raise UnsupportedMediaType("media type not allowed", field="mediaType")
+        owner = Owner.of(principal)
+        if await repo.count_open_uploads(owner) >= settings.max_pending_uploads:
+            raise RateLimited("too many open uploads", limit=settings.max_pending_uploads)
+        now = self._parts.clock()
+        new = NewMedia(
+            name=request.file_name,
+            media_type=media_type,
+            size_bytes=request.size_bytes,
+            original_file_name=request.file_name,
+            media_date=request.media_date,
+            storage_key=uuid.uuid4().hex,
+            upload_id=uuid.uuid4(),
+            upload_expires_at=now + timedelta(seconds=settings.upload_ttl_s),
+        )
+        media, upload = await repo.create_media(owner, new)
+        url = self._upload_url(principal, media, upload)
+        return UploadTicket(
+            upload_id=upload.id,
+            url=url,
+            method="PUT",
+            headers=(("Content-Type", media_type.mime_type), ("Content-Length", str(upload.declared_size))),
+            max_bytes=upload.declared_size,
+            media=media,
+        )
+
+    def _upload_url(self, principal: Principal, media: Media, upload: UploadRequest) -> SignedUrl:
+        token, expires_at = self._parts.signer.sign(
+            Purpose.UPLOAD,
+            media_id=media.id,
+            subject=principal.subject,
+            generation=media.url_generation,
+            ttl_s=int((upload.expires_at - self._parts.clock()).total_seconds()),
+            upload_id=upload.id,
+            max_bytes=upload.declared_size,
+            content_type=upload.declared_type,
+        )
+        return SignedUrl(url=f"{self._parts.public_url}/upload/{token}", expires_at=expires_at)
+
+    async def receive(
+        self,
+        token: str,
+        *,
+        content_length: int | None,
+        content_type: str | None,
+        body: AsyncIterable[bytes],
+    ) -> UploadOutcome:
+        """The signed PUT: claim the upload, stream the body to storage, then process it."""
+        claims = self._parts.signer.verify(token, {Purpose.UPLOAD})
+        repo = self._parts.repository
+        upload = await repo.get_upload(claims.upload_id) if claims.upload_id else None
+        media = await repo.get_media(claims.media_id, None)
+        if upload is None or media is None or upload.media_id != media.id:
+            raise InvalidSignature("refused", reason="upload absent")
+        if media.url_generation != claims.generation:
+            raise InvalidSignature("refused", reason="revoked")
+        if upload.state is not UploadState.PENDING:
+            raise Conflict("upload already used", state=upload.state.value)
+        _check_headers(upload, content_length, content_type)
+        claimed = await repo.transition_upload(
+            upload.id, {UploadState.PENDING}, UploadState.RECEIVING, temp_key=media.storage_key
+        )
+        if claimed is None:
+            raise Conflict("upload already used")
+        info = await self._store(media, upload, body)
+        # Processing must finish or fail cleanly even when the client goes away now.
+        with anyio.CancelScope(shield=True):
+            done = await self._ingest.run(media, upload, info)
+        return UploadOutcome(upload_id=upload.id, media=done)
+
+    async def _store(self, media: Media, upload: UploadRequest, body: AsyncIterable[bytes]) -> ObjectInfo:
+        try:
+            info = await self._parts.storage.write(
+                media.storage_key,
+                _bounded(body, upload.declared_size, self._parts.settings.upload_idle_timeout_s),
+                content_type=upload.declared_type,
+                max_bytes=upload.declared_size,
+            )
+            if info.size != upload.declared_size:
+                raise InvalidInput("body shorter than declared", reason="body shorter than declared")
+        except BaseException as exc:
+            with anyio.CancelScope(shield=True):
+                await self._ingest.fail(media, upload, _failure_reason(exc), keys=(media.storage_key,))
+            if isinstance(exc, Exception) and not isinstance(exc, MediaError):
+                # The client went away or the body broke: nothing of it is kept.
+                raise InvalidInput("upload interrupted", reason="upload interrupted") from exc
+            raise
+        return info
+
+    async def complete(self, principal: Principal, upload_id: uuid.UUID) -> Media:
+        """Idempotent: the media's current state (SUCCESS or FAILED once processing ended)."""
+        require_user(principal)
+        repo = self._parts.repository
+        upload = await repo.get_upload(upload_id)
+        owner = owner_filter(principal)
+        if upload is None or (owner is not None and upload.owner != owner):
+            raise NotFound("upload", id=str(upload_id))
+        await self.reap_one(upload)
+        media = await repo.get_media(upload.media_id, owner)
+        if media is None:
+            raise NotFound("upload", id=str(upload_id))
+        return media
+
+    async def reap(self, limit: int = 100) -> int:
+        """Fail uploads that can no longer finish and remove their objects; safe in many processes."""
+        now = self._parts.clock()
+        count = 0
+        for upload in await self._parts.repository.expired_uploads(now, limit):
+            count += await self.reap_one(upload)
+        return count
+
+    async def reap_one(self, upload: UploadRequest) -> int:
+        """Expire one upload if its time is over; 1 when it was reaped by this call."""
+        now = self._parts.clock()
+        if upload.state not in OPEN_STATES or upload.expires_at >= now:
+            return 0
+        if upload.state is not UploadState.PENDING and upload.expires_at + MAX_UPLOAD_DURATION >= now:
+            return 0
+        moved = await self._parts.repository.transition_upload(
+            upload.id, {upload.state}, UploadState.EXPIRED, now=now
+        )
+        if moved is None:
+            return 0  # another process got there first
+        media = await self._parts.repository.get_media(upload.media_id, None)
+        if media is not None and media.status is MediaStatus.IN_PROGRESS:
+            await self._ingest.fail(media, None, "upload expired", keys=(media.storage_key,))
+        return 1
+
+
+def _check_headers(upload: UploadRequest, content_length: int | None, content_type: str | None) -> None:
+    if content_length is None:
+        raise LengthRequired("Content-Length is required", field="Content-Length")
+    declared = (content_type or "").split(";")[0].strip().lower()
+    if declared != upload.declared_type:
+        raise UnsupportedMediaType("Content-Type does not match the ticket", field="Content-Type")
+    if content_length > upload.declared_size:
+        raise TooLarge("Content-Length over the declared size", limit=upload.declared_size)
+    if content_length < upload.declared_size:
+        raise InvalidInput("Content-Length under the declared size", field="Content-Length")
+
+
+async def _bounded(body: AsyncIterable[bytes], limit: int, idle_s: float) -> AsyncIterator[bytes]:
+    received = 0
+    chunks = aiter(body)
+    while True:
+        try:
+            with anyio.fail_after(idle_s):
+                chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise UploadTimeout("no body bytes within the idle timeout", limit=idle_s) from None
+        received += len(chunk)
+        if received > limit:
+            raise TooLarge("body longer than declared", limit=limit)
+        yield chunk
+
+
+def _failure_reason(exc: BaseException) -> str:
+    if isinstance(exc, TooLarge):
+        return "body longer than declared"
+    if isinstance(exc, UploadTimeout):
+        return "upload idle timeout"
+    if isinstance(exc, InvalidInput):
+        return str(exc.data.get("reason") or exc.detail)
+    if isinstance(exc, Unavailable):
+        return "storage unavailable"
+    return "upload interrupted"

@@ -1,0 +1,1 @@
+"""Composition root: builds the one Litestar app, the dev issuer routes and the CLI."""

@@ -1,0 +1,101 @@
+"""create_app(settings): the one Litestar app and the lifetime of its dependencies."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import anyio
+from litestar import Litestar, Request, get
+from litestar.datastructures import State
+from litestar.response import Response
+
+from api import graphql_controller
+from media.config import Settings
+from media.errors import MediaError
+from media.service import MediaService
+from server.dev_oidc import dev_oidc_handlers
+from server.lifecycle import Dependencies, dev_issuer, open_dependencies
+from server.request_log import RequestLogMiddleware
+from streaming import stream_route_handlers
+from streaming.upload import upload_handler
+
+logger = logging.getLogger("media.server")
+
+
+@get("/healthz", sync_to_thread=False, include_in_schema=False)
+def healthz() -> dict[str, str]:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+@get("/readyz", include_in_schema=False)
+async def readyz(request: Request[object, object, State]) -> Response[dict[str, object]]:
+    """Database and storage reachable: 200, else 503 naming the failing part."""
+    service: MediaService = request.app.state.service
+    report = await service.readiness()
+    ready = all(value == "ok" for value in report.values()) and not request.app.state.draining
+    status = 200 if ready else 503
+    headers = {} if ready else {"Retry-After": "5"}
+    return Response({"status": "ok" if ready else "unavailable", **report}, status_code=status, headers=headers)
+
+
+def create_app(settings: Settings, *, public_url: str | None = None) -> Litestar:
+    """The whole service for one settings value; dependencies open on startup, close on shutdown."""
+    base_url = (settings.public_url or public_url or "http://127.0.0.1:8090").rstrip("/")
+    holder = _Holder()
+    issuer = dev_issuer(settings, base_url) if settings.uses_dev_issuer else None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with open_dependencies(settings, base_url, issuer) as deps:
+            holder.deps = deps
+            app.state.service = deps.service
+            app.state.stream_source = deps.service.streams
+            app.state.draining = False
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(_reaper, deps.service, settings.reaper_interval_s)
+                try:
+                    yield
+                finally:
+                    app.state.draining = True
+                    tasks.cancel_scope.cancel()
+
+    handlers: list[object] = [
+        healthz,
+        readyz,
+        graphql_controller(settings, holder.service),
+        *stream_route_handlers(settings.cors_origins),
+        upload_handler(settings),
+    ]
+    if issuer is not None:
+        handlers.extend(dev_oidc_handlers(issuer))
+    return Litestar(
+        route_handlers=handlers,  # type: ignore[arg-type]
+        lifespan=[lifespan],
+        middleware=[RequestLogMiddleware],
+        openapi_config=None,
+        debug=False,
+    )
+
+
+@dataclass
+class _Holder:
+    deps: Dependencies | None = field(default=None)
+
+    def service(self) -> MediaService:
+        assert self.deps is not None, "the app is not started"
+        return self.deps.service
+
+
+async def _reaper(service: MediaService, interval_s: int) -> None:
+    while True:
+        try:
+            reaped = await service.uploads.reap()
+            if reaped:
+                logger.info("reaper expired %d upload(s)", reaped)
+        except MediaError as exc:
+            logger.warning("reaper skipped a round: %s", exc.code)
+        await anyio.sleep(interval_s)

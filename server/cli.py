@@ -1,0 +1,123 @@
+"""The `media-service` command: serve, migrate, export-schema, dev-token, upload, url."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import anyio
+
+from media.config import Settings, load_settings
+from media.errors import ConfigError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8090
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="media-service", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser("serve", help="migrate the embedded default if needed, then serve")
+    serve.add_argument("--host", default=DEFAULT_HOST)
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    commands.add_parser("migrate", help="apply database migrations forward (idempotent)")
+    export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
+    export.add_argument("--output", type=Path, help="write to this file instead of stdout")
+    token = commands.add_parser("dev-token", help="print a bearer JWT from the embedded issuer")
+    token.add_argument("--subject", default="dev-user")
+    token.add_argument(
+        "--scope", action="append", choices=["user", "admin", "anonymous"], help="repeatable"
+    )
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+    token.add_argument("--server", help="the server's public URL (default MEDIA_PUBLIC_URL)")
+    upload = commands.add_parser("upload", help="upload a file through the GraphQL flow")
+    upload.add_argument("file", type=Path)
+    upload.add_argument("--name")
+    upload.add_argument("--server")
+    url = commands.add_parser("url", help="print a fresh stream URL for a media id")
+    url.add_argument("media_id")
+    url.add_argument("--download", action="store_true", help="a download URL instead")
+    url.add_argument("--server")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        return _run(args, settings)
+    except ConfigError as exc:
+        variable = exc.data.get("variable", "setting")
+        print(f"media-service: {variable}: {exc.detail}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "serve":
+        return _serve(settings, args.host, args.port)
+    if args.command == "migrate":
+        from media.db import migrate
+
+        anyio.run(migrate, settings)
+        print("migrations applied", file=sys.stderr)
+        return 0
+    if args.command == "export-schema":
+        from api.schema import schema_sdl
+
+        sdl = schema_sdl()
+        if args.output:
+            args.output.write_text(sdl)
+        else:
+            sys.stdout.write(sdl)
+        return 0
+    if args.command == "dev-token":
+        return _dev_token(settings, args)
+    from server.client import run_client
+
+    return run_client(settings, args)
+
+
+def _serve(settings: Settings, host: str, port: int) -> int:
+    import uvicorn
+
+    from media.db import migrate
+    from server.app import create_app
+    from server.request_log import configure_logging
+
+    configure_logging(settings.log_level)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.database.engine == "sqlite":
+        anyio.run(migrate, settings)
+    public = f"http://{host}:{port}"
+    app = create_app(settings, public_url=public)
+    print(f"GraphiQL: {(settings.public_url or public)}/graphql", file=sys.stderr, flush=True)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        access_log=False,  # it would print signed URLs; RequestLogMiddleware logs instead
+        log_config=None,
+        timeout_graceful_shutdown=30,
+        proxy_headers=True,
+    )
+    return 0
+
+
+def _dev_token(settings: Settings, args: argparse.Namespace) -> int:
+    from server.lifecycle import dev_issuer
+
+    if not settings.uses_dev_issuer:
+        print("media-service: dev-token: MEDIA_OIDC_ISSUER names a real issuer", file=sys.stderr)
+        return 2
+    base = (args.server or settings.public_url or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}").rstrip("/")
+    issuer = dev_issuer(settings, base)
+    scopes = args.scope or ["user"]
+    print(issuer.mint(args.subject, scopes, audience=settings.oidc_audience, ttl_s=args.ttl))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,68 @@
+"""Opening and closing the dependencies of one app process."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from media.auth.dev_issuer import DevIssuer
+from media.auth.oidc import TokenVerifier
+from media.config import Settings
+from media.db import Database, open_database
+from media.repository import Repository
+from media.service import MediaService, Parts
+from media.signing import UrlSigner
+from media.storage import Storage, open_storage
+from server.dev_oidc import in_process_http
+from server.keys import signing_keys
+
+DEV_ISSUER_PATH = "/dev-oidc"
+
+
+@dataclass(frozen=True, slots=True)
+class Dependencies:
+    """What one running app holds open."""
+
+    database: Database
+    storage: Storage
+    verifier: TokenVerifier
+    service: MediaService
+
+
+def dev_issuer(settings: Settings, base_url: str) -> DevIssuer:
+    """The embedded development issuer, its key kept in the data directory."""
+    return DevIssuer.load_or_create(settings.data_dir / "dev-oidc-key.pem", base_url + DEV_ISSUER_PATH)
+
+
+def make_verifier(settings: Settings, issuer: DevIssuer | None) -> TokenVerifier:
+    """A verifier for the configured issuer; the embedded one is reached in-process."""
+    if issuer is None:
+        assert settings.oidc_issuer is not None
+        return TokenVerifier(settings.oidc_issuer, settings.oidc_audience)
+    return TokenVerifier(
+        issuer.issuer_url, settings.oidc_audience, http=in_process_http(issuer)
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_dependencies(
+    settings: Settings, base_url: str, issuer: DevIssuer | None
+) -> AsyncIterator[Dependencies]:
+    """Open database, storage and verifier; close them in reverse order."""
+    async with contextlib.AsyncExitStack() as stack:
+        database = await open_database(settings)
+        stack.push_async_callback(database.close)
+        storage = await open_storage(settings)
+        stack.push_async_callback(storage.close)
+        verifier = make_verifier(settings, issuer)
+        stack.push_async_callback(verifier.close)
+        parts = Parts(
+            settings=settings,
+            repository=Repository(database),
+            storage=storage,
+            signer=UrlSigner(signing_keys(settings)),
+            verifier=verifier,
+            public_url=base_url,
+        )
+        yield Dependencies(database, storage, verifier, MediaService(parts))

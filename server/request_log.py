@@ -1,0 +1,68 @@
+"""One structured log line per request, without tokens, signed URLs or credentials."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from typing import Any
+
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+logger = logging.getLogger("media.request")
+
+# Path segments that are capabilities (signed tokens) never reach a log line.
+_SECRET_PATH = re.compile(r"^/(media|upload)/[^/]+")
+
+
+def redact_path(path: str) -> str:
+    """The path with any signed-URL token replaced by a placeholder."""
+    return _SECRET_PATH.sub(lambda match: f"/{match.group(1)}/{{token}}", path)
+
+
+class RequestLogMiddleware:
+    """Pure ASGI middleware: method, route template, status, bytes, duration. No query strings."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        state: dict[str, Any] = {"status": 0, "bytes": 0}
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                state["status"] = message["status"]
+            elif message["type"] == "http.response.body":
+                state["bytes"] += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counting_send)
+        finally:
+            self._log(scope, state, time.perf_counter() - started)
+
+    @staticmethod
+    def _log(scope: Scope, state: dict[str, Any], seconds: float) -> None:
+        route = scope.get("path_template") or redact_path(scope.get("path", ""))
+        line = {
+            "method": scope.get("method"),
+            "route": route,
+            "status": state["status"] or 500,
+            "bytes": state["bytes"],
+            "ms": round(seconds * 1000, 2),
+        }
+        logger.info("request %s", json.dumps(line, separators=(",", ":")))
+
+
+def configure_logging(level: str) -> None:
+    """Plain one-line logs on stderr; uvicorn's access log (full URLs) stays off."""
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    logging.getLogger("uvicorn.access").disabled = True

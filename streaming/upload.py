@@ -1,0 +1,104 @@
+"""PUT /upload/{token}: receive the bytes of one upload, straight into storage."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import Request, put
+from litestar.datastructures import State
+from litestar.handlers import HTTPRouteHandler
+from litestar.response import Response
+
+from media.config import Settings
+from media.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    LengthRequired,
+    MediaError,
+    NotFound,
+    RateLimited,
+    TooLarge,
+    Unavailable,
+    UnsupportedMediaType,
+    UploadTimeout,
+)
+from media.models import MediaStatus
+from media.service import MediaService
+
+logger = logging.getLogger("media.upload")
+
+# SECURITY.md §2.5, most specific class first.
+_STATUS: tuple[tuple[type[MediaError], int, str], ...] = (
+    (Forbidden, 403, "forbidden"),
+    (NotFound, 403, "forbidden"),
+    (Conflict, 409, "conflict"),
+    (LengthRequired, 411, "length_required"),
+    (TooLarge, 413, "too_large"),
+    (UnsupportedMediaType, 415, "unsupported_media_type"),
+    (UploadTimeout, 408, "timeout"),
+    (InvalidInput, 400, "bad_request"),
+    (RateLimited, 429, "rate_limited"),
+    (Unavailable, 503, "unavailable"),
+)
+
+
+def error_response(exc: MediaError) -> Response[dict[str, object]]:
+    """The one mapping of core errors to upload answers; no detail for signature failures."""
+    for kind, status, code in _STATUS:
+        if isinstance(exc, kind):
+            body: dict[str, object] = {"error": code}
+            headers: dict[str, str] = {"Cache-Control": "no-store"}
+            if status == 503:
+                body["error"] = f"{exc.dependency}_unavailable" if isinstance(exc, Unavailable) else code
+                headers["Retry-After"] = "5"
+            elif status not in (403, 409) and exc.detail:
+                body["message"] = exc.detail
+            return Response(body, status_code=status, headers=headers)
+    logger.error("unmapped error %s on upload", type(exc).__name__)
+    return Response({"error": "internal"}, status_code=500)
+
+
+def upload_handler(settings: Settings) -> HTTPRouteHandler:
+    """The PUT handler; its body limit is the upload limit, not Litestar's 10 MB default."""
+
+    @put(
+        "/upload/{token:str}",
+        request_max_body_size=settings.max_upload_bytes,
+        include_in_schema=False,
+        status_code=200,
+    )
+    async def receive_upload(
+        request: Request[object, object, State], token: str
+    ) -> Response[dict[str, object]]:
+        service: MediaService = request.app.state.service
+        raw_length = request.headers.get("content-length")
+        try:
+            length = int(raw_length) if raw_length is not None else None
+            if length is not None and length < 0:
+                raise ValueError(raw_length)
+        except ValueError:
+            return error_response(InvalidInput("bad Content-Length", field="Content-Length"))
+        try:
+            outcome = await service.uploads.receive(
+                token,
+                content_length=length,
+                content_type=request.headers.get("content-type"),
+                body=request.stream(),
+            )
+        except MediaError as exc:
+            return error_response(exc)
+        media = outcome.media
+        body = {
+            "uploadId": str(outcome.upload_id),
+            "mediaId": str(media.id),
+            "status": media.status.name,
+            "failureReason": media.failure_reason,
+        }
+        headers = {"Cache-Control": "no-store"}
+        if media.status is MediaStatus.SUCCESS and media.etag:
+            headers["ETag"] = f'"{media.etag}"'
+        status = 200 if media.status is MediaStatus.SUCCESS else 422
+        return Response(body, status_code=status, headers=headers)
+
+    return receive_upload

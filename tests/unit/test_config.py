@@ -1,0 +1,123 @@
+"""Settings: every variable's default, a good value and a bad value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from media.config import SETTING_VARIABLES, Settings, load_settings, parse_storage_url
+from media.errors import ConfigError
+
+KEY = "k" * 40
+PROD = {"MEDIA_SIGNING_KEYS": KEY, "MEDIA_OIDC_ISSUER": "https://id.example.com/realms/media"}
+
+
+def test_embedded_defaults(tmp_path: Path) -> None:
+    settings = load_settings({"MEDIA_DATA_DIR": str(tmp_path)})
+    assert settings.data_dir == tmp_path
+    assert settings.database_url == f"sqlite:///{tmp_path}/media.sqlite3"
+    assert settings.storage_url == f"file://{tmp_path}/objects"
+    assert settings.env == "development" and not settings.production
+    assert settings.signing_keys == ()
+    assert settings.uses_dev_issuer
+    assert settings.oidc_audience == "media-service"
+    assert settings.public_url is None
+    assert (settings.url_ttl_s, settings.upload_ttl_s) == (300, 3600)
+    assert settings.max_upload_bytes == 4 * 1024**3
+    assert settings.cors_origins == ("*",)
+
+
+def test_data_dir_default_is_relative_to_cwd(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load_settings({}).data_dir == tmp_path / ".media-data"
+
+
+# variable, good raw value, expected field value (None: just accepted), bad raw value
+CASES = [
+    ("MEDIA_DATABASE_URL", "postgresql://u@db:5433/media", None, "mysql://x/y"),
+    ("MEDIA_DATABASE_URL", "sqlite:////var/lib/m.sqlite3", None, "sqlite:///relative.db"),
+    ("MEDIA_STORAGE_URL", "s3://bucket?endpoint_url=http://s3:9000&region=eu&addressing=path", None, "ftp://x"),
+    ("MEDIA_STORAGE_URL", "file:///srv/objects", None, "s3://bucket?bogus=1"),
+    ("MEDIA_SIGNING_KEYS", f"{'a' * 32},{'b' * 32}", ("a" * 32, "b" * 32), "short"),
+    ("MEDIA_OIDC_ISSUER", "https://id.example.com/", "https://id.example.com", "not a url"),
+    ("MEDIA_OIDC_AUDIENCE", "api://media", "api://media", None),
+    ("MEDIA_PUBLIC_URL", "https://media.example.com", "https://media.example.com", "media.example.com"),
+    ("MEDIA_URL_TTL_S", "600", 600, "86401"),
+    ("MEDIA_UPLOAD_TTL_S", "1800", 1800, "3601"),
+    ("MEDIA_MAX_UPLOAD_BYTES", "1048576", 1048576, "-1"),
+    ("MEDIA_CORS_ORIGINS", "https://a.example, https://b.example", ("https://a.example", "https://b.example"), "ftp://x"),
+    ("MEDIA_ENV", "development", "development", "staging"),
+    ("MEDIA_LOG_LEVEL", "debug", "DEBUG", "loud"),
+    ("MEDIA_GRAPHQL_MAX_DEPTH", "12", 12, "1"),
+    ("MEDIA_GRAPHQL_MAX_ALIASES", "10", 10, "0"),
+    ("MEDIA_GRAPHQL_MAX_TOKENS", "5000", 5000, "10"),
+    ("MEDIA_GRAPHQL_MAX_BODY_BYTES", "2048", 2048, "12"),
+    ("MEDIA_PROCESSING_WORKERS", "4", 4, "0"),
+    ("MEDIA_MAX_PENDING_UPLOADS", "5", 5, "x"),
+    ("MEDIA_REAPER_INTERVAL_S", "10", 10, "0"),
+    ("MEDIA_UPLOAD_IDLE_TIMEOUT_S", "5", 5.0, "0"),
+    ("MEDIA_STREAM_CHUNK_BYTES", "1048576", 1048576, "1024"),
+    ("MEDIA_STORAGE_MAX_CONNECTIONS", "128", 128, "0"),
+    ("MEDIA_STORAGE_TIMEOUT_S", "5", 5.0, "nan?"),
+    ("MEDIA_DATABASE_POOL_SIZE", "20", 20, "0"),
+    ("MEDIA_DATABASE_TIMEOUT_S", "3", 3.0, "-3"),
+]
+
+
+def test_every_variable_has_a_case() -> None:
+    covered = {case[0] for case in CASES} | {"MEDIA_DATA_DIR"}
+    assert covered == set(SETTING_VARIABLES)
+
+
+@pytest.mark.parametrize(("variable", "good", "expected", "bad"), CASES)
+def test_variable(tmp_path: Path, variable: str, good: str, expected: object, bad: str | None) -> None:
+    base = {"MEDIA_DATA_DIR": str(tmp_path), "MEDIA_ENV": "development"}
+    settings = load_settings({**base, variable: good})
+    if expected is not None:
+        from media.config import _PARSERS
+
+        assert getattr(settings, _PARSERS[variable][0]) == expected
+    if bad is not None:
+        with pytest.raises(ConfigError) as info:
+            load_settings({**base, variable: bad})
+        assert info.value.data["variable"] == variable
+
+
+def test_non_embedded_storage_means_production(tmp_path: Path) -> None:
+    env = {"MEDIA_DATA_DIR": str(tmp_path), "MEDIA_STORAGE_URL": "s3://b?endpoint_url=http://x:9000"}
+    with pytest.raises(ConfigError) as info:
+        load_settings(env)
+    assert info.value.data["variable"] == "MEDIA_SIGNING_KEYS"
+    assert load_settings({**env, **PROD}).production
+
+
+def test_production_refuses_dev_issuer_and_generated_key(tmp_path: Path) -> None:
+    env = {"MEDIA_DATA_DIR": str(tmp_path), "MEDIA_ENV": "production"}
+    with pytest.raises(ConfigError, match="MEDIA_SIGNING_KEYS"):
+        load_settings(env)
+    with pytest.raises(ConfigError, match="MEDIA_OIDC_ISSUER"):
+        load_settings({**env, "MEDIA_SIGNING_KEYS": KEY})
+    assert load_settings({**env, **PROD}).production
+
+
+def test_repr_masks_signing_keys(tmp_path: Path) -> None:
+    settings = load_settings({"MEDIA_DATA_DIR": str(tmp_path), "MEDIA_SIGNING_KEYS": KEY})
+    assert KEY not in repr(settings) and KEY not in str(settings)
+    assert "signing_keys=***" in repr(settings)
+
+
+def test_database_url_password_not_in_repr() -> None:
+    settings = Settings(data_dir=Path("/x"), database_url="postgresql://u:hunter2@h/d", storage_url="file:///x")
+    assert "hunter2" not in repr(settings.database)
+
+
+def test_storage_url_parts() -> None:
+    parsed = parse_storage_url("s3://media/originals?endpoint_url=http://127.0.0.1:9000&region=eu-1&addressing=path")
+    assert (parsed.bucket, parsed.prefix, parsed.endpoint_url, parsed.region, parsed.addressing_style) == (
+        "media",
+        "originals",
+        "http://127.0.0.1:9000",
+        "eu-1",
+        "path",
+    )

@@ -42,6 +42,9 @@ class StorageUrl:
     addressing_style: str = "auto"
 
 
+_SECRETS = frozenset({"signing_keys", "client_token"})
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Every setting of the service, validated. See README 'Settings'."""
@@ -72,10 +75,11 @@ class Settings:
     storage_timeout_s: float = 15.0
     database_pool_size: int = 10
     database_timeout_s: float = 10.0
+    client_token: str | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         shown = ", ".join(
-            f"{f.name}={'***' if f.name == 'signing_keys' else repr(getattr(self, f.name))}"
+            f"{f.name}={'***' if f.name in _SECRETS else repr(getattr(self, f.name))}"
             for f in fields(self)
         )
         return f"Settings({shown})"
@@ -270,7 +274,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     ),
     "MEDIA_STREAM_CHUNK_BYTES": (
         "stream_chunk_bytes",
-        _int("MEDIA_STREAM_CHUNK_BYTES", 64 * 1024, 4 * 1024**2),
+        _int("MEDIA_STREAM_CHUNK_BYTES", 64 * 1024, 1024**2),
     ),
     "MEDIA_STORAGE_MAX_CONNECTIONS": (
         "storage_max_connections",
@@ -279,6 +283,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MEDIA_STORAGE_TIMEOUT_S": ("storage_timeout_s", _float("MEDIA_STORAGE_TIMEOUT_S", 0.1, 300)),
     "MEDIA_DATABASE_POOL_SIZE": ("database_pool_size", _int("MEDIA_DATABASE_POOL_SIZE", 1, 200)),
     "MEDIA_DATABASE_TIMEOUT_S": ("database_timeout_s", _float("MEDIA_DATABASE_TIMEOUT_S", 0.1, 300)),
+    "MEDIA_TOKEN": ("client_token", _text),
 }
 
 SETTING_VARIABLES = ("MEDIA_DATA_DIR", *_PARSERS)

@@ -1,0 +1,122 @@
+"""JPEG thumbnails of images (EXIF orientation applied) and videos (a frame near 10 %)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import av
+from PIL import Image, ImageOps
+
+from media.models import MediaKind
+from media.processing.probe import (
+    AV_OPTIONS,
+    DEMUXERS,
+    NOT_DECODABLE_IMAGE,
+    NOT_DECODABLE_VIDEO,
+    TOO_MANY_PIXELS,
+    check_size,
+    invalid,
+    local_file,
+)
+from media.processing.sniff import SNIFF_BYTES, sniff
+
+JPEG_QUALITY = 85
+FRAME_AT = 0.10
+# Decoding forward from a keyframe stops here; a longer GOP just yields the last frame seen.
+MAX_FRAMES_AFTER_SEEK = 600
+_BACKGROUND = (255, 255, 255)
+
+
+def render_thumbnail(
+    src: Path,
+    kind: MediaKind,
+    dst: Path,
+    *,
+    max_side: int = 320,
+    duration: float | None = None,
+) -> tuple[int, int]:
+    """Write a JPEG of src to dst, long side at most max_side, never upscaled; return its size."""
+    if kind is MediaKind.VIDEO:
+        picture = _video_picture(src, duration)
+    else:
+        picture = _image_picture(src, max_side)
+    try:
+        picture.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        picture.save(dst, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+        return picture.size
+    except OSError:
+        dst.unlink(missing_ok=True)
+        raise
+    finally:
+        picture.close()
+
+
+def _image_picture(src: Path, max_side: int) -> Image.Image:
+    """The image decoded, turned upright and flattened to RGB."""
+    name = local_file(src)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(name, formats=["PNG", "JPEG"]) as img:
+                check_size(img.size)
+                # JPEG only: let libjpeg scale down by 1/2..1/8 while decoding.
+                img.draft("RGB", (max_side, max_side))
+                upright = ImageOps.exif_transpose(img)
+                return _rgb(upright)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise invalid(TOO_MANY_PIXELS) from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise invalid(NOT_DECODABLE_IMAGE) from exc
+
+
+def _rgb(img: Image.Image) -> Image.Image:
+    """RGB, with any transparency composed over white (JPEG has no alpha)."""
+    if img.mode in ("RGBA", "LA") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, _BACKGROUND)
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        return flat
+    return img.convert("RGB")
+
+
+def _video_picture(src: Path, duration: float | None) -> Image.Image:
+    """A frame at 10 % of the duration, else the first frame."""
+    name = local_file(src)
+    with open(name, "rb") as handle:
+        demuxer = DEMUXERS.get(sniff(handle.read(SNIFF_BYTES)) or "")
+    if demuxer is None:
+        raise invalid(NOT_DECODABLE_VIDEO)
+    try:
+        with av.open(name, format=demuxer, options=AV_OPTIONS) as container:
+            if not container.streams.video:
+                raise invalid(NOT_DECODABLE_VIDEO)
+            video = container.streams.video[0]
+            frame = None
+            if duration and duration > 0:
+                frame = _frame_near(container, video, duration * FRAME_AT)
+            if frame is None:
+                container.seek(0)
+                frame = next(iter(container.decode(video)), None)
+            if frame is None:
+                raise invalid(NOT_DECODABLE_VIDEO)
+            return _rgb(frame.to_image())
+    except av.FFmpegError as exc:
+        raise invalid(NOT_DECODABLE_VIDEO) from exc
+
+
+def _frame_near(container: Any, video: Any, seconds: float) -> Any:
+    """The first frame at or after seconds, decoding forward from the keyframe before it."""
+    try:
+        container.seek(int(seconds * av.time_base), backward=True, any_frame=False)
+    except av.FFmpegError:
+        return None
+    last = None
+    for count, frame in enumerate(container.decode(video)):
+        last = frame
+        if frame.time is not None and frame.time >= seconds:
+            return frame
+        if count >= MAX_FRAMES_AFTER_SEEK:
+            break
+    return last

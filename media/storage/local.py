@@ -1,0 +1,268 @@
+"""Storage in a local folder: atomic writes by rename, ranged reads by pread on one descriptor."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from media.config import Settings
+from media.errors import NotFound, TooLarge, Unavailable
+from media.models import ObjectInfo
+from media.storage.base import (
+    FILE_BLOCK_BYTES,
+    check_key,
+    check_range,
+    chunk_bytes,
+    file_chunks,
+    is_key,
+)
+
+_TEMP_PREFIX = ".tmp-"
+_T = TypeVar("_T")
+
+
+class LocalStorage:
+    """Objects as files under `root`, fanned out as `ab/cd/<key>` to keep folders small."""
+
+    def __init__(self, root: Path, *, chunk_bytes: int, max_threads: int) -> None:
+        self._root = root
+        self._chunk = chunk_bytes
+        # Several chunks per thread hop: the hop, not pread, dominates the cost of small chunks.
+        self._batch = max(1, FILE_BLOCK_BYTES // chunk_bytes)
+        self._limiter = anyio.CapacityLimiter(max_threads)
+
+    @property
+    def root(self) -> Path:
+        """The folder holding every object."""
+        return self._root
+
+    def local_path(self, key: str) -> Path | None:
+        """The file of an object (which may not exist)."""
+        return self._path(key)
+
+    async def stat(self, key: str) -> ObjectInfo:
+        """Size, etag and mtime of an object; NotFound when absent."""
+        path = self._path(key)
+        return await self._run(_stat_file, path, key)
+
+    def read(self, key: str, start: int, length: int) -> AsyncIterator[bytes]:
+        """Yield bytes [start, start+length), several chunks read per thread hop."""
+        path = self._path(key)
+        check_range(start, length)
+        return self._read(path, key, start, start + length)
+
+    async def _read(self, path: Path, key: str, position: int, end: int) -> AsyncIterator[bytes]:
+        fd = await self._run(_open_for_read, path, key)
+        try:
+            while position < end:
+                blocks = await self._run(_pread_batch, fd, position, end, self._chunk, self._batch)
+                for block in blocks:
+                    yield block
+                    position += len(block)
+                if len(blocks) < self._batch and position < end:
+                    return  # end of file before the end of the range
+        finally:
+            # Closing a descriptor does not block; doing it inline survives cancellation.
+            os.close(fd)
+
+    async def write(
+        self, key: str, chunks: AsyncIterable[bytes], *, content_type: str, max_bytes: int
+    ) -> ObjectInfo:
+        """Stream into a temp file beside the target, fsync, rename; nothing is left on failure."""
+        final = self._path(key)
+        temp = await self._run(_TempFile.create, final)
+        hasher = hashlib.sha256()
+        size = 0
+        try:
+            pending: list[bytes] = []
+            pending_size = 0
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > max_bytes:
+                    raise TooLarge("object exceeds the byte limit", limit=max_bytes)
+                pending.append(chunk)
+                pending_size += len(chunk)
+                if pending_size >= FILE_BLOCK_BYTES:
+                    await self._run(temp.append, pending, hasher)
+                    pending, pending_size = [], 0
+            await self._run(temp.append, pending, hasher)
+            stat = await self._run(temp.commit, final)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._run(temp.discard)
+            raise
+        info = _object_info(stat, content_type)
+        return ObjectInfo(
+            size=info.size,
+            etag=info.etag,
+            last_modified=info.last_modified,
+            content_type=content_type,
+            sha256=hasher.hexdigest(),
+        )
+
+    async def write_file(self, key: str, path: Path, *, content_type: str) -> ObjectInfo:
+        """Copy a local file in atomically."""
+        check_key(key)
+        limit = await self._run(lambda: path.stat().st_size)
+        return await self.write(key, file_chunks(path), content_type=content_type, max_bytes=limit)
+
+    async def download(self, key: str, path: Path) -> None:
+        """Copy an object to `path`; NotFound when absent."""
+        source = self._path(key)
+        await self._run(_copy_out, source, path, key)
+
+    async def delete(self, key: str) -> None:
+        """Remove an object; absent is fine."""
+        path = self._path(key)
+        await self._run(lambda: path.unlink(missing_ok=True))
+
+    async def keys(self) -> list[str]:
+        """Every object key under the root, sorted (temp files excluded)."""
+        return await self._run(_walk_keys, self._root)
+
+    async def ping(self) -> None:
+        """Raise Unavailable unless the root is a writable folder."""
+        ready = await self._run(lambda: self._root.is_dir() and os.access(self._root, os.W_OK))
+        if not ready:
+            raise Unavailable("storage folder missing or read-only", dependency="storage")
+
+    async def close(self) -> None:
+        """Nothing to release: every descriptor is closed by the call that opened it."""
+
+    def _path(self, key: str) -> Path:
+        check_key(key)
+        return self._root / key[:2] / key[2:4] / key
+
+    async def _run(self, func: Callable[..., _T], *args: object) -> _T:
+        try:
+            return await anyio.to_thread.run_sync(func, *args, limiter=self._limiter)
+        except OSError as exc:
+            raise Unavailable(
+                "storage folder failed", dependency="storage", errno=exc.errno
+            ) from exc
+
+
+async def open_local(settings: Settings) -> LocalStorage:
+    """Create the storage folder when needed and return the backend."""
+    root = settings.storage.path
+    assert root is not None  # parse_storage_url guarantees a path for file://
+    try:
+        await anyio.to_thread.run_sync(lambda: root.mkdir(parents=True, exist_ok=True))
+    except OSError as exc:
+        raise Unavailable("cannot create storage folder", dependency="storage") from exc
+    return LocalStorage(
+        root, chunk_bytes=chunk_bytes(settings), max_threads=settings.storage_max_connections
+    )
+
+
+class _TempFile:
+    """A temp file in the target's folder, so the final rename never crosses filesystems."""
+
+    def __init__(self, path: Path, handle: BinaryIO) -> None:
+        self.path = path
+        self.handle: BinaryIO | None = handle
+
+    @classmethod
+    def create(cls, final: Path) -> _TempFile:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=final.parent, prefix=_TEMP_PREFIX)
+        return cls(Path(name), os.fdopen(fd, "wb"))
+
+    def append(self, blocks: list[bytes], hasher: hashlib._Hash) -> None:
+        assert self.handle is not None
+        for block in blocks:
+            hasher.update(block)
+            self.handle.write(block)
+
+    def commit(self, final: Path) -> os.stat_result:
+        assert self.handle is not None
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        self.handle = None
+        os.replace(self.path, final)
+        _fsync_dir(final.parent)
+        return final.stat()
+
+    def discard(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+        self.path.unlink(missing_ok=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # The rename is durable only once the folder entry itself reaches the disk.
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _etag(stat: os.stat_result) -> str:
+    # Every write makes a new inode via os.replace, so (inode, mtime_ns, size) changes whenever the
+    # bytes can have changed; it costs one stat, no sidecar, no rehash of large files. Hashed so
+    # the tag shows no filesystem details. A copied data folder only gets new tags (cache misses).
+    raw = f"{stat.st_ino}:{stat.st_mtime_ns}:{stat.st_size}".encode()
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
+def _object_info(stat: os.stat_result, content_type: str | None = None) -> ObjectInfo:
+    return ObjectInfo(
+        size=stat.st_size,
+        etag=_etag(stat),
+        last_modified=datetime.fromtimestamp(stat.st_mtime_ns / 1e9, tz=UTC),
+        content_type=content_type,
+    )
+
+
+def _stat_file(path: Path, key: str) -> ObjectInfo:
+    # The content type lives in the database; the folder stores bytes only.
+    try:
+        return _object_info(path.stat())
+    except FileNotFoundError:
+        raise NotFound("no such object", key=key) from None
+
+
+def _open_for_read(path: Path, key: str) -> int:
+    try:
+        return os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        raise NotFound("no such object", key=key) from None
+
+
+def _pread_batch(fd: int, position: int, end: int, chunk: int, batch: int) -> list[bytes]:
+    blocks: list[bytes] = []
+    while len(blocks) < batch and position < end:
+        block = os.pread(fd, min(chunk, end - position), position)
+        if not block:
+            break
+        blocks.append(block)
+        position += len(block)
+    return blocks
+
+
+def _copy_out(source: Path, target: Path, key: str) -> None:
+    try:
+        src = source.open("rb")
+    except FileNotFoundError:
+        raise NotFound("no such object", key=key) from None
+    with src, target.open("wb") as dst:
+        shutil.copyfileobj(src, dst, FILE_BLOCK_BYTES)
+
+
+def _walk_keys(root: Path) -> list[str]:
+    found: list[str] = []
+    for _folder, _dirs, files in os.walk(root):
+        found.extend(name for name in files if is_key(name))
+    return sorted(found)

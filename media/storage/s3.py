@@ -1,0 +1,346 @@
+"""Storage in any S3-compatible store through boto3, every call in a dedicated thread pool."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import threading
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from dataclasses import replace
+from datetime import UTC
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+
+import anyio
+import anyio.to_thread
+import boto3.session
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from urllib3.exceptions import HTTPError
+
+from media.config import Settings, StorageUrl
+from media.errors import ConfigError, MediaError, NotFound, TooLarge, Unavailable
+from media.models import ObjectInfo
+from media.storage.base import (
+    FILE_BLOCK_BYTES,
+    check_key,
+    check_range,
+    chunk_bytes,
+    file_chunks,
+    is_key,
+)
+
+if TYPE_CHECKING:
+    from botocore.response import StreamingBody
+    from types_boto3_s3 import S3Client
+    from types_boto3_s3.type_defs import CompletedPartTypeDef
+
+PART_BYTES = 8 * 1024 * 1024
+CONNECT_TIMEOUT_S = 3.0
+_STORE_ERRORS = (ClientError, BotoCoreError, HTTPError)
+_MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
+_T = TypeVar("_T")
+_Addressing = Literal["auto", "virtual", "path"]
+log = logging.getLogger(__name__)
+_SESSION_LOCK = threading.Lock()
+
+
+class S3Storage:
+    """Objects under `prefix/` in one bucket; GETs are ranged, writes multipart beyond 8 MiB."""
+
+    def __init__(
+        self, client: S3Client, *, bucket: str, prefix: str, chunk_bytes: int, max_threads: int
+    ) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._prefix = f"{prefix}/" if prefix else ""
+        self._chunk = chunk_bytes
+        # Own pool sized like the connection pool: anyio's shared 40 threads starve (PITFALLS 8).
+        self._limiter = anyio.CapacityLimiter(max_threads)
+
+    def local_path(self, key: str) -> Path | None:
+        """Always None: objects are remote."""
+        check_key(key)
+        return None
+
+    async def stat(self, key: str) -> ObjectInfo:
+        """HeadObject: size, etag without quotes, last_modified, content type."""
+        head = await self._call(
+            key, self._client.head_object, Bucket=self._bucket, Key=self._name(key)
+        )
+        return ObjectInfo(
+            size=head["ContentLength"],
+            etag=head["ETag"].strip('"'),
+            last_modified=head["LastModified"].astimezone(UTC),
+            content_type=head.get("ContentType"),
+        )
+
+    def read(self, key: str, start: int, length: int) -> AsyncIterator[bytes]:
+        """Ranged GetObject, body read chunk by chunk in worker threads, closed on exit."""
+        name = self._name(key)
+        check_range(start, length)
+        return self._read(key, name, start, length)
+
+    async def _read(self, key: str, name: str, start: int, length: int) -> AsyncIterator[bytes]:
+        if length == 0:
+            await self.stat(key)  # still NotFound for an absent object
+            return
+        body = await self._call(key, self._get_range, name, start, length)
+        if body is None:
+            return
+        try:
+            remaining = length
+            while remaining > 0:
+                data = await self._call(key, body.read, min(self._chunk, remaining))
+                if not data:
+                    return
+                remaining -= len(data)
+                yield data
+        finally:
+            # Drops the connection rather than draining it: no thread reads on after a disconnect.
+            body.close()
+
+    def _get_range(self, name: str, start: int, length: int) -> StreamingBody | None:
+        try:
+            response = self._client.get_object(
+                Bucket=self._bucket, Key=name, Range=f"bytes={start}-{start + length - 1}"
+            )
+        except ClientError as exc:
+            if _code(exc) == "InvalidRange":
+                return None  # start at or past the end: nothing to read, as for a local file
+            raise
+        return response["Body"]
+
+    async def write(
+        self, key: str, chunks: AsyncIterable[bytes], *, content_type: str, max_bytes: int
+    ) -> ObjectInfo:
+        """PutObject when it fits one part, else multipart; aborted on any failure."""
+        upload = _Upload(self._client, self._bucket, self._name(key), content_type)
+        buffer = bytearray()
+        size = 0
+        try:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > max_bytes:
+                    raise TooLarge("object exceeds the byte limit", limit=max_bytes)
+                buffer += chunk
+                # Strictly more than one part: a body of exactly 8 MiB still goes in one PutObject.
+                while len(buffer) > PART_BYTES:
+                    part = bytes(buffer[:PART_BYTES])
+                    del buffer[:PART_BYTES]
+                    await self._call(key, upload.send_part, part)
+            await self._call(key, upload.finish, bytes(buffer))
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(upload.abort, limiter=self._limiter)
+            raise
+        info = await self.stat(key)
+        return replace(info, content_type=content_type, sha256=upload.sha256.hexdigest())
+
+    async def write_file(self, key: str, path: Path, *, content_type: str) -> ObjectInfo:
+        """Upload a local file."""
+        check_key(key)
+        limit = await anyio.to_thread.run_sync(lambda: path.stat().st_size)
+        return await self.write(key, file_chunks(path), content_type=content_type, max_bytes=limit)
+
+    async def download(self, key: str, path: Path) -> None:
+        """Copy an object to a local file in one worker-thread hop."""
+        await self._call(key, self._download, self._name(key), path)
+
+    def _download(self, name: str, path: Path) -> None:
+        body = self._client.get_object(Bucket=self._bucket, Key=name)["Body"]
+        try:
+            with path.open("wb") as target:
+                while block := body.read(FILE_BLOCK_BYTES):
+                    target.write(block)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        finally:
+            body.close()
+
+    async def delete(self, key: str) -> None:
+        """DeleteObject; S3 answers success for absent keys."""
+        await self._call(key, self._client.delete_object, Bucket=self._bucket, Key=self._name(key))
+
+    async def keys(self) -> list[str]:
+        """Every object key directly under the prefix, through the ListObjectsV2 paginator."""
+        return await self._call(None, self._list)
+
+    def _list(self) -> list[str]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        found: list[str] = []
+        # One level only, and key-shaped names only: other objects sharing the bucket are not ours.
+        pages = paginator.paginate(Bucket=self._bucket, Prefix=self._prefix, Delimiter="/")
+        for page in pages:
+            names = (item["Key"][len(self._prefix) :] for item in page.get("Contents", []))
+            found.extend(name for name in names if is_key(name))
+        return sorted(found)
+
+    async def ping(self) -> None:
+        """HeadBucket; any failure is Unavailable."""
+        try:
+            await self.check_bucket()
+        except ConfigError as exc:  # a bucket gone or closed since start-up: not ready either
+            raise Unavailable("storage bucket not usable", dependency="storage") from exc
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await anyio.to_thread.run_sync(self._client.close, limiter=self._limiter)
+
+    async def check_bucket(self) -> None:
+        """Raise ConfigError when the bucket is missing or closed to us, Unavailable when down."""
+        try:
+            await anyio.to_thread.run_sync(
+                functools.partial(self._client.head_bucket, Bucket=self._bucket),
+                limiter=self._limiter,
+            )
+        except NoCredentialsError as exc:
+            raise ConfigError("no AWS credentials found", variable="AWS_ACCESS_KEY_ID") from exc
+        except ClientError as exc:
+            if _status(exc) in (403, 404):
+                raise ConfigError(
+                    f"bucket {self._bucket!r} does not exist or is not accessible (HeadBucket "
+                    f"answered {_status(exc)})",
+                    variable="MEDIA_STORAGE_URL",
+                ) from exc
+            raise _translate(exc, None) from exc
+        except _STORE_ERRORS as exc:
+            raise _translate(exc, None) from exc
+
+    def _name(self, key: str) -> str:
+        return self._prefix + check_key(key)
+
+    async def _call(
+        self, key: str | None, func: Callable[..., _T], *args: Any, **kwargs: Any
+    ) -> _T:
+        try:
+            return await anyio.to_thread.run_sync(
+                functools.partial(func, *args, **kwargs), limiter=self._limiter
+            )
+        except _STORE_ERRORS as exc:
+            raise _translate(exc, key) from exc
+
+
+class _Upload:
+    """One object being written: hashes every byte, opens a multipart upload only when needed."""
+
+    def __init__(self, client: S3Client, bucket: str, name: str, content_type: str) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._name = name
+        self._content_type = content_type
+        self.sha256 = hashlib.sha256()
+        # Set inside the worker thread, so an upload id is never lost to a cancelled await.
+        self._upload_id: str | None = None
+        self._parts: list[CompletedPartTypeDef] = []
+
+    def send_part(self, part: bytes) -> None:
+        self.sha256.update(part)
+        if self._upload_id is None:
+            created = self._client.create_multipart_upload(
+                Bucket=self._bucket, Key=self._name, ContentType=self._content_type
+            )
+            self._upload_id = created["UploadId"]
+        number = len(self._parts) + 1
+        sent = self._client.upload_part(
+            Bucket=self._bucket,
+            Key=self._name,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            Body=part,
+        )
+        self._parts.append({"ETag": sent["ETag"], "PartNumber": number})
+
+    def finish(self, rest: bytes) -> None:
+        if self._upload_id is None:
+            self.sha256.update(rest)
+            self._client.put_object(
+                Bucket=self._bucket, Key=self._name, Body=rest, ContentType=self._content_type
+            )
+            return
+        if rest:
+            self.send_part(rest)
+        self._client.complete_multipart_upload(
+            Bucket=self._bucket,
+            Key=self._name,
+            UploadId=self._upload_id,
+            MultipartUpload={"Parts": self._parts},
+        )
+        self._upload_id = None
+
+    def abort(self) -> None:
+        if self._upload_id is None:
+            return
+        try:
+            self._client.abort_multipart_upload(
+                Bucket=self._bucket, Key=self._name, UploadId=self._upload_id
+            )
+            self._upload_id = None
+        except _STORE_ERRORS:
+            # The bucket's AbortIncompleteMultipartUpload lifecycle rule is the backstop.
+            log.warning("could not abort multipart upload", exc_info=True)
+
+
+async def open_s3(settings: Settings) -> S3Storage:
+    """Build the client from the URL and the AWS_* environment, then check the bucket exists."""
+    url = settings.storage
+    client = await anyio.to_thread.run_sync(_client, url, settings)
+    storage = S3Storage(
+        client,
+        bucket=url.bucket,
+        prefix=url.prefix,
+        chunk_bytes=chunk_bytes(settings),
+        max_threads=settings.storage_max_connections,
+    )
+    try:
+        await storage.check_bucket()
+    except BaseException:
+        await storage.close()
+        raise
+    return storage
+
+
+def _client(url: StorageUrl, settings: Settings) -> S3Client:
+    config = Config(
+        max_pool_connections=settings.storage_max_connections,
+        connect_timeout=CONNECT_TIMEOUT_S,
+        read_timeout=settings.storage_timeout_s,
+        retries={"max_attempts": 3, "mode": "standard"},
+        s3={"addressing_style": cast(_Addressing, url.addressing_style)},  # parsed in config
+        # Default CRC checksums (boto3 >= 1.36) break some S3-compatible stores; we hash ourselves.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    with _SESSION_LOCK:
+        return _session().client(
+            "s3", endpoint_url=url.endpoint_url, region_name=url.region, config=config
+        )
+
+
+@functools.cache
+def _session() -> boto3.session.Session:
+    # Building a session parses the service models (~0.25 s); one per process is enough. Sessions
+    # are not thread-safe, so clients are created under _SESSION_LOCK; clients themselves are.
+    return boto3.session.Session()
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _status(exc: ClientError) -> int | None:
+    return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+
+
+def _translate(exc: Exception, key: str | None) -> MediaError:
+    """Map a boto3/botocore/urllib3 failure onto the MediaError tree."""
+    if isinstance(exc, ClientError):
+        code = _code(exc)
+        if code in _MISSING:
+            return NotFound("no such object", key=key)
+        if code == "EntityTooLarge":
+            return TooLarge("object exceeds the store's limit", limit=None)
+        return Unavailable("storage refused", dependency="storage", code=code, status=_status(exc))
+    return Unavailable("storage unreachable", dependency="storage", error=type(exc).__name__)

@@ -50,7 +50,9 @@ def error_response(exc: MediaError) -> Response[dict[str, object]]:
             body: dict[str, object] = {"error": code}
             headers: dict[str, str] = {"Cache-Control": "no-store"}
             if status == 503:
-                body["error"] = f"{exc.dependency}_unavailable" if isinstance(exc, Unavailable) else code
+                body["error"] = (
+                    f"{exc.dependency}_unavailable" if isinstance(exc, Unavailable) else code
+                )
                 headers["Retry-After"] = "5"
             elif status not in (403, 409) and exc.detail:
                 body["message"] = exc.detail

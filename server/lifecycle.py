@@ -35,14 +35,19 @@ def dev_issuer(settings: Settings, base_url: str) -> DevIssuer:
     return DevIssuer.load_or_create(settings.data_dir / "dev-oidc-key.pem", base_url + DEV_ISSUER_PATH)
 
 
-def make_verifier(settings: Settings, issuer: DevIssuer | None) -> TokenVerifier:
+def make_verifier(
+    settings: Settings, issuer: DevIssuer | None, stack: contextlib.AsyncExitStack
+) -> TokenVerifier:
     """A verifier for the configured issuer; the embedded one is reached in-process."""
     if issuer is None:
         assert settings.oidc_issuer is not None
-        return TokenVerifier(settings.oidc_issuer, settings.oidc_audience)
-    return TokenVerifier(
-        issuer.issuer_url, settings.oidc_audience, http=in_process_http(issuer)
-    )
+        verifier = TokenVerifier(settings.oidc_issuer, settings.oidc_audience)
+    else:
+        http = in_process_http(issuer)
+        stack.push_async_callback(http.aclose)
+        verifier = TokenVerifier(issuer.issuer_url, settings.oidc_audience, http=http)
+    stack.push_async_callback(verifier.close)
+    return verifier
 
 
 @contextlib.asynccontextmanager
@@ -55,8 +60,7 @@ async def open_dependencies(
         stack.push_async_callback(database.close)
         storage = await open_storage(settings)
         stack.push_async_callback(storage.close)
-        verifier = make_verifier(settings, issuer)
-        stack.push_async_callback(verifier.close)
+        verifier = make_verifier(settings, issuer, stack)
         parts = Parts(
             settings=settings,
             repository=Repository(database),

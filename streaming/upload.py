@@ -7,6 +7,7 @@ import logging
 from litestar import Request, put
 from litestar.datastructures import State
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath
 from litestar.response import Response
 
 from media.config import Settings
@@ -71,7 +72,7 @@ def upload_handler(settings: Settings) -> HTTPRouteHandler:
         status_code=200,
     )
     async def receive_upload(
-        request: Request[object, object, State], token: str
+        request: Request[object, object, State], token: FromPath[str]
     ) -> Response[dict[str, object]]:
         service: MediaService = request.app.state.service
         raw_length = request.headers.get("content-length")

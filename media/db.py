@@ -1,0 +1,316 @@
+"""Engines from Settings, tables bound per engine, write transactions, errors and migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import importlib
+import io
+import logging
+import pkgutil
+import sqlite3
+import types
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
+
+import anyio
+import asyncpg  # type: ignore[import-untyped]
+from piccolo.apps.migrations.commands.forwards import ForwardsMigrationManager
+from piccolo.apps.migrations.tables import Migration
+from piccolo.conf.apps import AppConfig, Finder, MigrationModule
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
+from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType
+
+import migrations
+from media import tables
+from media.config import DatabaseUrl, Settings
+from media.errors import Conflict, MediaError, Unavailable
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_S = 30.0  # PITFALLS 10: the 5 s default loses under concurrent writers
+CONNECT_TIMEOUT_S = 5.0  # SECURITY.md §2.4: DB connect budget
+PING_TIMEOUT_S = 5.0
+CLOSE_TIMEOUT_S = 10.0
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class _SQLiteWrite(SQLiteTransaction):
+    """BEGIN IMMEDIATE that closes its connection when BEGIN itself fails."""
+
+    async def begin(self) -> None:
+        try:
+            await super().begin()  # type: ignore[no-untyped-call]
+        except BaseException:
+            # PITFALLS 10: otherwise the aiosqlite thread leaks and the process never exits.
+            await self.connection.close()
+            raise
+
+
+class _PostgresWrite(PostgresTransaction):
+    """A transaction that gives its connection back when BEGIN fails."""
+
+    async def begin(self) -> None:
+        try:
+            await super().begin()  # type: ignore[no-untyped-call]
+        except BaseException:
+            if self.engine.pool is not None:
+                await self.engine.pool.release(self.connection)
+            else:
+                await self.connection.close()
+            raise
+
+
+class _PostgresEngine(PostgresEngine):
+    """PostgresEngine without the blocking version probe in its constructor; ping() checks."""
+
+    async def check_version(self) -> None:
+        """Skipped: Piccolo would connect synchronously and warn when the server is down."""
+
+
+def build_engine(url: DatabaseUrl, *, timeout_s: float = 10.0) -> Engine[Any]:
+    """A Piccolo engine for a parsed database URL (no connection is made)."""
+    if url.engine == "sqlite":
+        assert url.path is not None
+        return SQLiteEngine(path=str(url.path), timeout=SQLITE_BUSY_TIMEOUT_S)
+    config: dict[str, Any] = {
+        "host": url.host,
+        "port": url.port,
+        "user": url.user,
+        "database": url.database,
+        "timeout": min(CONNECT_TIMEOUT_S, timeout_s),
+        "command_timeout": timeout_s,
+        "server_settings": {"application_name": "media-service"},
+    }
+    if url.password is not None:
+        config["password"] = url.password
+    return _PostgresEngine(config=config)
+
+
+def _bind(table: type[T], engine: Engine[Any]) -> type[T]:
+    """A subclass of `table` that runs on `engine`, so several databases can live in one process."""
+    meta = table._meta  # type: ignore[attr-defined]
+    kwargs = {"tablename": meta.tablename, "db": engine}
+    return types.new_class(table.__name__, (table,), kwargs)
+
+
+@dataclass(frozen=True, slots=True)
+class BoundTables:
+    """The app's tables, bound to one engine."""
+
+    media_type: type[tables.MediaTypeRow]
+    media: type[tables.MediaRow]
+    binding: type[tables.UserMediaBindingRow]
+    metadata: type[tables.MediaMetadataRow]
+    thumbnail: type[tables.ThumbnailRow]
+    upload: type[tables.UploadRequestRow]
+
+    @classmethod
+    def on(cls, engine: Engine[Any]) -> BoundTables:
+        """Bind every table of the app to `engine`."""
+        return cls(
+            media_type=_bind(tables.MediaTypeRow, engine),
+            media=_bind(tables.MediaRow, engine),
+            binding=_bind(tables.UserMediaBindingRow, engine),
+            metadata=_bind(tables.MediaMetadataRow, engine),
+            thumbnail=_bind(tables.ThumbnailRow, engine),
+            upload=_bind(tables.UploadRequestRow, engine),
+        )
+
+
+_SQLITE_OUTAGES = ("locked", "busy", "unable to open", "disk i/o", "readonly", "no such table")
+_PG_OUTAGES = (
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,
+    asyncpg.exceptions.InvalidCatalogNameError,
+    asyncpg.exceptions.UndefinedTableError,
+)
+
+
+def translate_error(exc: BaseException) -> MediaError | None:
+    """The MediaError for a driver error, or None when it is a programming error."""
+    if isinstance(exc, MediaError):
+        return exc
+    if isinstance(exc, (OSError, TimeoutError, *_PG_OUTAGES)):
+        return Unavailable(type(exc).__name__, dependency="database")
+    if isinstance(exc, asyncpg.exceptions.InterfaceError) and "clos" in str(exc):
+        return Unavailable(type(exc).__name__, dependency="database")
+    if isinstance(exc, sqlite3.OperationalError):
+        message = str(exc).lower()
+        if any(word in message for word in _SQLITE_OUTAGES):
+            return Unavailable(type(exc).__name__, dependency="database")
+    if isinstance(
+        exc, sqlite3.IntegrityError | asyncpg.exceptions.IntegrityConstraintViolationError
+    ):
+        return Conflict(type(exc).__name__, constraint=getattr(exc, "constraint_name", None))
+    return None
+
+
+def guarded(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Turn driver errors of `method` into MediaErrors (Unavailable, Conflict): the one place."""
+
+    @functools.wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except MediaError:
+            raise
+        except Exception as exc:
+            translated = translate_error(exc)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    return wrapper
+
+
+class Database:
+    """One open database: its engine, bound tables and write transactions."""
+
+    def __init__(self, engine: Engine[Any], *, timeout_s: float = 10.0) -> None:
+        self.engine = engine
+        self.tables = BoundTables.on(engine)
+        self.timeout_s = timeout_s
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True for the embedded SQLite engine."""
+        return self.engine.engine_type == "sqlite"
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """A write transaction: BEGIN IMMEDIATE on SQLite (PITFALLS 10), BEGIN on PostgreSQL."""
+        tx: SQLiteTransaction | PostgresTransaction
+        if isinstance(self.engine, SQLiteEngine):
+            tx = _SQLiteWrite(engine=self.engine, transaction_type=TransactionType.immediate)
+        else:
+            assert isinstance(self.engine, PostgresEngine)
+            tx = _PostgresWrite(engine=self.engine)
+        async with tx:
+            yield
+
+    @guarded
+    async def ping(self) -> None:
+        """Run `SELECT 1`; raise Unavailable(dependency="database") within a few seconds."""
+        try:
+            with anyio.fail_after(min(PING_TIMEOUT_S, self.timeout_s)):
+                await self.tables.media_type.raw("SELECT 1")
+        except TimeoutError as exc:
+            raise Unavailable("timeout", dependency="database") from exc
+
+    async def close(self) -> None:
+        """Close the connection pool (PostgreSQL); SQLite holds no open connection."""
+        pool = getattr(self.engine, "pool", None)
+        if pool is None:
+            return
+        try:
+            with anyio.fail_after(CLOSE_TIMEOUT_S):
+                await pool.close()
+        except TimeoutError:
+            pool.terminate()
+        self.engine.pool = None  # type: ignore[attr-defined]
+
+
+async def _build(settings: Settings) -> Engine[Any]:
+    url = settings.database
+    if url.path is not None:
+        await anyio.Path(url.path.parent).mkdir(parents=True, exist_ok=True)
+    # Piccolo's Engine constructor runs coroutines through asyncio.run; keep that off the loop.
+    return await anyio.to_thread.run_sync(
+        functools.partial(build_engine, url, timeout_s=settings.database_timeout_s)
+    )
+
+
+@guarded
+async def open_database(settings: Settings) -> Database:
+    """Build the engine: WAL + busy timeout on SQLite, a started pool on PostgreSQL."""
+    engine = await _build(settings)
+    if isinstance(engine, SQLiteEngine):
+        await engine.run_ddl("PRAGMA journal_mode=WAL")
+    else:
+        assert isinstance(engine, PostgresEngine)
+        # PITFALLS 11: asyncpg's min_size defaults to 10.
+        await engine.start_connection_pool(min_size=1, max_size=settings.database_pool_size)
+    return Database(engine, timeout_s=settings.database_timeout_s)
+
+
+# Piccolo's migration runner finds its engine through the global piccolo_conf. This override,
+# set only for the task running migrate(), points it at the engine built from the settings.
+_MIGRATING: ContextVar[Engine[Any] | None] = ContextVar("media_migrating_engine", default=None)
+_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _install_engine_override() -> None:
+    original = Finder.get_engine
+    if getattr(original, "media_override", False):
+        return
+
+    def get_engine(self: Finder, module_name: str | None = None) -> Engine[Any] | None:
+        engine = _MIGRATING.get()
+        return engine if engine is not None else original(self, module_name)
+
+    get_engine.media_override = True  # type: ignore[attr-defined]
+    setattr(Finder, "get_engine", get_engine)  # noqa: B010
+
+
+class _Forwards(ForwardsMigrationManager):
+    """Forward migrations of the media app, without piccolo_conf or sys.path changes."""
+
+    def __init__(self) -> None:
+        from media.piccolo_app import APP_CONFIG, APP_NAME
+
+        self.app_config = APP_CONFIG
+        super().__init__(app_name=APP_NAME)
+
+    def get_app_config(self, app_name: str) -> AppConfig:
+        """The media app, whatever piccolo_conf says."""
+        return self.app_config
+
+    def get_migration_modules(self, folder_path: str) -> dict[str, MigrationModule]:
+        """Import migrations as modules of the `migrations` package."""
+        found: dict[str, MigrationModule] = {}
+        for info in pkgutil.iter_modules([folder_path]):
+            module: Any = importlib.import_module(f"{migrations.__name__}.{info.name}")
+            if getattr(module, "ID", None):
+                found[module.ID] = module
+        return found
+
+
+@contextlib.contextmanager
+def _migrating(engine: Engine[Any]) -> Iterator[None]:
+    _install_engine_override()
+    token = _MIGRATING.set(engine)
+    previous: Engine[Any] | None = Migration._meta._db
+    Migration._meta.db = engine
+    try:
+        yield
+    finally:
+        Migration._meta._db = previous
+        _MIGRATING.reset(token)
+
+
+@guarded
+async def migrate(settings: Settings) -> None:
+    """Apply every pending migration (idempotent), creating the SQLite file if needed."""
+    engine = await _build(settings)
+    if isinstance(engine, SQLiteEngine):
+        await engine.run_ddl("PRAGMA journal_mode=WAL")
+    lock = _LOCKS.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    output = io.StringIO()
+    async with lock:
+        with _migrating(engine), contextlib.redirect_stdout(output):
+            result = await _Forwards().run()
+    log.info("migrations: %s", " | ".join(output.getvalue().split("\n")).strip(" |"))
+    if not result.success:
+        raise RuntimeError(f"migration failed: {result.message}")

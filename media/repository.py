@@ -1,0 +1,356 @@
+"""The Repository: every read and write of the data model, returning frozen models."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable, Collection
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from media.db import Database, guarded
+from media.errors import Conflict, InvalidInput, NotFound, UnsupportedMediaType
+from media.models import (
+    Cursor,
+    Media,
+    MediaFilter,
+    MediaMetadata,
+    MediaPage,
+    MediaStatus,
+    MediaType,
+    NewMedia,
+    Owner,
+    ProbeResult,
+    Thumbnail,
+    UploadRequest,
+    UploadState,
+)
+from media.tables import (
+    NAME_LENGTH,
+    aware,
+    metadata_values,
+    new_binding_row,
+    new_media_row,
+    new_upload_row,
+    success_values,
+    thumbnail_row,
+    to_media,
+    to_media_type,
+    to_metadata,
+    to_thumbnail,
+    to_upload,
+    utc,
+    utc_now,
+)
+
+OPEN_UPLOAD_STATES = (UploadState.PENDING, UploadState.RECEIVING, UploadState.PROCESSING)
+FINAL_UPLOAD_STATES = (UploadState.DONE, UploadState.FAILED, UploadState.EXPIRED)
+# Bidirectional overrides make "evil\u202egpj.exe" look like "evilexe.jpg".
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+REASON_LENGTH = 255
+
+
+def check_name(value: str, field: str) -> None:
+    """Raise InvalidInput(field=...) for an empty, too long or control-character name."""
+    if not value.strip():
+        raise InvalidInput("empty", field=field)
+    if len(value) > NAME_LENGTH:
+        raise InvalidInput("too long", field=field, limit=NAME_LENGTH)
+    for char in value:
+        if unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or char in _BIDI_CONTROLS:
+            raise InvalidInput("control character", field=field)
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _listing_sql(
+    owner: Owner | None, where: MediaFilter, first: int, after: Cursor | None
+) -> tuple[str, list[Any]]:
+    """One keyset query, newest first; owners walk their binding index, admins the media index."""
+    if owner is None:
+        sql, order, id_col = "SELECT m.* FROM media m WHERE 1 = 1", "m.created_at", "m.id"
+        args: list[Any] = []
+    else:
+        sql = (
+            "SELECT m.* FROM user_media_binding b JOIN media m ON m.id = b.media"
+            " WHERE b.owner_issuer = {} AND b.owner_subject = {}"
+        )
+        order, id_col, args = "b.created_at", "b.media", [owner.issuer, owner.subject]
+    conditions: list[tuple[str, Any]] = []
+    if where.kind is not None:
+        conditions.append(("m.kind = {}", where.kind.value))
+    if where.status is not None:
+        conditions.append(("m.status = {}", where.status.value))
+    if where.date_from is not None:
+        conditions.append(("m.media_date >= {}", utc(where.date_from)))
+    if where.date_to is not None:
+        conditions.append(("m.media_date < {}", utc(where.date_to)))
+    if where.name_contains:
+        conditions.append(("m.name_folded LIKE {} ESCAPE '\\'", _like_pattern(where.name_contains)))
+    for condition, value in conditions:
+        sql += f" AND {condition}"
+        args.append(value)
+    if after is not None:
+        sql += f" AND ({order} < {{}} OR ({order} = {{}} AND {id_col} < {{}}))"
+        args += [utc(after.created_at), utc(after.created_at), after.id]
+    sql += f" ORDER BY {order} DESC, {id_col} DESC LIMIT {{}}"
+    return sql, [*args, first + 1]
+
+
+class Repository:
+    """Reads and writes of the data model; driver errors surface as MediaErrors."""
+
+    def __init__(self, database: Database, *, clock: Callable[[], datetime] = utc_now) -> None:
+        self._db = database
+        self._t = database.tables
+        self._clock = clock
+
+    def _now(self) -> datetime:
+        return aware(self._clock())
+
+    @guarded
+    async def ping(self) -> None:
+        """Readiness: raise Unavailable when the database cannot answer."""
+        await self._db.ping()
+
+    async def _thumbnails(self, ids: Collection[int]) -> dict[int, Thumbnail]:
+        if not ids:
+            return {}
+        t = self._t.thumbnail
+        rows = await t.select().where(t.media.is_in(list(ids)))
+        return {row["media"]: to_thumbnail(row) for row in rows}
+
+    async def _media_models(self, rows: list[dict[str, Any]]) -> list[Media]:
+        thumbs = await self._thumbnails([row["id"] for row in rows if row["has_thumbnail"]])
+        return [to_media(row, thumbs.get(row["id"])) for row in rows]
+
+    async def _one_media(self, rows: list[dict[str, Any]]) -> Media | None:
+        return (await self._media_models(rows))[0] if rows else None
+
+    @guarded
+    async def media_type(self, mime_type: str) -> MediaType | None:
+        """The allowed type with this MIME type (first by extension), or None."""
+        t = self._t.media_type
+        rows = await t.select().where(t.mime_type == mime_type).order_by(t.extension).limit(1)
+        return to_media_type(rows[0]) if rows else None
+
+    @guarded
+    async def media_types(self) -> tuple[MediaType, ...]:
+        """Every allowed type, by extension."""
+        t = self._t.media_type
+        return tuple(to_media_type(row) for row in await t.select().order_by(t.extension))
+
+    @guarded
+    async def create_media(self, owner: Owner, new: NewMedia) -> tuple[Media, UploadRequest]:
+        """Validate, then write media, binding, metadata and upload request in one transaction."""
+        check_name(new.name, "name")
+        check_name(new.original_file_name, "original_file_name")
+        if new.size_bytes <= 0:
+            raise InvalidInput("size must be positive", field="size_bytes")
+        known = await self.media_type(new.media_type.mime_type)
+        if known is None:
+            raise UnsupportedMediaType(field="media_type", media_type=new.media_type.mime_type)
+        t, now = self._t, self._now()
+        async with self._db.transaction():
+            media = new_media_row(t.media, new, known, now)
+            row = (await t.media.insert(media).returning(*t.media.all_columns()))[0]
+            await t.binding.insert(new_binding_row(t.binding, row["id"], owner, now))
+            await t.metadata.insert(
+                t.metadata(media=row["id"], original_file_name=new.original_file_name)
+            )
+            upload = new_upload_row(t.upload, row["id"], owner, new, now)
+            upload_row = (await t.upload.insert(upload).returning(*t.upload.all_columns()))[0]
+        return to_media(row), to_upload(upload_row)
+
+    @guarded
+    async def count_open_uploads(self, owner: Owner) -> int:
+        """How many of the owner's uploads are pending, receiving or processing."""
+        u = self._t.upload
+        count: int = await u.count().where(
+            (u.owner_issuer == owner.issuer)
+            & (u.owner_subject == owner.subject)
+            & u.state.is_in([state.value for state in OPEN_UPLOAD_STATES])
+        )
+        return count
+
+    @guarded
+    async def get_media(self, media_id: int, owner: Owner | None) -> Media | None:
+        """One media with its thumbnail; None when absent or not the owner's (None = admin)."""
+        m, b = self._t.media, self._t.binding
+        query = m.select().where(m.id == media_id)
+        if owner is not None:
+            mine = b.select(b.media).where(
+                (b.owner_issuer == owner.issuer) & (b.owner_subject == owner.subject)
+            )
+            query = query.where(m.id.is_in(mine))
+        return await self._one_media(await query)
+
+    @guarded
+    async def list_media(
+        self, owner: Owner | None, filter: MediaFilter, first: int, after: Cursor | None
+    ) -> MediaPage:
+        """One page newest first by (created_at, id); two queries at most."""
+        if first < 0:
+            raise InvalidInput("first must not be negative", field="first")
+        sql, args = _listing_sql(owner, filter, first, after)
+        rows = await self._t.media.raw(sql, *args)
+        items = await self._media_models(rows[:first])
+        cursors = [Cursor(created_at=item.created_at, id=item.id) for item in items]
+        return MediaPage(
+            items=tuple(items),
+            has_next_page=len(rows) > first,
+            end_cursor=cursors[-1] if cursors else None,
+            start_cursor=cursors[0] if cursors else None,
+        )
+
+    @guarded
+    async def owner_of(self, media_id: int) -> Owner | None:
+        """Who owns the media, or None when it does not exist."""
+        b = self._t.binding
+        rows = await b.select(b.owner_subject, b.owner_issuer).where(b.media == media_id)
+        return Owner(rows[0]["owner_subject"], rows[0]["owner_issuer"]) if rows else None
+
+    @guarded
+    async def get_upload(self, upload_id: UUID) -> UploadRequest | None:
+        """One upload request, or None."""
+        u = self._t.upload
+        rows = await u.select().where(u.id == upload_id)
+        return to_upload(rows[0]) if rows else None
+
+    @guarded
+    async def transition_upload(
+        self,
+        upload_id: UUID,
+        from_states: Collection[UploadState],
+        to: UploadState,
+        *,
+        temp_key: str | None = None,
+        now: datetime | None = None,
+    ) -> UploadRequest | None:
+        """Move the upload to `to` in one conditional UPDATE; None when it was in no from-state."""
+        if not from_states:
+            return None
+        u = self._t.upload
+        values: dict[Any, Any] = {u.state: to.value}
+        if temp_key is not None:
+            values[u.temp_key] = temp_key
+        if to in FINAL_UPLOAD_STATES:
+            values[u.completed_at] = utc(now) or self._now()
+        rows = await (
+            u.update(values)
+            .where((u.id == upload_id) & u.state.is_in([state.value for state in from_states]))
+            .returning(*u.all_columns())
+        )
+        return to_upload(rows[0]) if rows else None
+
+    @guarded
+    async def mark_success(
+        self,
+        media_id: int,
+        *,
+        probe: ProbeResult,
+        size_bytes: int,
+        sha256: str,
+        etag: str,
+        storage_key: str,
+        thumbnail: Thumbnail | None,
+    ) -> Media:
+        """IN_PROGRESS → SUCCESS with every probed detail and the thumbnail, in one transaction."""
+        t, now = self._t, self._now()
+        async with self._db.transaction():
+            current = await t.media.select(t.media.status, t.media.media_date).where(
+                t.media.id == media_id
+            )
+            if not current:
+                raise NotFound(media_id=media_id)
+            if current[0]["status"] != MediaStatus.IN_PROGRESS.value:
+                raise Conflict(media_id=media_id, status=current[0]["status"])
+            await t.thumbnail.delete().where(t.thumbnail.media == media_id)
+            if thumbnail is not None:
+                await t.thumbnail.insert(thumbnail_row(t.thumbnail, media_id, thumbnail))
+            values = success_values(t.media, probe, thumbnail is not None, now)
+            values |= {
+                t.media.media_date: utc(current[0]["media_date"]) or utc(probe.captured_at),
+                t.media.size_bytes: size_bytes,
+                t.media.sha256: sha256,
+                t.media.etag: etag,
+                t.media.storage_key: storage_key,
+            }
+            rows = await (
+                t.media.update(values)
+                .where(t.media.id == media_id)
+                .returning(*t.media.all_columns())
+            )
+            await t.metadata.update(metadata_values(t.metadata, probe)).where(
+                t.metadata.media == media_id
+            )
+        return to_media(rows[0], thumbnail)
+
+    @guarded
+    async def mark_failed(self, media_id: int, reason: str) -> Media | None:
+        """IN_PROGRESS → FAILED with a reason; None when no IN_PROGRESS media has this id."""
+        m = self._t.media
+        values: dict[Any, Any] = {
+            m.status: MediaStatus.FAILED.value,
+            m.failure_reason: reason[:REASON_LENGTH],
+            m.updated_at: self._now(),
+        }
+        rows = await (
+            m.update(values)
+            .where((m.id == media_id) & (m.status == MediaStatus.IN_PROGRESS.value))
+            .returning(*m.all_columns())
+        )
+        return await self._one_media(rows)
+
+    @guarded
+    async def bump_generation(self, media_id: int) -> Media | None:
+        """Add one to url_generation, revoking every URL issued so far; None when absent."""
+        m = self._t.media
+        rows = await (
+            m.update({m.url_generation: m.url_generation + 1, m.updated_at: self._now()})
+            .where(m.id == media_id)
+            .returning(*m.all_columns())
+        )
+        return await self._one_media(rows)
+
+    @guarded
+    async def delete_media(self, media_id: int) -> tuple[str, ...] | None:
+        """Delete the media and its rows; return the storage keys to remove, or None when absent."""
+        t = self._t
+        async with self._db.transaction():
+            rows = await t.media.select(t.media.storage_key).where(t.media.id == media_id)
+            if not rows:
+                return None
+            thumbs = await t.thumbnail.select(t.thumbnail.storage_key).where(
+                t.thumbnail.media == media_id
+            )
+            temps = await t.upload.select(t.upload.temp_key).where(t.upload.media == media_id)
+            await t.media.delete().where(t.media.id == media_id)
+        keys = [rows[0]["storage_key"], *(r["storage_key"] for r in thumbs)]
+        keys += [r["temp_key"] for r in temps if r["temp_key"]]
+        return tuple(dict.fromkeys(keys))
+
+    @guarded
+    async def expired_uploads(self, now: datetime, limit: int = 100) -> tuple[UploadRequest, ...]:
+        """Open uploads whose expires_at is before `now`, oldest first."""
+        u = self._t.upload
+        rows = await (
+            u.select()
+            .where(
+                u.state.is_in([state.value for state in OPEN_UPLOAD_STATES])
+                & (u.expires_at < aware(now))
+            )
+            .order_by(u.expires_at)
+            .limit(limit)
+        )
+        return tuple(to_upload(row) for row in rows)
+
+    @guarded
+    async def metadata(self, media_id: int) -> MediaMetadata | None:
+        """The details of the original, or None when the media does not exist."""
+        md = self._t.metadata
+        rows = await md.select().where(md.media == media_id)
+        return to_metadata(rows[0]) if rows else None

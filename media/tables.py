@@ -1,0 +1,317 @@
+"""Piccolo tables: the stored shape of media, uploads and their details."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from piccolo.columns import (
+    UUID,
+    BigInt,
+    BigSerial,
+    Boolean,
+    DoublePrecision,
+    ForeignKey,
+    Integer,
+    OnDelete,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.table import Table
+
+from media.models import (
+    Media,
+    MediaKind,
+    MediaMetadata,
+    MediaStatus,
+    MediaType,
+    NewMedia,
+    Owner,
+    ProbeResult,
+    Thumbnail,
+    UploadRequest,
+    UploadState,
+)
+
+NAME_LENGTH = 255
+SUBJECT_LENGTH = 255
+ISSUER_LENGTH = 512
+KEY_LENGTH = 512
+
+
+class Identity(BigSerial):
+    """A 64-bit primary key that is never handed out twice, even after deletes."""
+
+    @property
+    def ddl(self) -> str:
+        """The column definition; SQLite needs AUTOINCREMENT to stop reusing deleted ids."""
+        name = self._meta.db_column_name
+        # A reused id would let a still-valid signed URL of a deleted media reach a new one.
+        if self._meta.engine_type == "sqlite":
+            return f'"{name}" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL'
+        return f'"{name}" BIGSERIAL PRIMARY KEY NOT NULL'
+
+
+class MediaTypeRow(Table, tablename="media_type"):
+    """One allowed type: extension, MIME type and kind (seeded by migration)."""
+
+    extension = Varchar(length=16, primary_key=True)
+    mime_type = Varchar(length=127, index=True)
+    kind = Varchar(length=16)
+
+
+class MediaRow(Table, tablename="media"):
+    """One media: the original object and its processing state."""
+
+    id = Identity(primary_key=True)
+    name = Varchar(length=NAME_LENGTH)
+    # casefold() of name: case-insensitive search that behaves alike on both engines.
+    name_folded = Varchar(length=NAME_LENGTH * 3)
+    media_type = Varchar(length=127)
+    kind = Varchar(length=16)
+    status = Varchar(length=16)
+    failure_reason = Varchar(length=255, null=True, default=None)
+    size_bytes = BigInt(null=True, default=None)
+    sha256 = Varchar(length=64, null=True, default=None)
+    storage_key = Varchar(length=KEY_LENGTH, unique=True)
+    etag = Varchar(length=255, null=True, default=None)
+    width = Integer(null=True, default=None)
+    height = Integer(null=True, default=None)
+    duration_seconds = DoublePrecision(null=True, default=None)
+    has_thumbnail = Boolean(default=False)
+    media_date = Timestamptz(null=True, default=None)
+    url_generation = BigInt(default=0)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class UserMediaBindingRow(Table, tablename="user_media_binding"):
+    """Who owns a media; created_at is copied from media so listings use one index."""
+
+    media = ForeignKey(references=MediaRow, null=False, unique=True, on_delete=OnDelete.cascade)
+    owner_subject = Varchar(length=SUBJECT_LENGTH)
+    owner_issuer = Varchar(length=ISSUER_LENGTH)
+    created_at = Timestamptz()
+
+
+class MediaMetadataRow(Table, tablename="media_metadata"):
+    """Details of the original as uploaded and probed."""
+
+    media = ForeignKey(
+        references=MediaRow, null=False, primary_key=True, on_delete=OnDelete.cascade
+    )
+    original_file_name = Varchar(length=NAME_LENGTH)
+    file_date = Timestamptz(null=True, default=None)
+    container = Varchar(length=64, null=True, default=None)
+    video_codec = Varchar(length=64, null=True, default=None)
+    audio_codec = Varchar(length=64, null=True, default=None)
+    bit_rate = BigInt(null=True, default=None)
+
+
+class ThumbnailRow(Table, tablename="thumbnail"):
+    """The JPEG preview of a media."""
+
+    media = ForeignKey(
+        references=MediaRow, null=False, primary_key=True, on_delete=OnDelete.cascade
+    )
+    storage_key = Varchar(length=KEY_LENGTH, unique=True)
+    width = Integer()
+    height = Integer()
+    size_bytes = BigInt()
+    etag = Varchar(length=255)
+
+
+class UploadRequestRow(Table, tablename="upload_request"):
+    """One single-use upload ticket and its state."""
+
+    id = UUID(primary_key=True)
+    media = ForeignKey(references=MediaRow, null=False, index=True, on_delete=OnDelete.cascade)
+    owner_subject = Varchar(length=SUBJECT_LENGTH)
+    owner_issuer = Varchar(length=ISSUER_LENGTH)
+    state = Varchar(length=16)
+    declared_size = BigInt()
+    declared_type = Varchar(length=127)
+    expires_at = Timestamptz()
+    created_at = Timestamptz()
+    completed_at = Timestamptz(null=True, default=None)
+    temp_key = Varchar(length=KEY_LENGTH, null=True, default=None)
+
+
+TABLES: tuple[type[Table], ...] = (
+    MediaTypeRow,
+    MediaRow,
+    UserMediaBindingRow,
+    MediaMetadataRow,
+    ThumbnailRow,
+    UploadRequestRow,
+)
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """The value as aware UTC; naive values are taken as UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def aware(value: datetime) -> datetime:
+    """Like utc() for a value that is never None."""
+    result = utc(value)
+    assert result is not None
+    return result
+
+
+def to_media_type(row: Mapping[str, Any]) -> MediaType:
+    """A media_type row as a model."""
+    return MediaType(row["extension"], row["mime_type"], MediaKind(row["kind"]))
+
+
+def to_thumbnail(row: Mapping[str, Any]) -> Thumbnail:
+    """A thumbnail row as a model."""
+    return Thumbnail(
+        media_id=row["media"],
+        storage_key=row["storage_key"],
+        width=row["width"],
+        height=row["height"],
+        size_bytes=row["size_bytes"],
+        etag=row["etag"],
+    )
+
+
+def to_media(row: Mapping[str, Any], thumbnail: Thumbnail | None = None) -> Media:
+    """A media row (and its thumbnail) as a model with aware UTC datetimes."""
+    return Media(
+        id=row["id"],
+        name=row["name"],
+        media_type=row["media_type"],
+        kind=MediaKind(row["kind"]),
+        status=MediaStatus(row["status"]),
+        storage_key=row["storage_key"],
+        url_generation=row["url_generation"],
+        created_at=aware(row["created_at"]),
+        updated_at=aware(row["updated_at"]),
+        failure_reason=row["failure_reason"],
+        size_bytes=row["size_bytes"],
+        sha256=row["sha256"],
+        etag=row["etag"],
+        width=row["width"],
+        height=row["height"],
+        duration_seconds=row["duration_seconds"],
+        has_thumbnail=bool(row["has_thumbnail"]),
+        media_date=utc(row["media_date"]),
+        thumbnail=thumbnail,
+    )
+
+
+def to_upload(row: Mapping[str, Any]) -> UploadRequest:
+    """An upload_request row as a model."""
+    return UploadRequest(
+        id=row["id"] if isinstance(row["id"], uuid.UUID) else uuid.UUID(str(row["id"])),
+        media_id=row["media"],
+        owner=Owner(subject=row["owner_subject"], issuer=row["owner_issuer"]),
+        state=UploadState(row["state"]),
+        declared_size=row["declared_size"],
+        declared_type=row["declared_type"],
+        expires_at=aware(row["expires_at"]),
+        created_at=aware(row["created_at"]),
+        completed_at=utc(row["completed_at"]),
+        temp_key=row["temp_key"],
+    )
+
+
+def to_metadata(row: Mapping[str, Any]) -> MediaMetadata:
+    """A media_metadata row as a model."""
+    return MediaMetadata(
+        media_id=row["media"],
+        original_file_name=row["original_file_name"],
+        file_date=utc(row["file_date"]),
+        container=row["container"],
+        video_codec=row["video_codec"],
+        audio_codec=row["audio_codec"],
+        bit_rate=row["bit_rate"],
+    )
+
+
+def thumbnail_row(table: Any, media_id: int, thumbnail: Thumbnail) -> Any:
+    """A thumbnail row of `table` (a bound ThumbnailRow) for the model."""
+    return table(
+        media=media_id,
+        storage_key=thumbnail.storage_key,
+        width=thumbnail.width,
+        height=thumbnail.height,
+        size_bytes=thumbnail.size_bytes,
+        etag=thumbnail.etag,
+    )
+
+
+def new_media_row(table: Any, new: NewMedia, known: MediaType, now: datetime) -> Any:
+    """A new IN_PROGRESS media row of `table` (a bound MediaRow)."""
+    return table(
+        name=new.name,
+        name_folded=new.name.casefold(),
+        media_type=known.mime_type,
+        kind=known.kind.value,
+        status=MediaStatus.IN_PROGRESS.value,
+        size_bytes=new.size_bytes,
+        storage_key=new.storage_key,
+        media_date=utc(new.media_date),
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def new_binding_row(table: Any, media_id: int, owner: Owner, now: datetime) -> Any:
+    """A user_media_binding row of `table`; created_at copies the media's."""
+    return table(
+        media=media_id, owner_subject=owner.subject, owner_issuer=owner.issuer, created_at=now
+    )
+
+
+def new_upload_row(table: Any, media_id: int, owner: Owner, new: NewMedia, now: datetime) -> Any:
+    """A new PENDING upload_request row of `table` (a bound UploadRequestRow)."""
+    return table(
+        id=new.upload_id,
+        media=media_id,
+        owner_subject=owner.subject,
+        owner_issuer=owner.issuer,
+        state=UploadState.PENDING.value,
+        declared_size=new.size_bytes,
+        declared_type=new.media_type.mime_type,
+        expires_at=aware(new.upload_expires_at),
+        created_at=now,
+    )
+
+
+def success_values(
+    table: Any, probe: ProbeResult, has_thumbnail: bool, now: datetime
+) -> dict[Any, Any]:
+    """The media columns a successful probe sets."""
+    return {
+        table.status: MediaStatus.SUCCESS.value,
+        table.failure_reason: None,
+        table.media_type: probe.mime_type,
+        table.kind: probe.kind.value,
+        table.width: probe.width,
+        table.height: probe.height,
+        table.duration_seconds: probe.duration_seconds,
+        table.has_thumbnail: has_thumbnail,
+        table.updated_at: now,
+    }
+
+
+def metadata_values(table: Any, probe: ProbeResult) -> dict[Any, Any]:
+    """The media_metadata columns a probe sets."""
+    return {
+        table.file_date: utc(probe.captured_at),
+        table.container: probe.container,
+        table.video_codec: probe.video_codec,
+        table.audio_codec: probe.audio_codec,
+        table.bit_rate: probe.bit_rate,
+    }

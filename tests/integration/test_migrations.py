@@ -1,0 +1,169 @@
+"""Migrations: idempotent on both engines, in step with media/tables.py, usable from the CLI."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sqlite3
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import asyncpg  # type: ignore[import-untyped]
+import pytest
+from piccolo.apps.migrations.commands.new import AutoMigrationManager
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine
+
+from media.db import migrate
+from media.piccolo_app import APP_CONFIG
+from tests.support.postgres import create_database, database_settings, drop_database
+
+ROOT = Path(__file__).resolve().parents[2]
+TABLES = {
+    "media",
+    "media_type",
+    "user_media_binding",
+    "media_metadata",
+    "thumbnail",
+    "upload_request",
+}
+CHILDREN = {"user_media_binding", "media_metadata", "thumbnail", "upload_request"}
+INDEXES = {
+    "media_created_id",
+    "binding_owner_created",
+    "upload_state_expires",
+    "upload_owner_state",
+}
+MIGRATION_COUNT = len([p for p in (ROOT / "migrations").glob("media_*.py")])
+
+
+class Inspector:
+    """Plain catalog queries against a freshly migrated database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.sqlite = url.startswith("sqlite:")
+
+    async def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        if self.sqlite:
+            with sqlite3.connect(self.url.removeprefix("sqlite://")) as connection:
+                return list(connection.execute(sql).fetchall())
+        connection = await asyncpg.connect(self.url, timeout=3)
+        try:
+            return [tuple(record) for record in await connection.fetch(sql)]
+        finally:
+            await connection.close()
+
+    async def tables(self) -> set[str]:
+        if self.sqlite:
+            sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
+        else:
+            sql = "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        return {row[0] for row in await self.rows(sql)}
+
+    async def indexes(self) -> set[str]:
+        if self.sqlite:
+            sql = "SELECT name FROM sqlite_master WHERE type = 'index'"
+        else:
+            sql = "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'"
+        return {row[0] for row in await self.rows(sql)}
+
+    async def cascading_children(self) -> set[str]:
+        if self.sqlite:
+            found = set()
+            for table in CHILDREN:
+                for row in await self.rows(f"PRAGMA foreign_key_list({table})"):
+                    if row[2] == "media" and row[6] == "CASCADE":
+                        found.add(table)
+            return found
+        sql = (
+            "SELECT tc.table_name FROM information_schema.referential_constraints rc"
+            " JOIN information_schema.table_constraints tc"
+            " ON tc.constraint_name = rc.constraint_name WHERE rc.delete_rule = 'CASCADE'"
+        )
+        return {row[0] for row in await self.rows(sql)}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database that exists but was never migrated (SQLite: not even the file or folder)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'new' / 'dir' / 'media.sqlite3'}"
+        return
+    request.getfixturevalue("postgres_url")  # skips (or fails under CI) when PostgreSQL is down
+    url = anyio.run(create_database, None)
+    yield url
+    anyio.run(drop_database, url)
+
+
+async def test_migrate_twice_is_idempotent(empty_url: str, tmp_path: Path) -> None:
+    settings = database_settings(empty_url, tmp_path)
+    await migrate(settings)
+    await migrate(settings)
+    inspector = Inspector(empty_url)
+    assert await inspector.tables() >= TABLES
+    assert await inspector.indexes() >= INDEXES
+    assert await inspector.cascading_children() == CHILDREN
+    ran = await inspector.rows("SELECT name FROM migration WHERE app_name = 'media'")
+    assert len(ran) == MIGRATION_COUNT == 2
+    assert len(await inspector.rows("SELECT extension FROM media_type")) == 5
+
+
+async def test_sqlite_file_uses_wal(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "media.sqlite3"
+    await migrate(database_settings(f"sqlite:///{path}", tmp_path))
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_migrations_match_the_tables() -> None:
+    statements = await AutoMigrationManager().get_alter_statements(app_config=APP_CONFIG)
+    assert [s for group in statements for s in group.statements] == []
+
+
+def _piccolo_env(tmp_path: Path, database_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MEDIA_", "PICCOLO_"))}
+    env.update(
+        MEDIA_DATA_DIR=str(tmp_path),
+        MEDIA_DATABASE_URL=database_url,
+        MEDIA_ENV="development",
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+async def test_piccolo_cli_and_migrate_agree(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    piccolo = Path(sys.executable).with_name("piccolo")
+    result = await anyio.run_process(
+        [str(piccolo), "migrations", "forwards", "media"],
+        cwd=ROOT,
+        env=_piccolo_env(tmp_path, url),
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    await migrate(database_settings(url, tmp_path))
+    ran = await Inspector(url).rows("SELECT name FROM migration")
+    assert len(ran) == MIGRATION_COUNT
+
+
+def test_piccolo_conf_follows_the_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in [k for k in os.environ if k.startswith("MEDIA_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("MEDIA_DATA_DIR", str(tmp_path))
+    # Import afresh, and leave no engine of this test behind for later tests.
+    monkeypatch.setitem(sys.modules, "piccolo_conf", None)  # type: ignore[arg-type]
+    del sys.modules["piccolo_conf"]
+    conf = importlib.import_module("piccolo_conf")
+    conf = importlib.reload(conf)
+    assert isinstance(conf.DB, SQLiteEngine)
+    assert conf.DB.path == str(tmp_path / "media.sqlite3")
+    assert conf.APP_REGISTRY.apps == ["media.piccolo_app"]
+    monkeypatch.setenv("MEDIA_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/somewhere")
+    monkeypatch.setenv("MEDIA_ENV", "development")
+    conf = importlib.reload(conf)
+    assert isinstance(conf.DB, PostgresEngine)
+    assert (conf.DB.config["host"], conf.DB.config["database"]) == ("127.0.0.1", "somewhere")

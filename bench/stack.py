@@ -1,0 +1,175 @@
+"""What a run starts: the service (local or S3 storage), the pread floor, nginx and moto's S3."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+
+from bench.nginx import nginx_binary, start_nginx
+from bench.procs import Proc, Processes, free_port, python, wait_http
+from bench.seed import Seeded, seed
+from media.config import Settings, load_settings
+
+BUCKET = "bench-media"
+AWS_ENV = {
+    # Dummy credentials for moto; never real ones, whatever the environment holds.
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": "/dev/null",
+    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+}
+
+
+@dataclass
+class Service:
+    """A started media-service process, its settings and its seeded media."""
+
+    proc: Proc
+    url: str
+    settings: Settings
+    seeded: dict[str, Seeded]
+
+
+def _clean_env() -> dict[str, str]:
+    drop = ("MEDIA_", "AWS_")
+    return {k: v for k, v in os.environ.items() if not k.startswith(drop)} | AWS_ENV
+
+
+def start_service(
+    procs: Processes,
+    data_dir: Path,
+    objects: dict[str, int],
+    *,
+    listing: int = 0,
+    storage_url: str | None = None,
+    profile_to: Path | None = None,
+) -> Service:
+    """Seed through storage + repository, then run `media-service serve` as its own process."""
+    port = free_port()
+    media_env = {
+        "MEDIA_DATA_DIR": str(data_dir),
+        "MEDIA_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "MEDIA_SIGNING_KEYS": secrets.token_hex(32),
+        "MEDIA_LOG_LEVEL": "WARNING",
+        "MEDIA_ENV": "development",
+    }
+    if storage_url:
+        media_env["MEDIA_STORAGE_URL"] = storage_url
+    os.environ.update(AWS_ENV)  # the seeding boto3 client in this process talks to moto too
+    settings = load_settings(media_env)
+    seeded = anyio.run(seed, settings, objects, listing)
+    serve = ["-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    argv = (
+        python("-m", "bench.profiled", str(profile_to), *serve[2:])
+        if profile_to
+        else python(*serve)
+    )
+    name = "service-profiled" if profile_to else ("service-s3" if storage_url else "service")
+    proc = procs.start(name, argv, _clean_env() | media_env)
+    url = f"http://127.0.0.1:{port}"
+    wait_http(proc, f"{url}/healthz")
+    return Service(proc=proc, url=url, settings=settings, seeded=seeded)
+
+
+def start_floor(procs: Processes, file: Path) -> tuple[Proc, str]:
+    """The bare uvicorn + os.pread app serving `file`."""
+    port = free_port()
+    argv = python(
+        "-m",
+        "uvicorn",
+        "bench.floor:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    )
+    proc = procs.start("floor", argv, _clean_env() | {"BENCH_FILE": str(file)})
+    url = f"http://127.0.0.1:{port}/object"
+    wait_http(proc, url.replace("/object", "/ping"))
+    return proc, url
+
+
+def start_moto(procs: Processes) -> tuple[Proc, str]:
+    """moto's S3 server as its own process, with the bench bucket created."""
+    import boto3
+
+    port = free_port()
+    proc = procs.start(
+        "moto", python("-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)), _clean_env()
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    wait_http(proc, f"{endpoint}/moto-api/")
+    client = boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    client.create_bucket(Bucket=BUCKET)
+    return proc, endpoint
+
+
+@dataclass
+class Stack:
+    """Lazily started parts of one run, all stopped by `procs.close()`."""
+
+    procs: Processes
+    tmp: Path
+    big_bytes: int
+    s3_bytes: int
+    listing: int
+    _local: Service | None = None
+    _floor: tuple[Proc, str] | None = None
+    _nginx: tuple[Proc, str] | None = field(default=None)
+    _nginx_tried: bool = False
+    _s3: tuple[Service, str] | None = None
+
+    def local(self) -> Service:
+        """The service on local storage, with the big object and the listing seeded."""
+        if self._local is None:
+            self._local = start_service(
+                self.procs, self.tmp / "local", {"big": self.big_bytes}, listing=self.listing
+            )
+        return self._local
+
+    def big_file(self) -> Path:
+        """The file holding the big object."""
+        path = self.local().seeded["big"].local_path
+        assert path is not None
+        return path
+
+    def floor(self) -> tuple[Proc, str]:
+        """The pread floor serving the big object's file."""
+        if self._floor is None:
+            self._floor = start_floor(self.procs, self.big_file())
+        return self._floor
+
+    def nginx(self) -> tuple[Proc, str] | None:
+        """nginx serving the big object's file, or None when nginx is not installed."""
+        if not self._nginx_tried:
+            self._nginx_tried = True
+            if nginx_binary() is not None:
+                self._nginx = start_nginx(
+                    self.procs, self.tmp / "nginx", self.big_file(), free_port()
+                )
+        return self._nginx
+
+    def s3(self) -> tuple[Service, str]:
+        """moto's S3 and a service using it, with one object seeded; returns (service, endpoint)."""
+        if self._s3 is None:
+            _moto, endpoint = start_moto(self.procs)
+            url = f"s3://{BUCKET}?endpoint_url={endpoint}&region=us-east-1&addressing=path"
+            service = start_service(
+                self.procs, self.tmp / "s3", {"object": self.s3_bytes}, storage_url=url
+            )
+            self._s3 = (service, endpoint)
+        return self._s3

@@ -1,0 +1,118 @@
+"""`media-service upload` and `media-service url`: a small client of the GraphQL flow."""
+
+from __future__ import annotations
+
+import argparse
+import mimetypes
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from media.config import Settings
+
+CHUNK = 256 * 1024
+CREATE = """mutation($input: CreateUploadInput!) {
+  createUpload(input: $input) { uploadId uploadUrl method headers { name value } }
+}"""
+COMPLETE = """mutation($id: ID!) {
+  completeUpload(uploadId: $id) { id status failureReason streamUrl { url expiresAt } }
+}"""
+URLS = """query($id: ID!) {
+  media(id: $id) { id status streamUrl { url expiresAt } downloadUrl { url expiresAt } }
+}"""
+_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".webm": "video/webm", ".png": "image/png"}
+
+
+class ClientError(Exception):
+    """A failure to report on stderr with exit status 1."""
+
+
+def run_client(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the upload or url command; 0 on success."""
+    server = (args.server or settings.public_url or "http://127.0.0.1:8090").rstrip("/")
+    try:
+        token = _token(settings, server)
+        with httpx.Client(base_url=server, timeout=httpx.Timeout(30, read=600)) as http:
+            http.headers["Authorization"] = f"Bearer {token}"
+            if args.command == "upload":
+                return _upload(http, args.file, args.name)
+            return _url(http, args.media_id, download=args.download)
+    except (ClientError, httpx.HTTPError) as exc:
+        print(f"media-service {args.command}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _token(settings: Settings, server: str) -> str:
+    if settings.client_token:
+        return settings.client_token
+    if not settings.uses_dev_issuer:
+        raise ClientError("set MEDIA_TOKEN to a bearer token from your OIDC provider")
+    from server.lifecycle import dev_issuer
+
+    return dev_issuer(settings, server).mint("dev-user", ["user"], audience=settings.oidc_audience)
+
+
+def _graphql(http: httpx.Client, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    response = http.post("/graphql", json={"query": query, "variables": variables})
+    body = response.json()
+    if body.get("errors"):
+        first = body["errors"][0]
+        code = first.get("extensions", {}).get("code", "ERROR")
+        raise ClientError(f"{code}: {first.get('message')}")
+    if response.status_code != 200:
+        raise ClientError(f"HTTP {response.status_code}")
+    data: dict[str, Any] = body["data"]
+    return data
+
+
+def _upload(http: httpx.Client, path: Path, name: str | None) -> int:
+    if not path.is_file():
+        raise ClientError(f"{path}: not a file")
+    media_type = _TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or ""
+    size = path.stat().st_size
+    ticket = _graphql(
+        http,
+        CREATE,
+        {"input": {"fileName": name or path.name, "mediaType": media_type, "sizeBytes": size}},
+    )["createUpload"]
+    headers = {item["name"]: item["value"] for item in ticket["headers"]}
+    # The signed URL is itself the credential: no Authorization header on the PUT.
+    put = httpx.put(
+        ticket["uploadUrl"], content=_read(path, size), headers=headers, timeout=httpx.Timeout(30, read=600)
+    )
+    if put.status_code not in (200, 422):
+        raise ClientError(f"upload refused: HTTP {put.status_code} {put.text[:200]}")
+    media = _graphql(http, COMPLETE, {"id": ticket["uploadId"]})["completeUpload"]
+    if media["status"] != "SUCCESS":
+        raise ClientError(f"media {media['id']} {media['status']}: {media.get('failureReason')}")
+    print(media["id"])
+    print(media["streamUrl"]["url"])
+    return 0
+
+
+def _read(path: Path, size: int) -> Iterator[bytes]:
+    bar = sys.stderr.isatty()
+    sent = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            sent += len(chunk)
+            if bar:
+                done = int(40 * sent / max(size, 1))
+                print(f"\r[{'#' * done}{'.' * (40 - done)}] {sent * 100 // max(size, 1):3d}%", end="", file=sys.stderr)
+            yield chunk
+    if bar:
+        print(file=sys.stderr)
+
+
+def _url(http: httpx.Client, media_id: str, *, download: bool) -> int:
+    media = _graphql(http, URLS, {"id": media_id})["media"]
+    if media is None:
+        raise ClientError(f"media {media_id} not found")
+    signed = media["downloadUrl" if download else "streamUrl"]
+    if signed is None:
+        raise ClientError(f"media {media_id} is {media['status']}, nothing to stream")
+    print(signed["url"])
+    return 0

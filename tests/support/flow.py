@@ -1,0 +1,42 @@
+"""The upload flow as a client drives it: createUpload, PUT, completeUpload."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.app import RunningService
+
+CREATE = """mutation($input: CreateUploadInput!) {
+  createUpload(input: $input) { uploadId uploadUrl method headers { name value } maxBytes
+    media { id status } }
+}"""
+COMPLETE = """mutation($id: ID!) { completeUpload(uploadId: $id) {
+  id name status kind mediaType width height durationSeconds hasThumbnail sizeBytes failureReason
+  streamUrl { url expiresAt } } }"""
+
+
+def upload_file(service: RunningService, token: str, path: Path, media_type: str) -> dict[str, Any]:
+    """Upload one file and return the completed media; asserts every step succeeded."""
+    data = path.read_bytes()
+    created = service.graphql(
+        CREATE,
+        {"input": {"fileName": path.name, "mediaType": media_type, "sizeBytes": len(data)}},
+        token=token,
+    )
+    assert "errors" not in created, created
+    ticket = created["data"]["createUpload"]
+    assert ticket["media"]["status"] == "IN_PROGRESS"
+    headers = {item["name"]: item["value"] for item in ticket["headers"]}
+    put = httpx.request(ticket["method"], ticket["uploadUrl"], content=data, headers=headers, timeout=60)
+    assert put.status_code == 200, put.text
+    assert put.json()["status"] == "SUCCESS"
+    done = service.graphql(COMPLETE, {"id": ticket["uploadId"]}, token=token)
+    assert "errors" not in done, done
+    media: dict[str, Any] = done["data"]["completeUpload"]
+    media["uploadId"] = ticket["uploadId"]
+    media["uploadUrl"] = ticket["uploadUrl"]
+    media["uploadHeaders"] = headers
+    return media

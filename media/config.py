@@ -116,12 +116,16 @@ def parse_database_url(url: str) -> DatabaseUrl:
     if parts.scheme == "sqlite":
         # sqlite:////abs/path: three slashes of the URL, then the absolute path's own.
         if not parts.path.startswith("//") or parts.netloc:
-            raise ConfigError("expected sqlite:////absolute/path.sqlite3", variable="MEDIA_DATABASE_URL")
+            raise ConfigError(
+                "expected sqlite:////absolute/path.sqlite3", variable="MEDIA_DATABASE_URL"
+            )
         return DatabaseUrl(engine="sqlite", path=Path(parts.path[1:]))
     if parts.scheme in ("postgres", "postgresql"):
         database = parts.path.lstrip("/")
         if not parts.hostname or not database:
-            raise ConfigError("expected postgresql://user@host:port/db", variable="MEDIA_DATABASE_URL")
+            raise ConfigError(
+                "expected postgresql://user@host:port/db", variable="MEDIA_DATABASE_URL"
+            )
         return DatabaseUrl(
             engine="postgres",
             host=parts.hostname,
@@ -151,7 +155,9 @@ def parse_storage_url(url: str) -> StorageUrl:
             )
         style = query.get("addressing", "auto")
         if style not in ("auto", "path", "virtual"):
-            raise ConfigError("addressing must be auto, path or virtual", variable="MEDIA_STORAGE_URL")
+            raise ConfigError(
+                "addressing must be auto, path or virtual", variable="MEDIA_STORAGE_URL"
+            )
         return StorageUrl(
             scheme="s3",
             bucket=parts.netloc,
@@ -226,7 +232,9 @@ def _origins(raw: str) -> tuple[str, ...]:
     for origin in origins:
         parts = urlsplit(origin)
         if origin != "*" and (parts.scheme not in ("http", "https") or not parts.netloc):
-            raise ConfigError(f"expected * or http(s) origins, got {origin!r}", variable="MEDIA_CORS_ORIGINS")
+            raise ConfigError(
+                f"expected * or http(s) origins, got {origin!r}", variable="MEDIA_CORS_ORIGINS"
+            )
     return origins
 
 
@@ -257,16 +265,28 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MEDIA_MAX_UPLOAD_BYTES": ("max_upload_bytes", _int("MEDIA_MAX_UPLOAD_BYTES", 1, 5 * 1024**4)),
     "MEDIA_CORS_ORIGINS": ("cors_origins", _origins),
     "MEDIA_ENV": ("env", _choice("MEDIA_ENV", "development", "production")),
-    "MEDIA_LOG_LEVEL": ("log_level", _choice("MEDIA_LOG_LEVEL", "DEBUG", "INFO", "WARNING", "ERROR")),
+    "MEDIA_LOG_LEVEL": (
+        "log_level",
+        _choice("MEDIA_LOG_LEVEL", "DEBUG", "INFO", "WARNING", "ERROR"),
+    ),
     "MEDIA_GRAPHQL_MAX_DEPTH": ("graphql_max_depth", _int("MEDIA_GRAPHQL_MAX_DEPTH", 2, 100)),
-    "MEDIA_GRAPHQL_MAX_ALIASES": ("graphql_max_aliases", _int("MEDIA_GRAPHQL_MAX_ALIASES", 1, 1000)),
-    "MEDIA_GRAPHQL_MAX_TOKENS": ("graphql_max_tokens", _int("MEDIA_GRAPHQL_MAX_TOKENS", 50, 100_000)),
+    "MEDIA_GRAPHQL_MAX_ALIASES": (
+        "graphql_max_aliases",
+        _int("MEDIA_GRAPHQL_MAX_ALIASES", 1, 1000),
+    ),
+    "MEDIA_GRAPHQL_MAX_TOKENS": (
+        "graphql_max_tokens",
+        _int("MEDIA_GRAPHQL_MAX_TOKENS", 50, 100_000),
+    ),
     "MEDIA_GRAPHQL_MAX_BODY_BYTES": (
         "graphql_max_body_bytes",
         _int("MEDIA_GRAPHQL_MAX_BODY_BYTES", 1024, 64 * 1024**2),
     ),
     "MEDIA_PROCESSING_WORKERS": ("processing_workers", _int("MEDIA_PROCESSING_WORKERS", 1, 64)),
-    "MEDIA_MAX_PENDING_UPLOADS": ("max_pending_uploads", _int("MEDIA_MAX_PENDING_UPLOADS", 1, 10_000)),
+    "MEDIA_MAX_PENDING_UPLOADS": (
+        "max_pending_uploads",
+        _int("MEDIA_MAX_PENDING_UPLOADS", 1, 10_000),
+    ),
     "MEDIA_REAPER_INTERVAL_S": ("reaper_interval_s", _int("MEDIA_REAPER_INTERVAL_S", 1, 86_400)),
     "MEDIA_UPLOAD_IDLE_TIMEOUT_S": (
         "upload_idle_timeout_s",
@@ -282,7 +302,10 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     ),
     "MEDIA_STORAGE_TIMEOUT_S": ("storage_timeout_s", _float("MEDIA_STORAGE_TIMEOUT_S", 0.1, 300)),
     "MEDIA_DATABASE_POOL_SIZE": ("database_pool_size", _int("MEDIA_DATABASE_POOL_SIZE", 1, 200)),
-    "MEDIA_DATABASE_TIMEOUT_S": ("database_timeout_s", _float("MEDIA_DATABASE_TIMEOUT_S", 0.1, 300)),
+    "MEDIA_DATABASE_TIMEOUT_S": (
+        "database_timeout_s",
+        _float("MEDIA_DATABASE_TIMEOUT_S", 0.1, 300),
+    ),
     "MEDIA_TOKEN": ("client_token", _text),
 }
 
@@ -303,10 +326,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if raw is not None and raw.strip() != "":
             values[name] = parse(raw)
     if "env" not in values:
-        embedded = values["database_url"].startswith("sqlite:") and values["storage_url"].startswith(
-            "file:"
-        )
-        # SECURITY.md §1.18: a non-embedded database or storage means production unless said otherwise.
+        embedded = values["database_url"].startswith("sqlite:") and values[
+            "storage_url"
+        ].startswith("file:")
+        # SECURITY.md §1.18: non-embedded database or storage means production unless said so.
         values["env"] = "development" if embedded else "production"
     settings = Settings(**values)
     _check_production(settings)

@@ -39,7 +39,9 @@ async def readyz(request: Request[object, object, State]) -> Response[dict[str, 
     ready = all(value == "ok" for value in report.values()) and not request.app.state.draining
     status = 200 if ready else 503
     headers = {} if ready else {"Retry-After": "5"}
-    return Response({"status": "ok" if ready else "unavailable", **report}, status_code=status, headers=headers)
+    return Response(
+        {"status": "ok" if ready else "unavailable", **report}, status_code=status, headers=headers
+    )
 
 
 def create_app(settings: Settings, *, public_url: str | None = None) -> Litestar:

@@ -112,7 +112,9 @@ def _dev_token(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.uses_dev_issuer:
         print("media-service: dev-token: MEDIA_OIDC_ISSUER names a real issuer", file=sys.stderr)
         return 2
-    base = (args.server or settings.public_url or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}").rstrip("/")
+    base = (args.server or settings.public_url or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}").rstrip(
+        "/"
+    )
     issuer = dev_issuer(settings, base)
     scopes = args.scope or ["user"]
     print(issuer.mint(args.subject, scopes, audience=settings.oidc_audience, ttl_s=args.ttl))

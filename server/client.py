@@ -81,7 +81,10 @@ def _upload(http: httpx.Client, path: Path, name: str | None) -> int:
     headers = {item["name"]: item["value"] for item in ticket["headers"]}
     # The signed URL is itself the credential: no Authorization header on the PUT.
     put = httpx.put(
-        ticket["uploadUrl"], content=_read(path, size), headers=headers, timeout=httpx.Timeout(30, read=600)
+        ticket["uploadUrl"],
+        content=_read(path, size),
+        headers=headers,
+        timeout=httpx.Timeout(30, read=600),
     )
     if put.status_code not in (200, 422):
         raise ClientError(f"upload refused: HTTP {put.status_code} {put.text[:200]}")
@@ -101,7 +104,11 @@ def _read(path: Path, size: int) -> Iterator[bytes]:
             sent += len(chunk)
             if bar:
                 done = int(40 * sent / max(size, 1))
-                print(f"\r[{'#' * done}{'.' * (40 - done)}] {sent * 100 // max(size, 1):3d}%", end="", file=sys.stderr)
+                print(
+                    f"\r[{'#' * done}{'.' * (40 - done)}] {sent * 100 // max(size, 1):3d}%",
+                    end="",
+                    file=sys.stderr,
+                )
             yield chunk
     if bar:
         print(file=sys.stderr)

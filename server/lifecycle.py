@@ -32,7 +32,9 @@ class Dependencies:
 
 def dev_issuer(settings: Settings, base_url: str) -> DevIssuer:
     """The embedded development issuer, its key kept in the data directory."""
-    return DevIssuer.load_or_create(settings.data_dir / "dev-oidc-key.pem", base_url + DEV_ISSUER_PATH)
+    return DevIssuer.load_or_create(
+        settings.data_dir / "dev-oidc-key.pem", base_url + DEV_ISSUER_PATH
+    )
 
 
 def make_verifier(

@@ -92,7 +92,7 @@ def upload_handler(settings: Settings) -> HTTPRouteHandler:
         except MediaError as exc:
             return error_response(exc)
         media = outcome.media
-        body = {
+        body: dict[str, object] = {
             "uploadId": str(outcome.upload_id),
             "mediaId": str(media.id),
             "status": media.status.name,

@@ -34,7 +34,10 @@ class MediaService:
     async def readiness(self) -> dict[str, str]:
         """'ok' or the error code for each dependency."""
         report: dict[str, str] = {}
-        for name, check in (("database", self.parts.repository.ping), ("storage", self.parts.storage.ping)):
+        for name, check in (
+            ("database", self.parts.repository.ping),
+            ("storage", self.parts.storage.ping),
+        ):
             try:
                 await check()
                 report[name] = "ok"

@@ -31,7 +31,9 @@ class Ingest:
     async def run(self, media: Media, upload: UploadRequest, info: ObjectInfo) -> Media:
         """Process the stored original; returns the media as SUCCESS or FAILED."""
         repo = self._parts.repository
-        moved = await repo.transition_upload(upload.id, {UploadState.RECEIVING}, UploadState.PROCESSING)
+        moved = await repo.transition_upload(
+            upload.id, {UploadState.RECEIVING}, UploadState.PROCESSING
+        )
         if moved is None:  # reaped or failed meanwhile
             current = await repo.get_media(media.id, None)
             return current or media
@@ -45,7 +47,9 @@ class Ingest:
             )
             return await self._publish(media, upload, info, processed, written)
         except InvalidInput as exc:
-            return await self.fail(media, upload, str(exc.data.get("reason") or exc.detail), written)
+            return await self.fail(
+                media, upload, str(exc.data.get("reason") or exc.detail), written
+            )
         except MediaError as exc:
             logger.warning("processing media %s failed: %s", media.id, exc.code)
             return await self.fail(media, upload, "processing failed, try again", written)
@@ -76,7 +80,9 @@ class Ingest:
         if processed.faststart_path is not None:
             key = uuid.uuid4().hex
             written.append(key)
-            info = await storage.write_file(key, processed.faststart_path, content_type=probe.mime_type)
+            info = await storage.write_file(
+                key, processed.faststart_path, content_type=probe.mime_type
+            )
         thumbnail = None
         if processed.thumbnail_path is not None and processed.thumbnail_size is not None:
             thumb_key = uuid.uuid4().hex
@@ -102,7 +108,9 @@ class Ingest:
             storage_key=key,
             thumbnail=thumbnail,
         )
-        await self._parts.repository.transition_upload(upload.id, {UploadState.PROCESSING}, UploadState.DONE)
+        await self._parts.repository.transition_upload(
+            upload.id, {UploadState.PROCESSING}, UploadState.DONE
+        )
         if key != media.storage_key:
             await self._quiet_delete((media.storage_key,))
         return done
@@ -118,11 +126,13 @@ class Ingest:
                 await repo.transition_upload(upload.id, _ACTIVE, UploadState.FAILED)
             failed = await repo.mark_failed(media.id, reason)
             logger.info("media %s failed: %s", media.id, reason)
-            return failed or media
+        return failed or media
 
     async def _quiet_delete(self, keys: Iterable[str]) -> None:
         for key in keys:
             try:
                 await self._parts.storage.delete(key)
             except MediaError:
-                logger.warning("could not delete an object of a failed upload; left for the collector")
+                logger.warning(
+                    "could not delete an object of a failed upload; left for the collector"
+                )

@@ -61,7 +61,7 @@ class Library:
     def signed_url(
         self, principal: Principal, media: Media, purpose: Purpose, expires_in: int | None
     ) -> SignedUrl | None:
-        """A fresh read URL for a media the caller already sees; None when there is nothing to read."""
+        """A fresh read URL for a media the caller sees; None when there is nothing to read."""
         if media.status is not MediaStatus.SUCCESS:
             return None
         if purpose is Purpose.THUMBNAIL and not media.has_thumbnail:

@@ -12,7 +12,12 @@ from media.service.context import Parts
 logger = logging.getLogger("media.stream")
 
 READ_PURPOSES = frozenset({Purpose.STREAM, Purpose.DOWNLOAD, Purpose.THUMBNAIL})
-_EXTENSIONS = {"video/mp4": ".mp4", "video/webm": ".webm", "image/png": ".png", "image/jpeg": ".jpg"}
+_EXTENSIONS = {
+    "video/mp4": ".mp4",
+    "video/webm": ".webm",
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+}
 
 
 class Streams:
@@ -78,6 +83,8 @@ def _stem(name: str) -> str:
 
 def _file_name(media: Media) -> str:
     extension = _EXTENSIONS.get(media.media_type, "")
-    if media.name.lower().endswith(extension) or (extension == ".jpg" and media.name.lower().endswith(".jpeg")):
+    if media.name.lower().endswith(extension) or (
+        extension == ".jpg" and media.name.lower().endswith(".jpeg")
+    ):
         return media.name
     return media.name + extension

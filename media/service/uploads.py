@@ -26,8 +26,8 @@ from media.errors import (
 from media.models import (
     Media,
     MediaStatus,
-    ObjectInfo,
     NewMedia,
+    ObjectInfo,
     Owner,
     Principal,
     Purpose,
@@ -79,7 +79,9 @@ class Uploads:
         if request.size_bytes <= 0:
             raise InvalidInput("sizeBytes must be positive", field="sizeBytes")
         if request.size_bytes > settings.max_upload_bytes:
-            raise TooLarge("sizeBytes over the limit", field="sizeBytes", limit=settings.max_upload_bytes)
+            raise TooLarge(
+                "sizeBytes over the limit", field="sizeBytes", limit=settings.max_upload_bytes
+            )
         if request.media_date is not None and request.media_date.tzinfo is None:
             raise InvalidInput("mediaDate needs a timezone", field="mediaDate")
         media_type = await repo.media_type(request.media_type.strip().lower())
@@ -105,7 +107,10 @@ class Uploads:
             upload_id=upload.id,
             url=url,
             method="PUT",
-            headers=(("Content-Type", media_type.mime_type), ("Content-Length", str(upload.declared_size))),
+            headers=(
+                ("Content-Type", media_type.mime_type),
+                ("Content-Length", str(upload.declared_size)),
+            ),
             max_bytes=upload.declared_size,
             media=media,
         )
@@ -154,7 +159,9 @@ class Uploads:
             done = await self._ingest.run(media, upload, info)
         return UploadOutcome(upload_id=upload.id, media=done)
 
-    async def _store(self, media: Media, upload: UploadRequest, body: AsyncIterable[bytes]) -> ObjectInfo:
+    async def _store(
+        self, media: Media, upload: UploadRequest, body: AsyncIterable[bytes]
+    ) -> ObjectInfo:
         try:
             info = await self._parts.storage.write(
                 media.storage_key,
@@ -163,10 +170,14 @@ class Uploads:
                 max_bytes=upload.declared_size,
             )
             if info.size != upload.declared_size:
-                raise InvalidInput("body shorter than declared", reason="body shorter than declared")
+                raise InvalidInput(
+                    "body shorter than declared", reason="body shorter than declared"
+                )
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
-                await self._ingest.fail(media, upload, _failure_reason(exc), keys=(media.storage_key,))
+                await self._ingest.fail(
+                    media, upload, _failure_reason(exc), keys=(media.storage_key,)
+                )
             if isinstance(exc, Exception) and not isinstance(exc, MediaError):
                 # The client went away or the body broke: nothing of it is kept.
                 raise InvalidInput("upload interrupted", reason="upload interrupted") from exc
@@ -188,7 +199,7 @@ class Uploads:
         return media
 
     async def reap(self, limit: int = 100) -> int:
-        """Fail uploads that can no longer finish and remove their objects; safe in many processes."""
+        """Fail uploads that can no longer finish, remove their objects; safe in many processes."""
         now = self._parts.clock()
         count = 0
         for upload in await self._parts.repository.expired_uploads(now, limit):
@@ -200,7 +211,10 @@ class Uploads:
         now = self._parts.clock()
         if upload.state not in OPEN_STATES or upload.expires_at >= now:
             return 0
-        if upload.state is not UploadState.PENDING and upload.expires_at + MAX_UPLOAD_DURATION >= now:
+        if (
+            upload.state is not UploadState.PENDING
+            and upload.expires_at + MAX_UPLOAD_DURATION >= now
+        ):
             return 0
         moved = await self._parts.repository.transition_upload(
             upload.id, {upload.state}, UploadState.EXPIRED, now=now
@@ -213,7 +227,9 @@ class Uploads:
         return 1
 
 
-def _check_headers(upload: UploadRequest, content_length: int | None, content_type: str | None) -> None:
+def _check_headers(
+    upload: UploadRequest, content_length: int | None, content_type: str | None
+) -> None:
     if content_length is None:
         raise LengthRequired("Content-Length is required", field="Content-Length")
     declared = (content_type or "").split(";")[0].strip().lower()

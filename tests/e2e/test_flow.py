@@ -24,7 +24,9 @@ def test_upload_stream_revoke_delete(any_service: RunningService, tmp_path: Path
     token = service.token("flow-user")
     source = make_mp4(tmp_path / "clip.mp4", seconds=2.0, faststart=False)
     media = upload_file(service, token, source, "video/mp4")
-    replay = httpx.put(media["uploadUrl"], content=source.read_bytes(), headers=media["uploadHeaders"])
+    replay = httpx.put(
+        media["uploadUrl"], content=source.read_bytes(), headers=media["uploadHeaders"]
+    )
     assert replay.status_code == 409
     assert media["status"] == "SUCCESS" and media["kind"] == "VIDEO"
     assert (media["width"], media["height"]) == (320, 240)
@@ -68,14 +70,18 @@ def test_upload_stream_revoke_delete(any_service: RunningService, tmp_path: Path
     assert service.graphql(URLS, {"id": media["id"]}, token=other)["data"]["media"] is None
 
     revoked = service.graphql(
-        'mutation($id: ID!) { revokeMediaUrls(id: $id) { id } }', {"id": media["id"]}, token=token
+        "mutation($id: ID!) { revokeMediaUrls(id: $id) { id } }", {"id": media["id"]}, token=token
     )
     assert "errors" not in revoked, revoked
     assert httpx.get(stream, timeout=30).status_code == 403
-    fresh = service.graphql(URLS, {"id": media["id"]}, token=token)["data"]["media"]["streamUrl"]["url"]
+    fresh = service.graphql(URLS, {"id": media["id"]}, token=token)["data"]["media"]["streamUrl"][
+        "url"
+    ]
     assert httpx.get(fresh, headers={"Range": "bytes=0-0"}, timeout=30).status_code == 206
 
-    deleted = service.graphql('mutation($id: ID!) { deleteMedia(id: $id) }', {"id": media["id"]}, token=token)
+    deleted = service.graphql(
+        "mutation($id: ID!) { deleteMedia(id: $id) }", {"id": media["id"]}, token=token
+    )
     assert deleted["data"]["deleteMedia"] is True
     assert httpx.get(fresh, timeout=30).status_code == 403
     assert service.graphql(URLS, {"id": media["id"]}, token=token)["data"]["media"] is None

@@ -1,4 +1,4 @@
-"""Shared real-part fixtures: PostgreSQL, moto's S3 server, an OIDC provider, uvicorn, media files."""
+"""Shared real-part fixtures: PostgreSQL, moto S3 server, OIDC provider, uvicorn, media files."""
 
 from __future__ import annotations
 

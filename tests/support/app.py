@@ -57,7 +57,9 @@ def settings_for(data_dir: Path, port: int, **environ: str) -> Settings:
 
 
 @contextlib.contextmanager
-def run_service(settings: Settings, mint: Callable[[str, Sequence[str]], str]) -> Iterator[RunningService]:
+def run_service(
+    settings: Settings, mint: Callable[[str, Sequence[str]], str]
+) -> Iterator[RunningService]:
     """Migrate, start the app under uvicorn, stop it at the end."""
     import anyio
 

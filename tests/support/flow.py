@@ -30,7 +30,9 @@ def upload_file(service: RunningService, token: str, path: Path, media_type: str
     ticket = created["data"]["createUpload"]
     assert ticket["media"]["status"] == "IN_PROGRESS"
     headers = {item["name"]: item["value"] for item in ticket["headers"]}
-    put = httpx.request(ticket["method"], ticket["uploadUrl"], content=data, headers=headers, timeout=60)
+    put = httpx.request(
+        ticket["method"], ticket["uploadUrl"], content=data, headers=headers, timeout=60
+    )
     assert put.status_code == 200, put.text
     assert put.json()["status"] == "SUCCESS"
     done = service.graphql(COMPLETE, {"id": ticket["uploadId"]}, token=token)

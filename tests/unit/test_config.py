@@ -28,7 +28,9 @@ def test_embedded_defaults(tmp_path: Path) -> None:
     assert settings.cors_origins == ("*",)
 
 
-def test_data_dir_default_is_relative_to_cwd(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_data_dir_default_is_relative_to_cwd(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert load_settings({}).data_dir == tmp_path / ".media-data"
 
@@ -37,16 +39,31 @@ def test_data_dir_default_is_relative_to_cwd(monkeypatch: pytest.MonkeyPatch, tm
 CASES = [
     ("MEDIA_DATABASE_URL", "postgresql://u@db:5433/media", None, "mysql://x/y"),
     ("MEDIA_DATABASE_URL", "sqlite:////var/lib/m.sqlite3", None, "sqlite:///relative.db"),
-    ("MEDIA_STORAGE_URL", "s3://bucket?endpoint_url=http://s3:9000&region=eu&addressing=path", None, "ftp://x"),
+    (
+        "MEDIA_STORAGE_URL",
+        "s3://bucket?endpoint_url=http://s3:9000&region=eu&addressing=path",
+        None,
+        "ftp://x",
+    ),
     ("MEDIA_STORAGE_URL", "file:///srv/objects", None, "s3://bucket?bogus=1"),
     ("MEDIA_SIGNING_KEYS", f"{'a' * 32},{'b' * 32}", ("a" * 32, "b" * 32), "short"),
     ("MEDIA_OIDC_ISSUER", "https://id.example.com/", "https://id.example.com", "not a url"),
     ("MEDIA_OIDC_AUDIENCE", "api://media", "api://media", None),
-    ("MEDIA_PUBLIC_URL", "https://media.example.com", "https://media.example.com", "media.example.com"),
+    (
+        "MEDIA_PUBLIC_URL",
+        "https://media.example.com",
+        "https://media.example.com",
+        "media.example.com",
+    ),
     ("MEDIA_URL_TTL_S", "600", 600, "86401"),
     ("MEDIA_UPLOAD_TTL_S", "1800", 1800, "3601"),
     ("MEDIA_MAX_UPLOAD_BYTES", "1048576", 1048576, "-1"),
-    ("MEDIA_CORS_ORIGINS", "https://a.example, https://b.example", ("https://a.example", "https://b.example"), "ftp://x"),
+    (
+        "MEDIA_CORS_ORIGINS",
+        "https://a.example, https://b.example",
+        ("https://a.example", "https://b.example"),
+        "ftp://x",
+    ),
     ("MEDIA_ENV", "development", "development", "staging"),
     ("MEDIA_LOG_LEVEL", "debug", "DEBUG", "loud"),
     ("MEDIA_GRAPHQL_MAX_DEPTH", "12", 12, "1"),
@@ -72,7 +89,9 @@ def test_every_variable_has_a_case() -> None:
 
 
 @pytest.mark.parametrize(("variable", "good", "expected", "bad"), CASES)
-def test_variable(tmp_path: Path, variable: str, good: str, expected: object, bad: str | None) -> None:
+def test_variable(
+    tmp_path: Path, variable: str, good: str, expected: object, bad: str | None
+) -> None:
     base = {"MEDIA_DATA_DIR": str(tmp_path), "MEDIA_ENV": "development"}
     settings = load_settings({**base, variable: good})
     if expected is not None:
@@ -86,7 +105,10 @@ def test_variable(tmp_path: Path, variable: str, good: str, expected: object, ba
 
 
 def test_non_embedded_storage_means_production(tmp_path: Path) -> None:
-    env = {"MEDIA_DATA_DIR": str(tmp_path), "MEDIA_STORAGE_URL": "s3://b?endpoint_url=http://x:9000"}
+    env = {
+        "MEDIA_DATA_DIR": str(tmp_path),
+        "MEDIA_STORAGE_URL": "s3://b?endpoint_url=http://x:9000",
+    }
     with pytest.raises(ConfigError) as info:
         load_settings(env)
     assert info.value.data["variable"] == "MEDIA_SIGNING_KEYS"
@@ -109,13 +131,23 @@ def test_repr_masks_signing_keys(tmp_path: Path) -> None:
 
 
 def test_database_url_password_not_in_repr() -> None:
-    settings = Settings(data_dir=Path("/x"), database_url="postgresql://u:hunter2@h/d", storage_url="file:///x")
+    settings = Settings(
+        data_dir=Path("/x"), database_url="postgresql://u:hunter2@h/d", storage_url="file:///x"
+    )
     assert "hunter2" not in repr(settings.database)
 
 
 def test_storage_url_parts() -> None:
-    parsed = parse_storage_url("s3://media/originals?endpoint_url=http://127.0.0.1:9000&region=eu-1&addressing=path")
-    assert (parsed.bucket, parsed.prefix, parsed.endpoint_url, parsed.region, parsed.addressing_style) == (
+    parsed = parse_storage_url(
+        "s3://media/originals?endpoint_url=http://127.0.0.1:9000&region=eu-1&addressing=path"
+    )
+    assert (
+        parsed.bucket,
+        parsed.prefix,
+        parsed.endpoint_url,
+        parsed.region,
+        parsed.addressing_style,
+    ) == (
         "media",
         "originals",
         "http://127.0.0.1:9000",

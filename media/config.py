@@ -71,6 +71,7 @@ class Settings:
     reaper_interval_s: int = 60
     upload_idle_timeout_s: float = 30.0
     stream_chunk_bytes: int = 256 * 1024
+    stream_cache_s: float = 2.0
     storage_max_connections: int = 64
     storage_timeout_s: float = 15.0
     database_pool_size: int = 10
@@ -296,6 +297,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
         "stream_chunk_bytes",
         _int("MEDIA_STREAM_CHUNK_BYTES", 64 * 1024, 1024**2),
     ),
+    "MEDIA_STREAM_CACHE_S": ("stream_cache_s", _float("MEDIA_STREAM_CACHE_S", 0, 60)),
     "MEDIA_STORAGE_MAX_CONNECTIONS": (
         "storage_max_connections",
         _int("MEDIA_STORAGE_MAX_CONNECTIONS", 1, 1024),

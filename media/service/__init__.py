@@ -27,9 +27,9 @@ class MediaService:
     def __init__(self, parts: Parts) -> None:
         self.parts = parts
         self.identity = Identity(parts)
-        self.library = Library(parts)
-        self.uploads = Uploads(parts, Ingest(parts))
         self.streams = Streams(parts)
+        self.library = Library(parts, on_change=self.streams.forget)
+        self.uploads = Uploads(parts, Ingest(parts))
 
     async def readiness(self) -> dict[str, str]:
         """'ok' or the error code for each dependency."""

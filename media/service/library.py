@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 import anyio
@@ -30,8 +31,9 @@ DELETE_ATTEMPTS = 3
 class Library:
     """Use cases over stored media."""
 
-    def __init__(self, parts: Parts) -> None:
+    def __init__(self, parts: Parts, on_change: Callable[[int], None] = lambda _: None) -> None:
         self._parts = parts
+        self._on_change = on_change  # drops cached rows of the streaming path
 
     async def get_media(self, principal: Principal, media_id: int) -> Media | None:
         """The media when it exists and the caller may see it, else None."""
@@ -84,6 +86,7 @@ class Library:
         require_user(principal)
         await self._visible(principal, media_id)
         media = await self._parts.repository.bump_generation(media_id)
+        self._on_change(media_id)
         if media is None:
             raise NotFound("media", id=media_id)
         return media
@@ -94,6 +97,7 @@ class Library:
         if await self._parts.repository.get_media(media_id, owner_filter(principal)) is None:
             return False  # idempotent: deleting twice is not an error
         keys = await self._parts.repository.delete_media(media_id)
+        self._on_change(media_id)
         for key in keys or ():
             await self._delete_object(key)
         return keys is not None

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from media.errors import InvalidSignature
 from media.models import Media, MediaStatus, Purpose, StreamTarget, UrlClaims
+from media.service.cache import TtlCache
 from media.service.context import Parts
 
 logger = logging.getLogger("media.stream")
@@ -25,12 +26,28 @@ class Streams:
 
     def __init__(self, parts: Parts) -> None:
         self._parts = parts
+        ttl = parts.settings.stream_cache_s
+        # Verified claims and rows are kept a few seconds: one playback makes many requests.
+        self._claims: TtlCache[str, UrlClaims] = TtlCache(ttl, 4096)
+        self._rows: TtlCache[int, Media] = TtlCache(ttl, 4096)
 
     async def open_stream(self, token: str) -> StreamTarget:
         """What to serve for a signed read URL; InvalidSignature for every refusal."""
-        claims = self._parts.signer.verify(token, READ_PURPOSES)
-        media = await self._parts.repository.get_media(claims.media_id, None)
+        claims = self._claims.get(token)
+        if claims is None or claims.expires_at <= self._parts.clock():
+            claims = self._parts.signer.verify(token, READ_PURPOSES)
+            self._claims.put(token, claims)
+        media = self._rows.get(claims.media_id)
+        if media is None:
+            media = await self._parts.repository.get_media(claims.media_id, None)
+            if media is not None:
+                self._rows.put(media.id, media)
+        # The generation check below stays exact against the row in hand.
         return target_for(claims, media)
+
+    def forget(self, media_id: int) -> None:
+        """Drop a cached row at once (revoked or deleted in this process)."""
+        self._rows.discard(media_id)
 
     def read_object(self, storage_key: str, start: int, length: int) -> AsyncIterator[bytes]:
         """Bounded chunks of one stored object."""

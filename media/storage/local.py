@@ -61,15 +61,16 @@ class LocalStorage:
         return self._read(path, key, start, start + length)
 
     async def _read(self, path: Path, key: str, position: int, end: int) -> AsyncIterator[bytes]:
-        fd = await self._run(_open_for_read, path, key)
+        # Opening and the first batch share one thread hop: a 64 KiB range costs a single hop.
+        fd, blocks = await self._run(_open_and_read, path, key, position, end, self._chunk, self._batch)
         try:
-            while position < end:
-                blocks = await self._run(_pread_batch, fd, position, end, self._chunk, self._batch)
+            while True:
                 for block in blocks:
                     yield block
                     position += len(block)
-                if len(blocks) < self._batch and position < end:
-                    return  # end of file before the end of the range
+                if position >= end or len(blocks) < self._batch:
+                    return  # done, or end of file before the end of the range
+                blocks = await self._run(_pread_batch, fd, position, end, self._chunk, self._batch)
         finally:
             # Closing a descriptor does not block; doing it inline survives cancellation.
             os.close(fd)
@@ -239,6 +240,17 @@ def _open_for_read(path: Path, key: str) -> int:
         return os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         raise NotFound("no such object", key=key) from None
+
+
+def _open_and_read(
+    path: Path, key: str, position: int, end: int, chunk: int, batch: int
+) -> tuple[int, list[bytes]]:
+    fd = _open_for_read(path, key)
+    try:
+        return fd, _pread_batch(fd, position, end, chunk, batch)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _pread_batch(fd: int, position: int, end: int, chunk: int, batch: int) -> list[bytes]:

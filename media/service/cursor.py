@@ -29,6 +29,9 @@ def decode_cursor(value: str) -> Cursor:
         created_at = datetime.fromisoformat(stamp)
         if created_at.tzinfo is None:
             raise ValueError(stamp)
-        return Cursor(created_at=created_at, id=int(ident))
+        cursor = Cursor(created_at=created_at, id=int(ident))
+        if not 0 < cursor.id < 2**63:
+            raise ValueError(ident)
+        return cursor
     except (ValueError, UnicodeDecodeError, binascii.Error):
         raise InvalidInput("invalid cursor", field="after") from None

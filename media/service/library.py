@@ -8,6 +8,7 @@ from datetime import datetime
 
 import anyio
 
+from media.config import URL_TTL_CAP_S
 from media.errors import InvalidInput, NotFound, Unavailable
 from media.models import (
     Media,
@@ -71,7 +72,8 @@ class Library:
         if expires_in is not None and expires_in < 1:
             raise InvalidInput("expiresIn must be at least 1 second", field="expiresIn")
         settings = self._parts.settings
-        ttl = settings.url_ttl_s if expires_in is None else expires_in
+        # A client asking for more than the cap gets the cap (SECURITY.md §1.4).
+        ttl = settings.url_ttl_s if expires_in is None else min(expires_in, URL_TTL_CAP_S)
         token, expires_at = self._parts.signer.sign(
             purpose,
             media_id=media.id,

@@ -1,0 +1,55 @@
+"""The per-request GraphQL context: the service, the verified caller and a request id."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import strawberry
+from litestar.connection import ASGIConnection
+from strawberry.litestar import BaseContext
+
+from media.models import Principal
+from media.service import MediaService
+
+# Accept a caller's request id only when it is short and plain, so it is safe to log and echo.
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+class GraphQLContext(BaseContext, kw_only=True):
+    """What every resolver sees: one service and one principal for the whole request."""
+
+    service: MediaService
+    principal: Principal
+    request_id: str
+
+
+Info = strawberry.Info[GraphQLContext, None]
+ContextGetter = Callable[..., Awaitable[GraphQLContext]]
+
+
+def request_id(request: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The id that ties this request's log lines and masked errors together (stable per request)."""
+    value = request.state.get("request_id")
+    if isinstance(value, str):
+        return value
+    offered = request.headers.get("x-request-id", "")
+    value = offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex
+    request.state["request_id"] = value
+    return value
+
+
+def context_getter(service: Callable[[], MediaService]) -> ContextGetter:
+    """A Litestar dependency that authenticates the caller once per request."""
+
+    # Typed as ASGIConnection: Strawberry's controller also resolves it for its WebSocket route.
+    async def get_context(request: ASGIConnection[Any, Any, Any, Any]) -> GraphQLContext:
+        ident = request_id(request)
+        current = service()
+        # Raises Unauthenticated or Unavailable; the controller turns them into 401 / 503.
+        principal = await current.identity.authenticate(request.headers.get("authorization"))
+        return GraphQLContext(service=current, principal=principal, request_id=ident)
+
+    return get_context

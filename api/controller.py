@@ -1,0 +1,169 @@
+"""The /graphql endpoint: Strawberry's Litestar controller with the HTTP rules it lacks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from litestar import Controller, MediaType, Request, Response, get
+from litestar.exceptions import HTTPException as LitestarHTTPException
+from litestar.params import FromPath
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http import process_result as strawberry_process_result
+from strawberry.http.parse_content_type import parse_content_type
+from strawberry.litestar import make_graphql_controller
+from strawberry.litestar.controller import GraphQLController
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+
+from api.context import context_getter, request_id
+from api.errors import (
+    format_errors,
+    http_error_response,
+    http_status_response,
+    internal_error_response,
+    media_error_response,
+)
+from api.graphiql import asset_response, page_response
+from api.schema import build_schema
+from media.config import Settings
+from media.errors import MediaError
+from media.service import MediaService
+
+GRAPHQL_PATH = "/graphql"
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+_REQUEST_ERROR = "graphql_request_error"
+
+
+def wants_graphql_response(accept: str | None) -> bool:
+    """True when the client accepts application/graphql-response+json (q > 0)."""
+    for part in (accept or "").split(","):
+        media_type, _, params = part.partition(";")
+        if media_type.strip().lower() != GRAPHQL_RESPONSE:
+            continue
+        quality = params.replace(" ", "").lower().partition("q=")[2] or "1"
+        try:
+            return float(quality) > 0
+        except ValueError:
+            return False
+    return False
+
+
+def _is_request_error(result: ExecutionResult) -> bool:
+    # Errors before execution (parse, validation, variables) never carry a path.
+    return (
+        result.data is None
+        and bool(result.errors)
+        and all(e.path is None for e in result.errors or ())
+    )
+
+
+class MediaGraphQLController(GraphQLController):
+    """GraphQL over HTTP: 415 for non-JSON bodies, 405 for GET mutations, 400 for request errors."""
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
+        """Refuse every POST body but JSON: forms and text/plain would allow cross-site requests."""
+        if request.method == "POST":
+            content_type, _ = parse_content_type(request.content_type or "")
+            if content_type != "application/json":
+                raise HTTPException(415, "Send the GraphQL request as application/json")
+        return await super().parse_http_body(request)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """A JSON body that is an object (or a list, refused later as a batch); 400 otherwise."""
+        value = super().parse_json(data)
+        if not isinstance(value, dict | list):
+            raise HTTPException(400, "The request body must be a JSON object")
+        return value
+
+    async def execute_single(
+        self,
+        request: Request[Any, Any, Any],
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response[Any],
+        context: Any,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """Run one operation; a mutation over GET is 405 (GraphQL over HTTP), not 400."""
+        try:
+            return await super().execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+        except HTTPException as exc:
+            if request_adapter.method == "GET" and isinstance(
+                exc.__cause__, InvalidOperationTypeError
+            ):
+                raise HTTPException(405, "Mutations need POST") from exc
+            raise
+
+    async def process_result(
+        self, request: Request[Any, Any, Any], result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        """The body; a request error has no `data` entry and is remembered for the status."""
+        if result.errors:
+            # Errors raised by extension hooks (ParserCache parses in one) skip ErrorCodes.
+            result.errors = format_errors(result.errors, request_id(request))
+        body = strawberry_process_result(result)
+        if _is_request_error(result):
+            body.pop("data", None)
+            request.state[_REQUEST_ERROR] = True
+        return body
+
+    async def execute_request(
+        self, request: Request[Any, Any, Any], context: Any, root_value: Any
+    ) -> Response[Any]:
+        """Run the request; transport failures get a GraphQL-shaped body with the right status."""
+        ident = request_id(request)
+        try:
+            response: Response[Any] = await self.run(
+                request, context=context, root_value=root_value
+            )
+        except HTTPException as exc:
+            return http_status_response(exc.status_code, exc.reason, ident)
+        if response.media_type == MediaType.JSON:
+            response.headers["X-Request-Id"] = ident
+            response.headers["Vary"] = "Accept"
+            response.headers["Cache-Control"] = "no-store"
+            if wants_graphql_response(request.headers.get("accept")):
+                # GraphQL over HTTP, application/graphql-response+json: request errors are 400.
+                response.media_type = GRAPHQL_RESPONSE
+                if request.state.get(_REQUEST_ERROR):
+                    response.status_code = 400
+        return response
+
+    async def render_graphql_ide(self, request: Request[Any, Any, Any]) -> Response[str]:
+        """The offline GraphiQL page."""
+        return page_response(f"{GRAPHQL_PATH}/static")
+
+    @get("/static/{name:str}", sync_to_thread=False, include_in_schema=False)
+    def static_asset(self, request: Request[Any, Any, Any], name: FromPath[str]) -> Response[bytes]:
+        """One vendored GraphiQL asset."""
+        return asset_response(name, request.headers.get("if-none-match"))
+
+
+def graphql_controller(settings: Settings, service: Callable[[], MediaService]) -> type[Controller]:
+    """The /graphql controller; `service` is called once per request for the current service."""
+    base = make_graphql_controller(
+        build_schema(settings),
+        path=GRAPHQL_PATH,
+        graphql_ide="graphiql",
+        allow_queries_via_get=True,
+        context_getter=context_getter(service),
+        multipart_uploads_enabled=False,  # PITFALLS 1: multipart brings CSRF back
+        # No subscriptions: a WebSocket would bypass the HTTP rules (body size, methods).
+        subscription_protocols=(),
+    )
+    attributes = {
+        "__module__": __name__,
+        "__doc__": "POST/GET /graphql, the GraphiQL page and its assets.",
+        "request_max_body_size": settings.graphql_max_body_bytes,
+        "exception_handlers": {
+            MediaError: media_error_response,
+            LitestarHTTPException: http_error_response,
+            Exception: internal_error_response,
+        },
+    }
+    endpoint = type("GraphQLEndpoint", (MediaGraphQLController, base), attributes)
+    return endpoint

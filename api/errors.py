@@ -1,0 +1,250 @@
+"""The one place where core errors become GraphQL error codes and transport responses."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from graphql import GraphQLError, GraphQLSyntaxError, VariableDefinitionNode
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException as LitestarHTTPException
+from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
+
+from api.context import request_id
+from media.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    MediaError,
+    NotFound,
+    RateLimited,
+    TooLarge,
+    Unauthenticated,
+    Unavailable,
+)
+
+logger = logging.getLogger("media.api")
+
+INTERNAL = "INTERNAL"
+INTERNAL_MESSAGE = "Internal server error"
+MAX_MESSAGE_LENGTH = 300
+RETRY_AFTER_S = "5"
+
+# Order matters: the first matching class wins (subclasses before their bases).
+_CODES: tuple[tuple[type[MediaError], str], ...] = (
+    (Unauthenticated, "UNAUTHENTICATED"),
+    (Forbidden, "FORBIDDEN"),
+    (NotFound, "NOT_FOUND"),
+    (InvalidInput, "BAD_USER_INPUT"),
+    (TooLarge, "BAD_USER_INPUT"),
+    (Conflict, "CONFLICT"),
+    (RateLimited, "RATE_LIMITED"),
+    (Unavailable, "UNAVAILABLE"),
+)
+
+# Fixed messages where the detail could name a host, key or signature check.
+_FIXED_MESSAGES = {
+    "UNAUTHENTICATED": "Authentication required or the bearer token is not valid",
+    "FORBIDDEN": "Not allowed for this caller",
+    "NOT_FOUND": "Not found",
+    "UNAVAILABLE": "A dependency is unavailable; retry later",
+}
+
+_HTTP_STATUS = {
+    "UNAUTHENTICATED": 401,
+    "FORBIDDEN": 403,
+    "NOT_FOUND": 404,
+    "BAD_USER_INPUT": 400,
+    "CONFLICT": 409,
+    "RATE_LIMITED": 429,
+    "UNAVAILABLE": 503,
+    INTERNAL: 500,
+}
+
+
+def error_code(exc: BaseException) -> str:
+    """The `extensions.code` of an exception; INTERNAL for anything unexpected."""
+    for cls, code in _CODES:
+        if isinstance(exc, cls):
+            return code
+    return INTERNAL
+
+
+def error_message(exc: MediaError, code: str) -> str:
+    """A message safe to show: fixed for sensitive codes, the short detail otherwise."""
+    fixed = _FIXED_MESSAGES.get(code)
+    if fixed is not None:
+        return fixed
+    return (exc.detail or code.replace("_", " ").lower())[:MAX_MESSAGE_LENGTH]
+
+
+def error_extensions(exc: MediaError, code: str) -> dict[str, Any]:
+    """`code` plus the allow-listed data a client can act on (`field`, `limit`)."""
+    extensions: dict[str, Any] = {"code": code}
+    field = exc.data.get("field")
+    if isinstance(field, str):
+        extensions["field"] = field
+    limit = exc.data.get("limit")
+    if isinstance(limit, int | float) and not isinstance(limit, bool):
+        extensions["limit"] = limit
+    return extensions
+
+
+def _original(error: GraphQLError) -> BaseException | None:
+    original: BaseException | None = error.original_error
+    while isinstance(original, GraphQLError) and original.original_error is not None:
+        original = original.original_error
+    return original
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    """True for errors that must be masked and logged: not ours, not a request error."""
+    original = _original(error)
+    if isinstance(original, MediaError):
+        return error_code(original) == INTERNAL
+    if error.path is None:
+        # Parse, validation and variable-coercion errors name the caller's mistake.
+        return original is not None and not isinstance(original, GraphQLError | ValueError)
+    return True
+
+
+def format_error(error: GraphQLError, ident: str) -> GraphQLError:
+    """The client-facing version of one error, with `extensions.code`."""
+    original = _original(error)
+    if is_unexpected(error):
+        message, extensions = INTERNAL_MESSAGE, {"code": INTERNAL, "requestId": ident}
+    elif isinstance(original, MediaError):
+        code = error_code(original)
+        message, extensions = error_message(original, code), error_extensions(original, code)
+    else:
+        message, extensions = error.message, {"code": _request_error_code(error, original)}
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None,
+        extensions=extensions,
+    )
+
+
+def _request_error_code(error: GraphQLError, original: BaseException | None) -> str:
+    if isinstance(error, GraphQLSyntaxError):
+        return "GRAPHQL_PARSE_FAILED"
+    # Variable values that do not coerce are located at their variable definition.
+    if isinstance(original, ValueError) or any(
+        isinstance(node, VariableDefinitionNode) for node in error.nodes or ()
+    ):
+        return "BAD_USER_INPUT"
+    return "GRAPHQL_VALIDATION_FAILED"
+
+
+def context_request_id(execution_context: ExecutionContext | None) -> str:
+    """The request id carried by the GraphQL context, or '-' outside a request."""
+    context = getattr(execution_context, "context", None)
+    return str(getattr(context, "request_id", "-"))
+
+
+def log_unexpected(errors: list[GraphQLError], execution_context: ExecutionContext | None) -> None:
+    """Log every error that will be masked, with its trace and the request id."""
+    ident = context_request_id(execution_context)
+    for error in errors:
+        if is_unexpected(error):
+            original = _original(error) or error
+            logger.error(
+                "unexpected GraphQL error at %s (request %s)",
+                ".".join(str(part) for part in error.path or ()) or "-",
+                ident,
+                exc_info=(type(original), original, original.__traceback__),
+            )
+
+
+def format_errors(errors: list[GraphQLError], ident: str) -> list[GraphQLError]:
+    """Format every error not formatted yet (those without `extensions.code`)."""
+    return [
+        error if (error.extensions or {}).get("code") else format_error(error, ident)
+        for error in errors
+    ]
+
+
+class ErrorCodes(SchemaExtension):
+    """Rewrites every error of a result: codes for ours, a masked INTERNAL for the rest."""
+
+    def on_operation(self) -> Iterator[None]:
+        """Let the operation run, then rewrite its errors."""
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if result is not None and errors:
+            ident = context_request_id(self.execution_context)
+            result.errors = format_errors(errors, ident)
+
+
+def graphql_error_body(message: str, code: str, **extensions: Any) -> dict[str, Any]:
+    """A GraphQL-shaped body for failures that happen before execution."""
+    return {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
+
+
+def transport_response(
+    status: int, message: str, code: str, ident: str, headers: Mapping[str, str] | None = None
+) -> Response[dict[str, Any]]:
+    """A JSON response with a GraphQL-shaped body and the request id."""
+    extra = {"requestId": ident} if code == INTERNAL else {}
+    return Response(
+        graphql_error_body(message, code, **extra),
+        status_code=status,
+        media_type=MediaType.JSON,
+        headers={"X-Request-Id": ident, "Cache-Control": "no-store", **(headers or {})},
+    )
+
+
+def media_error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Litestar handler: a core error raised before execution (authentication, dependency)."""
+    ident = request_id(request)
+    code = error_code(exc)
+    if code == INTERNAL:
+        return internal_error_response(request, exc)
+    assert isinstance(exc, MediaError)
+    headers: dict[str, str] = {}
+    if code == "UNAUTHENTICATED":
+        # RFC 6750 §3: the challenge; the reason stays in the server, never in the answer.
+        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    elif code in ("UNAVAILABLE", "RATE_LIMITED"):
+        headers["Retry-After"] = RETRY_AFTER_S
+    message = error_message(exc, code)
+    return transport_response(_HTTP_STATUS[code], message, code, ident, headers)
+
+
+_TRANSPORT_CODES = {
+    400: "BAD_REQUEST",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
+
+
+def http_status_response(status: int, reason: str, ident: str) -> Response[dict[str, Any]]:
+    """An HTTP-level refusal (before execution) with a GraphQL-shaped body."""
+    if status >= 500:
+        return transport_response(status, INTERNAL_MESSAGE, INTERNAL, ident)
+    # GraphQL over HTTP §GET: a mutation over GET gets 405 and a pointer to POST.
+    headers = {"Allow": "POST"} if status == 405 else {}
+    code = _TRANSPORT_CODES.get(status, "BAD_REQUEST")
+    return transport_response(status, reason[:MAX_MESSAGE_LENGTH], code, ident, headers)
+
+
+def http_error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Litestar handler: its HTTP errors (body too large, bad Content-Length) as GraphQL JSON."""
+    assert isinstance(exc, LitestarHTTPException)
+    return http_status_response(exc.status_code, str(exc.detail), request_id(request))
+
+
+def internal_error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Litestar handler: anything unexpected, logged with the request id and masked."""
+    ident = request_id(request)
+    logger.error("unexpected error before GraphQL execution (request %s)", ident, exc_info=exc)
+    return transport_response(500, INTERNAL_MESSAGE, INTERNAL, ident)

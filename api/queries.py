@@ -1,0 +1,73 @@
+"""The Query root: each resolver is one service call."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+
+from api.context import Info
+from api.ids import parse_media_id
+from api.types import Media, MediaConnection, MediaFilter, Viewer
+from media.models import MediaFilter as CoreMediaFilter
+
+DEFAULT_PAGE_SIZE = 20
+
+MediaIdArgument = Annotated[strawberry.ID, strawberry.argument(description="The media id.")]
+FirstArgument = Annotated[
+    int | None, strawberry.argument(description="Page size, 0 to 100 (default 20).")
+]
+AfterArgument = Annotated[
+    str | None, strawberry.argument(description="The endCursor of the previous page.")
+]
+FilterArgument = Annotated[MediaFilter | None, strawberry.argument(description="Optional filters.")]
+
+
+def resolve_me(info: Info) -> Viewer:
+    """The caller."""
+    return Viewer.of(info.context.principal)
+
+
+async def resolve_media(info: Info, id: MediaIdArgument) -> Media | None:
+    """One media, or null when absent, not visible or not a media id."""
+    media_id = parse_media_id(id)
+    if media_id is None:
+        return None
+    context = info.context
+    found = await context.service.library.get_media(context.principal, media_id)
+    return None if found is None else Media.of(found)
+
+
+async def resolve_medias(
+    info: Info,
+    first: FirstArgument = DEFAULT_PAGE_SIZE,
+    after: AfterArgument = None,
+    filter: FilterArgument = None,
+) -> MediaConnection:
+    """One page of media: a single service call, thumbnails already joined."""
+    context = info.context
+    page = await context.service.library.list_media(
+        context.principal,
+        first=DEFAULT_PAGE_SIZE if first is None else first,
+        after=after,
+        media_filter=CoreMediaFilter() if filter is None else filter.to_model(),
+    )
+    return MediaConnection.of(page, after=after)
+
+
+@strawberry.type(description="Read the caller's identity and media.")
+class Query:
+    """Read the caller's identity and media."""
+
+    me = strawberry.field(
+        resolver=resolve_me,
+        description="The caller: subject, issuer and scopes (works without a token).",
+    )
+    media = strawberry.field(
+        resolver=resolve_media,
+        description="One media; null when absent or not visible to the caller.",
+    )
+    medias = strawberry.field(
+        resolver=resolve_medias,
+        description="The caller's media, newest first; admins see every owner's.",
+    )

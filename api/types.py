@@ -1,0 +1,291 @@
+"""GraphQL object types, inputs and enums, built from the core's frozen values."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+
+from api.context import Info
+from media import models
+from media.config import URL_TTL_CAP_S
+from media.service.cursor import encode_cursor
+
+
+@strawberry.enum(description="What a media is, decided by its type.")
+class MediaKind(enum.Enum):
+    """What a media is, decided by its type."""
+
+    VIDEO = strawberry.enum_value("video", description="A video (mp4, webm).")
+    IMAGE = strawberry.enum_value("image", description="A still image (png, jpeg).")
+
+
+@strawberry.enum(description="Where a media is in its upload and processing life.")
+class UploadStatus(enum.Enum):
+    """Where a media is in its upload and processing life."""
+
+    IN_PROGRESS = strawberry.enum_value(
+        "in_progress", description="Waiting for the bytes, or being processed."
+    )
+    SUCCESS = strawberry.enum_value("success", description="Stored, checked and playable.")
+    FAILED = strawberry.enum_value("failed", description="Rejected; see failureReason.")
+
+
+@strawberry.type(description="The caller as the service sees it.")
+class Viewer:
+    """The caller as the service sees it."""
+
+    subject: str = strawberry.field(description="OIDC subject; empty for anonymous callers.")
+    issuer: str = strawberry.field(description="OIDC issuer URL; empty for anonymous callers.")
+    scopes: list[str] = strawberry.field(description="Granted scopes: user, admin or anonymous.")
+    anonymous: bool = strawberry.field(description="True when the request carried no token.")
+    admin: bool = strawberry.field(description="True when the caller may see every owner's media.")
+
+    @classmethod
+    def of(cls, principal: models.Principal) -> Viewer:
+        """The viewer of a verified principal."""
+        return cls(
+            subject=principal.subject,
+            issuer=principal.issuer,
+            scopes=sorted(principal.scopes),
+            anonymous=principal.is_anonymous,
+            admin=principal.is_admin,
+        )
+
+
+@strawberry.type(
+    description="A short-lived signed URL; anyone holding it may use it until expiresAt."
+)
+class SignedUrl:
+    """A short-lived signed URL."""
+
+    url: str = strawberry.field(description="Absolute URL; treat it as a secret.")
+    expires_at: datetime = strawberry.field(description="When the URL stops working.")
+
+    @classmethod
+    def of(cls, value: models.SignedUrl | None) -> SignedUrl | None:
+        """The GraphQL value of a signed URL, if any."""
+        return None if value is None else cls(url=value.url, expires_at=value.expires_at)
+
+
+def _signed(
+    info: Info, media: models.Media, purpose: models.Purpose, expires_in: int | None
+) -> SignedUrl | None:
+    # SECURITY.md §1.4: a client asking for more than the cap gets the cap, never more.
+    ttl = None if expires_in is None else min(expires_in, URL_TTL_CAP_S)
+    context = info.context
+    return SignedUrl.of(context.service.library.signed_url(context.principal, media, purpose, ttl))
+
+
+ExpiresInArgument = Annotated[
+    int | None,
+    strawberry.argument(
+        description="Lifetime in seconds; default MEDIA_URL_TTL_S, capped at 24 h."
+    ),
+]
+
+
+def resolve_stream_url(
+    root: Media, info: Info, expires_in: ExpiresInArgument = None
+) -> SignedUrl | None:
+    """Inline playback URL."""
+    return _signed(info, root.model, models.Purpose.STREAM, expires_in)
+
+
+def resolve_download_url(
+    root: Media, info: Info, expires_in: ExpiresInArgument = None
+) -> SignedUrl | None:
+    """Download URL."""
+    return _signed(info, root.model, models.Purpose.DOWNLOAD, expires_in)
+
+
+def resolve_thumbnail_url(
+    root: Media, info: Info, expires_in: ExpiresInArgument = None
+) -> SignedUrl | None:
+    """JPEG thumbnail URL."""
+    return _signed(info, root.model, models.Purpose.THUMBNAIL, expires_in)
+
+
+@strawberry.type(description="One uploaded video or image and its processing state.")
+class Media:
+    """One uploaded video or image and its processing state."""
+
+    model: strawberry.Private[models.Media]
+    id: strawberry.ID = strawberry.field(description="Stable id (a decimal integer).")
+    name: str = strawberry.field(description="Display name, the uploaded file name by default.")
+    media_type: str = strawberry.field(description="MIME type of the original.")
+    kind: MediaKind = strawberry.field(description="Video or image.")
+    status: UploadStatus = strawberry.field(description="Upload and processing state.")
+    failure_reason: str | None = strawberry.field(description="Why processing failed, if it did.")
+    size_bytes: float | None = strawberry.field(description="Size of the stored original in bytes.")
+    media_date: datetime | None = strawberry.field(description="When the media was captured.")
+    created_at: datetime = strawberry.field(description="When the upload was requested.")
+    updated_at: datetime = strawberry.field(description="When the media last changed.")
+    width: int | None = strawberry.field(description="Width in pixels, once probed.")
+    height: int | None = strawberry.field(description="Height in pixels, once probed.")
+    duration_seconds: float | None = strawberry.field(
+        description="Duration of a video, in seconds."
+    )
+    has_thumbnail: bool = strawberry.field(description="True when a JPEG thumbnail exists.")
+
+    stream_url = strawberry.field(
+        resolver=resolve_stream_url,
+        description="Inline playback URL (supports Range); null unless SUCCESS.",
+    )
+    download_url = strawberry.field(
+        resolver=resolve_download_url,
+        description="Download URL (Content-Disposition: attachment); null unless SUCCESS.",
+    )
+    thumbnail_url = strawberry.field(
+        resolver=resolve_thumbnail_url,
+        description="JPEG thumbnail URL; null without a thumbnail.",
+    )
+
+    @classmethod
+    def of(cls, media: models.Media) -> Media:
+        """The GraphQL value of a stored media."""
+        return cls(
+            model=media,
+            id=strawberry.ID(str(media.id)),
+            name=media.name,
+            media_type=media.media_type,
+            kind=MediaKind[media.kind.name],
+            status=UploadStatus[media.status.name],
+            failure_reason=media.failure_reason,
+            size_bytes=None if media.size_bytes is None else float(media.size_bytes),
+            media_date=media.media_date,
+            created_at=media.created_at,
+            updated_at=media.updated_at,
+            width=media.width,
+            height=media.height,
+            duration_seconds=media.duration_seconds,
+            has_thumbnail=media.has_thumbnail,
+        )
+
+
+@strawberry.type(description="One media in a listing, with the cursor that points at it.")
+class MediaEdge:
+    """One media in a listing."""
+
+    cursor: str = strawberry.field(description="Opaque position; pass it as `after`.")
+    node: Media = strawberry.field(description="The media.")
+
+
+@strawberry.type(description="Relay page information.")
+class PageInfo:
+    """Relay page information."""
+
+    has_next_page: bool = strawberry.field(description="True when more media follow this page.")
+    has_previous_page: bool = strawberry.field(
+        description="True when this page started after a cursor."
+    )
+    start_cursor: str | None = strawberry.field(description="Cursor of the first edge, if any.")
+    end_cursor: str | None = strawberry.field(
+        description="Cursor of the last edge; pass it as `after`."
+    )
+
+
+@strawberry.type(description="A page of media, newest first (Relay connection).")
+class MediaConnection:
+    """A page of media, newest first."""
+
+    edges: list[MediaEdge] = strawberry.field(description="The media of this page.")
+    page_info: PageInfo = strawberry.field(description="Where this page sits in the listing.")
+
+    @classmethod
+    def of(cls, page: models.MediaPage, *, after: str | None) -> MediaConnection:
+        """The connection of one service page."""
+        edges = [
+            MediaEdge(
+                cursor=encode_cursor(models.Cursor(item.created_at, item.id)), node=Media.of(item)
+            )
+            for item in page.items
+        ]
+        info = PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        )
+        return cls(edges=edges, page_info=info)
+
+
+@strawberry.input(description="Listing filters; every field is optional and they combine with AND.")
+class MediaFilter:
+    """Listing filters."""
+
+    kind: MediaKind | None = strawberry.field(default=None, description="Only this kind.")
+    status: UploadStatus | None = strawberry.field(default=None, description="Only this state.")
+    media_date_from: datetime | None = strawberry.field(
+        default=None, description="Captured at or after this instant (needs a timezone)."
+    )
+    media_date_to: datetime | None = strawberry.field(
+        default=None, description="Captured at or before this instant (needs a timezone)."
+    )
+    name_contains: str | None = strawberry.field(
+        default=None, description="Case-insensitive substring of the name."
+    )
+
+    def to_model(self) -> models.MediaFilter:
+        """The core's filter value."""
+        return models.MediaFilter(
+            kind=None if self.kind is None else models.MediaKind[self.kind.name],
+            status=None if self.status is None else models.MediaStatus[self.status.name],
+            date_from=self.media_date_from,
+            date_to=self.media_date_to,
+            name_contains=self.name_contains,
+        )
+
+
+@strawberry.input(description="What is about to be uploaded.")
+class CreateUploadInput:
+    """What is about to be uploaded."""
+
+    file_name: str = strawberry.field(description="Original file name; becomes the media name.")
+    media_type: str = strawberry.field(
+        description="MIME type: video/mp4, video/webm, image/png or image/jpeg."
+    )
+    size_bytes: float = strawberry.field(description="Exact size in bytes (a whole number).")
+    media_date: datetime | None = strawberry.field(
+        default=None, description="When the media was captured (needs a timezone)."
+    )
+
+
+@strawberry.type(description="One HTTP header the upload request must carry.")
+class HttpHeader:
+    """One HTTP header."""
+
+    name: str = strawberry.field(description="Header name.")
+    value: str = strawberry.field(description="Header value.")
+
+
+@strawberry.type(
+    description="A single-use ticket: PUT the bytes to uploadUrl, then call completeUpload."
+)
+class UploadTicket:
+    """A single-use upload ticket."""
+
+    upload_id: strawberry.ID = strawberry.field(description="Pass it to completeUpload.")
+    upload_url: str = strawberry.field(description="Signed URL to send the bytes to; a secret.")
+    method: str = strawberry.field(description="HTTP method of the upload request (PUT).")
+    headers: list[HttpHeader] = strawberry.field(
+        description="Headers the upload request must send."
+    )
+    expires_at: datetime = strawberry.field(description="When the upload URL stops working.")
+    max_bytes: float = strawberry.field(description="The exact number of bytes to send.")
+    media: Media = strawberry.field(description="The media row, IN_PROGRESS until processed.")
+
+    @classmethod
+    def of(cls, ticket: models.UploadTicket) -> UploadTicket:
+        """The GraphQL value of an upload ticket."""
+        return cls(
+            upload_id=strawberry.ID(str(ticket.upload_id)),
+            upload_url=ticket.url.url,
+            method=ticket.method,
+            headers=[HttpHeader(name=name, value=value) for name, value in ticket.headers],
+            expires_at=ticket.url.expires_at,
+            max_bytes=float(ticket.max_bytes),
+            media=Media.of(ticket.media),
+        )

@@ -151,18 +151,27 @@ def head_response(rep: Representation) -> Response[bytes]:
     return Response(b"", status_code=200, headers=headers, media_type=headers["content-type"])
 
 
-def whole_response(rep: Representation, first: bytes, rest: AsyncIterator[bytes]) -> Stream:
-    """200 with the whole object; `first` is the chunk already read to surface storage errors."""
-    return _stream(200, rep.entity_headers(), _chain(first, rest), rest)
+def whole_response(
+    rep: Representation, first: bytes, rest: AsyncIterator[bytes] | None
+) -> Response[bytes] | Stream:
+    """200 with the whole object; `first` is the chunk already read to surface storage errors.
+
+    `rest` is None when `first` already holds every byte of the answer."""
+    headers = rep.entity_headers()
+    if rest is None:
+        return Response(first, status_code=200, headers=headers, media_type=headers["content-type"])
+    return _stream(200, headers, _chain(first, rest), rest)
 
 
 def single_range_response(
-    rep: Representation, byte_range: ByteRange, first: bytes, rest: AsyncIterator[bytes]
-) -> Stream:
-    """206 with one range (RFC 9110 §15.3.7.1)."""
+    rep: Representation, byte_range: ByteRange, first: bytes, rest: AsyncIterator[bytes] | None
+) -> Response[bytes] | Stream:
+    """206 with one range (RFC 9110 §15.3.7.1); `rest` None when `first` is the whole range."""
     headers = rep.entity_headers()
     headers["content-length"] = str(byte_range.length)
     headers["content-range"] = byte_range.content_range(rep.target.size)
+    if rest is None:
+        return Response(first, status_code=206, headers=headers, media_type=headers["content-type"])
     return _stream(206, headers, _chain(first, rest), rest)
 
 

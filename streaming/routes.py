@@ -169,12 +169,28 @@ async def _body_response(
         return answer.range_not_satisfiable(rep)
     if plan.outcome is RangeOutcome.WHOLE:
         first, rest = await _open(source, target.storage_key, 0, target.size)
-        return answer.whole_response(rep, first, rest)
+        return answer.whole_response(rep, first, await _unless_complete(first, rest, target.size))
     head_range = plan.ranges[0]
     first, rest = await _open(source, target.storage_key, head_range.start, head_range.length)
     if len(plan.ranges) == 1:
-        return answer.single_range_response(rep, head_range, first, rest)
+        remaining = await _unless_complete(first, rest, head_range.length)
+        return answer.single_range_response(rep, head_range, first, remaining)
     return answer.multipart_response(rep, plan.ranges, source.read_object, first, rest)
+
+
+async def _unless_complete(
+    first: bytes, rest: AsyncIterator[bytes], length: int
+) -> AsyncIterator[bytes] | None:
+    """None (and the read closed) when `first` already holds the whole answer.
+
+    The common small range then goes out as one plain response: no streaming task group, no
+    disconnect listener, at most one chunk (<= 1 MiB) in memory."""
+    if len(first) < length:
+        return rest
+    aclose = getattr(rest, "aclose", None)
+    if aclose is not None:
+        await aclose()
+    return None
 
 
 async def _open(

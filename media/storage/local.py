@@ -27,6 +27,7 @@ from media.storage.base import (
 )
 
 _TEMP_PREFIX = ".tmp-"
+_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)  # Linux 4.14+
 _T = TypeVar("_T")
 
 
@@ -61,8 +62,7 @@ class LocalStorage:
         return self._read(path, key, start, start + length)
 
     async def _read(self, path: Path, key: str, position: int, end: int) -> AsyncIterator[bytes]:
-        # Opening and the first batch share one thread hop: a 64 KiB range costs a single hop.
-        fd, blocks = await self._run(_open_and_read, path, key, position, end, self._chunk, self._batch)
+        fd, blocks = await self._first_blocks(path, key, position, end)
         try:
             while True:
                 for block in blocks:
@@ -74,6 +74,31 @@ class LocalStorage:
         finally:
             # Closing a descriptor does not block; doing it inline survives cancellation.
             os.close(fd)
+
+    async def _first_blocks(
+        self, path: Path, key: str, position: int, end: int
+    ) -> tuple[int, list[bytes]]:
+        if end - position > self._chunk or _NOWAIT is None:
+            # Opening and the first batch share one thread hop.
+            return await self._run(
+                _open_and_read, path, key, position, end, self._chunk, self._batch
+            )
+        # A small range whose bytes sit in the page cache is read on the loop without blocking
+        # (RWF_NOWAIT fails instead of waiting for the disk): no thread hop for the common case.
+        try:
+            fd = _open_for_read(path, key)
+        except OSError as exc:
+            raise Unavailable(
+                "storage folder failed", dependency="storage", errno=exc.errno
+            ) from exc
+        try:
+            cached = _read_cached(fd, position, end - position, _NOWAIT)
+            if cached is not None:
+                return fd, [cached]
+            return fd, await self._run(_pread_batch, fd, position, end, self._chunk, self._batch)
+        except BaseException:
+            os.close(fd)
+            raise
 
     async def write(
         self, key: str, chunks: AsyncIterable[bytes], *, content_type: str, max_bytes: int
@@ -240,6 +265,16 @@ def _open_for_read(path: Path, key: str) -> int:
         return os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         raise NotFound("no such object", key=key) from None
+
+
+def _read_cached(fd: int, position: int, length: int, flags: int) -> bytes | None:
+    """The bytes when all of them are in the page cache, else None (the caller uses a thread)."""
+    buffer = bytearray(length)
+    try:
+        count = os.preadv(fd, [buffer], position, flags)
+    except OSError:  # EAGAIN: not cached; EOPNOTSUPP: the filesystem cannot say
+        return None
+    return bytes(buffer) if count == length else None
 
 
 def _open_and_read(

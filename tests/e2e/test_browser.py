@@ -1,0 +1,117 @@
+"""A real browser: Debian's chromium, driven by Playwright, plays and seeks a signed stream URL."""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import free_port, unavailable
+from tests.support.app import RunningService
+from tests.support.flow import upload_file
+from tests.support.media_files import make_mp4
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+PAGE = """<!doctype html><html><body>
+<video id="v" crossorigin="anonymous" muted playsinline preload="metadata" src="{src}"></video>
+</body></html>"""
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium")
+    if path is None:
+        unavailable("Debian's chromium is not installed (apt-get install chromium)")
+    return str(path)
+
+
+@contextlib.contextmanager
+def page_origin(html: str) -> Iterator[str]:
+    """Serve one page from its own loopback origin (another port than the service)."""
+    body = html.encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://localhost:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_video_plays_and_seeks(embedded_service: RunningService, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium_path()
+    source = make_mp4(tmp_path / "film.mp4", seconds=6.0, size=(320, 240), faststart=False)
+    media = upload_file(embedded_service, embedded_service.token("viewer"), source, "video/mp4")
+    stream_url = media["streamUrl"]["url"]
+    statuses: list[tuple[str, int, str]] = []
+    with page_origin(PAGE.format(src=stream_url)) as origin, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.on(
+                "response",
+                lambda r: (
+                    statuses.append((r.url, r.status, r.request.headers.get("range", "")))
+                    if "/media/" in r.url
+                    else None
+                ),
+            )
+            page.goto(origin)
+            page.wait_for_function("document.getElementById('v').readyState >= 1", timeout=20_000)
+            duration = page.evaluate("document.getElementById('v').duration")
+            assert abs(duration - 6.0) < 0.3
+            page.evaluate("document.getElementById('v').play()")
+            page.wait_for_function("document.getElementById('v').currentTime > 0.2", timeout=20_000)
+            before_seek = len(statuses)
+            page.evaluate(
+                """() => new Promise(done => { const v = document.getElementById('v');
+                v.addEventListener('seeked', () => done(), {once: true});
+                v.currentTime = v.duration * 0.75; })"""
+            )
+            page.wait_for_function(
+                "(v => v.currentTime > v.duration * 0.75 + 0.3)(document.getElementById('v'))",
+                timeout=20_000,
+            )
+            error = page.evaluate(
+                "document.getElementById('v').error && document.getElementById('v').error.code"
+            )
+            assert error is None
+        finally:
+            browser.close()
+    assert statuses, "the browser fetched nothing from the stream URL"
+    assert all(status in (200, 206) for _, status, _ in statuses), statuses
+    after_seek = statuses[before_seek:]
+    # Either the seek needed new bytes (answered 206), or the whole small file was already buffered.
+    assert all(status == 206 for _, status, _ in after_seek), after_seek
+    assert any(status == 206 for _, status, _ in statuses), statuses

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import anyio
 from litestar import Litestar, Request, get
 from litestar.datastructures import State
+from litestar.logging import LoggingConfig
 from litestar.response import Response
 
 from api import graphql_controller
@@ -79,6 +80,9 @@ def create_app(settings: Settings, *, public_url: str | None = None) -> Litestar
         lifespan=[lifespan],
         middleware=[RequestLogMiddleware],
         openapi_config=None,
+        # The root logger is ours (server.request_log.configure_logging); Litestar keeps its own
+        # logger for unhandled exceptions only.
+        logging_config=LoggingConfig(configure_root_logger=False, log_exceptions="always"),
         debug=False,
     )
 

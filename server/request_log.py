@@ -49,6 +49,8 @@ class RequestLogMiddleware:
 
     @staticmethod
     def _log(scope: Scope, state: dict[str, Any], seconds: float) -> None:
+        if not logger.isEnabledFor(logging.INFO):
+            return
         route = scope.get("path_template") or redact_path(scope.get("path", ""))
         line = {
             "method": scope.get("method"),

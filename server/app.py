@@ -19,7 +19,7 @@ from media.errors import MediaError
 from media.service import MediaService
 from server.dev_oidc import dev_oidc_handlers
 from server.lifecycle import Dependencies, dev_issuer, open_dependencies
-from server.request_log import RequestLogMiddleware
+from server.request_log import CLIENT_ERRORS, RequestLogMiddleware, log_unhandled
 from streaming import stream_route_handlers
 from streaming.upload import upload_handler
 
@@ -81,8 +81,13 @@ def create_app(settings: Settings, *, public_url: str | None = None) -> Litestar
         middleware=[RequestLogMiddleware],
         openapi_config=None,
         # The root logger is ours (server.request_log.configure_logging); Litestar keeps its own
-        # logger for unhandled exceptions only.
-        logging_config=LoggingConfig(configure_root_logger=False, log_exceptions="always"),
+        # logger for unhandled exceptions only, never for 4xx, and never with a raw token path.
+        logging_config=LoggingConfig(
+            configure_root_logger=False,
+            log_exceptions="always",
+            disable_stack_trace=set(CLIENT_ERRORS),
+            exception_logging_handler=log_unhandled,
+        ),
         debug=False,
     )
 

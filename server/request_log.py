@@ -10,16 +10,31 @@ from typing import Any
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types.protocols import Logger
 
 logger = logging.getLogger("media.request")
 
-# Path segments that are capabilities (signed tokens) never reach a log line.
-_SECRET_PATH = re.compile(r"^/(media|upload)/[^/]+")
+# Path segments that are capabilities (signed tokens) never reach a log line, whatever the case
+# of the route prefix and wherever the path is quoted (tracebacks, error messages).
+_SECRET_PATH = re.compile(r"/(media|upload)/[^/\s'\"?]+", re.IGNORECASE)
+# Client errors are the client's business: Litestar would log each one with its raw path.
+CLIENT_ERRORS = frozenset(range(400, 500))
 
 
 def redact_path(path: str) -> str:
-    """The path with any signed-URL token replaced by a placeholder."""
+    """The path (or any text) with every signed-URL token replaced by a placeholder."""
     return _SECRET_PATH.sub(lambda match: f"/{match.group(1)}/{{token}}", path)
+
+
+def log_unhandled(log: Logger, scope: Scope, traceback: list[str]) -> None:
+    """Litestar's hook for unhandled exceptions: route template or redacted path, no token."""
+    route = scope.get("path_template") or redact_path(scope.get("path", ""))
+    log.error(
+        "unhandled exception on %s %s\n%s",
+        scope.get("method"),
+        route,
+        redact_path("".join(traceback)),
+    )
 
 
 class RequestLogMiddleware:

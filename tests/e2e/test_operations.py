@@ -125,6 +125,11 @@ def test_logs_hold_no_tokens_or_signed_urls(
     stream = media["streamUrl"]["url"]
     assert httpx.get(stream, headers={"Range": "bytes=0-9"}).status_code == 206
     assert httpx.get(stream + "x").status_code == 403
+    # Routing failures: Litestar itself would log these with the raw path.
+    assert httpx.post(stream).status_code == 405
+    assert httpx.get(stream + "/extra").status_code == 404
+    assert httpx.get(stream.replace("/media/", "/MEDIA/")).status_code == 404
+    assert httpx.get(media["uploadUrl"]).status_code == 405
     secrets = {
         token,
         stream.rsplit("/", 1)[1],

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
-from graphql import ASTValidationRule
+from graphql import ASTValidationRule, GraphQLError, OperationDefinitionNode
 from strawberry.extensions import (
     AddValidationRules,
     MaxTokensLimiter,
@@ -33,6 +33,29 @@ def limit_rules(settings: Settings) -> Sequence[type[ASTValidationRule]]:
     )
 
 
+class OneOperationOrName(SchemaExtension):
+    """GraphQL §6.1 GetOperation: several operations and no operationName is a request error.
+
+    Strawberry would otherwise run the first operation (a mutation, possibly)."""
+
+    def on_validate(self) -> Iterator[None]:
+        """Refuse before validation and execution when the operation is ambiguous."""
+        context = self.execution_context
+        document = context.graphql_document
+        # Strawberry keeps the client's operationName only here; `operation_name` falls back
+        # to the first operation, which is exactly the ambiguity refused below.
+        provided = getattr(context, "_provided_operation_name", None)
+        if provided is None and document is not None:
+            operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+            if len(operations) > 1:
+                context.pre_execution_errors = [
+                    GraphQLError(
+                        "Must provide operation name if query contains multiple operations."
+                    )
+                ]
+        yield
+
+
 def limit_extensions(settings: Settings) -> list[ExtensionFactory]:
     """Per-request extension factories enforcing the GraphQL limits of `settings`."""
     rules = list(limit_rules(settings))
@@ -50,4 +73,5 @@ def limit_extensions(settings: Settings) -> list[ExtensionFactory]:
     def validation_cache() -> SchemaExtension:
         return ValidationCache(maxsize=CACHE_SIZE)
 
-    return [tokens, validation, parser_cache, validation_cache]
+    # OneOperationOrName runs after the validation cache, which would overwrite its error.
+    return [tokens, parser_cache, validation, validation_cache, OneOperationOrName]

@@ -329,3 +329,27 @@ def test_the_graphiql_introspection_query_fits_the_limits(shared_service: Runnin
     assert "errors" not in body
     names = {item["name"] for item in body["data"]["__schema"]["types"]}
     assert {"Media", "MediaConnection", "UploadTicket", "SignedUrl"} <= names
+
+
+@pytest.mark.parametrize("accept", ["application/json", "application/graphql-response+json"])
+def test_several_operations_without_a_name_are_refused(
+    shared_service: RunningService, accept: str
+) -> None:
+    # GraphQL §6.1 GetOperation: ambiguous documents are request errors; nothing runs.
+    token = shared_service.token("ambiguous-user")
+    query = 'mutation B { deleteMedia(id: "1") } query A { me { subject } }'
+    response = httpx.post(
+        f"{shared_service.url}/graphql",
+        json={"query": query},
+        headers={"Authorization": f"Bearer {token}", "Accept": accept},
+    )
+    body = response.json()
+    assert "data" not in body or body["data"] is None
+    assert "operation name" in body["errors"][0]["message"]
+    assert response.status_code == (400 if accept.endswith("graphql-response+json") else 200)
+    named = httpx.post(
+        f"{shared_service.url}/graphql",
+        json={"query": query, "operationName": "A"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert named.json()["data"]["me"]["subject"] == "ambiguous-user"

@@ -145,6 +145,9 @@ class Uploads:
             raise InvalidSignature("refused", reason="upload absent")
         if media.url_generation != claims.generation:
             raise InvalidSignature("refused", reason="revoked")
+        if upload.state is UploadState.EXPIRED or upload.expires_at <= self._parts.clock():
+            # An expired URL is refused like any other unusable URL (SECURITY.md §1.13).
+            raise InvalidSignature("refused", reason="upload expired")
         if upload.state is not UploadState.PENDING:
             raise Conflict("upload already used", state=upload.state.value)
         _check_headers(upload, content_length, content_type)

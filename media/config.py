@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from media.errors import ConfigError
@@ -170,30 +170,28 @@ def parse_storage_url(url: str) -> StorageUrl:
     raise ConfigError("expected a file:// or s3:// URL", variable="MEDIA_STORAGE_URL")
 
 
-def _int(name: str, low: int, high: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
+N = TypeVar("N", int, float)
+
+
+def _number(kind: Callable[[str], N], label: str, name: str, low: N, high: N) -> Callable[[str], N]:
+    def parse(raw: str) -> N:
         try:
-            value = int(raw)
+            value = kind(raw)
         except ValueError:
-            raise ConfigError(f"expected an integer, got {raw!r}", variable=name) from None
-        if not low <= value <= high:
+            raise ConfigError(f"expected {label}, got {raw!r}", variable=name) from None
+        if not low <= value <= high:  # also refuses nan
             raise ConfigError(f"expected {low}..{high}, got {value}", variable=name)
         return value
 
     return parse
+
+
+def _int(name: str, low: int, high: int) -> Callable[[str], int]:
+    return _number(int, "an integer", name, low, high)
 
 
 def _float(name: str, low: float, high: float) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ConfigError(f"expected a number, got {raw!r}", variable=name) from None
-        if not low <= value <= high:
-            raise ConfigError(f"expected {low}..{high}, got {value}", variable=name)
-        return value
-
-    return parse
+    return _number(float, "a number", name, low, high)
 
 
 def _choice(name: str, *choices: str) -> Callable[[str], str]:

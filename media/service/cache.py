@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
+
+import anyio
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -22,6 +24,7 @@ class TtlCache(Generic[K, V]):
         self._max = max_entries
         self._clock = clock
         self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._loading: dict[K, anyio.Event] = {}
 
     @property
     def enabled(self) -> bool:
@@ -46,6 +49,32 @@ class TtlCache(Generic[K, V]):
         self._entries.move_to_end(key)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
+
+    async def get_or_load(self, key: K, load: Callable[[], Awaitable[V | None]]) -> V | None:
+        """The cached value, else one `load` shared by every caller asking meanwhile.
+
+        When an entry expires under load, dozens of concurrent requests would otherwise all go to
+        the database at once (a stampede that showed as a 0.5 s p99 at 64 connections)."""
+        value = self.get(key)
+        if value is not None:
+            return value
+        pending = self._loading.get(key)
+        if pending is not None:
+            await pending.wait()
+            value = self.get(key)
+            if value is not None:
+                return value
+        done = anyio.Event()
+        self._loading[key] = done
+        try:
+            value = await load()
+            if value is not None:
+                self.put(key, value)
+            return value
+        finally:
+            if self._loading.get(key) is done:
+                del self._loading[key]
+            done.set()
 
     def discard(self, key: K) -> None:
         """Forget `key` now (revocation, deletion)."""

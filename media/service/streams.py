@@ -37,11 +37,10 @@ class Streams:
         if claims is None or claims.expires_at <= self._parts.clock():
             claims = self._parts.signer.verify(token, READ_PURPOSES)
             self._claims.put(token, claims)
-        media = self._rows.get(claims.media_id)
-        if media is None:
-            media = await self._parts.repository.get_media(claims.media_id, None)
-            if media is not None:
-                self._rows.put(media.id, media)
+        media_id = claims.media_id
+        media = await self._rows.get_or_load(
+            media_id, lambda: self._parts.repository.get_media(media_id, None)
+        )
         # The generation check below stays exact against the row in hand.
         return target_for(claims, media)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from media.service.cache import TtlCache
 
 
@@ -38,3 +40,49 @@ def test_discard_and_disabled() -> None:
     off: TtlCache[str, int] = TtlCache(0.0, 3, Clock())
     off.put("a", 1)
     assert not off.enabled and off.get("a") is None
+
+
+async def test_concurrent_misses_share_one_load() -> None:
+    import anyio
+    import anyio.lowlevel
+
+    cache: TtlCache[str, int] = TtlCache(5.0, 10, Clock())
+    calls = 0
+    release = anyio.Event()
+
+    async def load() -> int:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+        return 7
+
+    results: list[int | None] = []
+
+    started: list[bool] = []
+
+    async def ask() -> None:
+        started.append(True)
+        results.append(await cache.get_or_load("k", load))
+
+    async with anyio.create_task_group() as group:
+        for _ in range(20):
+            group.start_soon(ask)
+        while calls == 0 or len(started) < 20:  # every caller has asked and is waiting
+            await anyio.lowlevel.checkpoint()
+        release.set()
+    assert results == [7] * 20 and calls == 1
+    assert await cache.get_or_load("k", load) == 7 and calls == 1
+
+
+async def test_a_failed_load_lets_the_next_caller_try() -> None:
+    cache: TtlCache[str, int] = TtlCache(5.0, 10, Clock())
+
+    async def broken() -> int:
+        raise RuntimeError("down")
+
+    async def works() -> int:
+        return 3
+
+    with pytest.raises(RuntimeError):
+        await cache.get_or_load("k", broken)
+    assert await cache.get_or_load("k", works) == 3

@@ -70,6 +70,8 @@ class Settings:
     max_pending_uploads: int = 20
     reaper_interval_s: int = 60
     upload_idle_timeout_s: float = 30.0
+    upload_max_duration_s: float = 1800.0
+    max_concurrency: int = 1000
     stream_chunk_bytes: int = 256 * 1024
     stream_cache_s: float = 2.0
     storage_max_connections: int = 64
@@ -291,6 +293,11 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
         "upload_idle_timeout_s",
         _float("MEDIA_UPLOAD_IDLE_TIMEOUT_S", 1, 3600),
     ),
+    "MEDIA_UPLOAD_MAX_DURATION_S": (
+        "upload_max_duration_s",
+        _float("MEDIA_UPLOAD_MAX_DURATION_S", 10, 86_400),
+    ),
+    "MEDIA_MAX_CONCURRENCY": ("max_concurrency", _int("MEDIA_MAX_CONCURRENCY", 1, 100_000)),
     "MEDIA_STREAM_CHUNK_BYTES": (
         "stream_chunk_bytes",
         _int("MEDIA_STREAM_CHUNK_BYTES", 64 * 1024, 1024**2),

@@ -43,8 +43,9 @@ from media.service.ingest import Ingest
 logger = logging.getLogger("media.upload")
 
 OPEN_STATES = frozenset({UploadState.PENDING, UploadState.RECEIVING, UploadState.PROCESSING})
-# A receiving or processing upload is only reaped once it cannot still be running.
-MAX_UPLOAD_DURATION = timedelta(minutes=30)
+# A receiving or processing upload is only reaped once it cannot still be running: its body
+# is cut after the maximum duration, and processing gets this much more.
+PROCESSING_MARGIN = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +169,12 @@ class Uploads:
         try:
             info = await self._parts.storage.write(
                 media.storage_key,
-                _bounded(body, upload.declared_size, self._parts.settings.upload_idle_timeout_s),
+                _bounded(
+                    body,
+                    upload.declared_size,
+                    self._parts.settings.upload_idle_timeout_s,
+                    self._parts.settings.upload_max_duration_s,
+                ),
                 content_type=upload.declared_type,
                 max_bytes=upload.declared_size,
             )
@@ -214,9 +220,10 @@ class Uploads:
         now = self._parts.clock()
         if upload.state not in OPEN_STATES or upload.expires_at >= now:
             return 0
+        running_limit = timedelta(seconds=self._parts.settings.upload_max_duration_s)
         if (
             upload.state is not UploadState.PENDING
-            and upload.expires_at + MAX_UPLOAD_DURATION >= now
+            and upload.expires_at + running_limit + PROCESSING_MARGIN >= now
         ):
             return 0
         moved = await self._parts.repository.transition_upload(
@@ -244,17 +251,23 @@ def _check_headers(
         raise InvalidInput("Content-Length under the declared size", field="Content-Length")
 
 
-async def _bounded(body: AsyncIterable[bytes], limit: int, idle_s: float) -> AsyncIterator[bytes]:
+async def _bounded(
+    body: AsyncIterable[bytes], limit: int, idle_s: float, max_s: float
+) -> AsyncIterator[bytes]:
+    """The body, cut at `limit` bytes, after `idle_s` without a byte or `max_s` in all."""
     received = 0
     chunks = aiter(body)
+    deadline = anyio.current_time() + max_s
     while True:
+        wait = min(idle_s, deadline - anyio.current_time())
         try:
-            with anyio.fail_after(idle_s):
+            with anyio.fail_after(max(wait, 0)):
                 chunk = await anext(chunks)
         except StopAsyncIteration:
             return
         except TimeoutError:
-            raise UploadTimeout("no body bytes within the idle timeout", limit=idle_s) from None
+            limit_s = idle_s if wait == idle_s else max_s
+            raise UploadTimeout("the upload body stalled or took too long", limit=limit_s) from None
         received += len(chunk)
         if received > limit:
             raise TooLarge("body longer than declared", limit=limit)

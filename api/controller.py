@@ -159,6 +159,8 @@ def graphql_controller(settings: Settings, service: Callable[[], MediaService]) 
         "__module__": __name__,
         "__doc__": "POST/GET /graphql, the GraphiQL page and its assets.",
         "request_max_body_size": settings.graphql_max_body_bytes,
+        # No WebSocket route at all: it would also show up as "websocket" in 405 Allow headers.
+        "websocket_endpoint": None,
         "exception_handlers": {
             MediaError: media_error_response,
             LitestarHTTPException: http_error_response,

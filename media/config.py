@@ -69,6 +69,7 @@ class Settings:
     processing_workers: int = 2
     max_pending_uploads: int = 20
     reaper_interval_s: int = 60
+    collector_interval_s: int = 3600
     upload_idle_timeout_s: float = 30.0
     upload_max_duration_s: float = 1800.0
     max_concurrency: int = 1000
@@ -289,6 +290,10 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
         _int("MEDIA_MAX_PENDING_UPLOADS", 1, 10_000),
     ),
     "MEDIA_REAPER_INTERVAL_S": ("reaper_interval_s", _int("MEDIA_REAPER_INTERVAL_S", 1, 86_400)),
+    "MEDIA_COLLECTOR_INTERVAL_S": (
+        "collector_interval_s",
+        _int("MEDIA_COLLECTOR_INTERVAL_S", 0, 7 * 86_400),
+    ),
     "MEDIA_UPLOAD_IDLE_TIMEOUT_S": (
         "upload_idle_timeout_s",
         _float("MEDIA_UPLOAD_IDLE_TIMEOUT_S", 1, 3600),

@@ -334,6 +334,23 @@ class Repository:
         return tuple(dict.fromkeys(keys))
 
     @guarded
+    async def referenced_keys(self, keys: Collection[str]) -> frozenset[str]:
+        """Those of `keys` that a media, thumbnail or upload row still names."""
+        if not keys:
+            return frozenset()
+        t = self._t
+        wanted = list(keys)
+        found: set[str] = set()
+        for table, column in (
+            (t.media, t.media.storage_key),
+            (t.thumbnail, t.thumbnail.storage_key),
+            (t.upload, t.upload.temp_key),
+        ):
+            rows = await table.select(column).where(column.is_in(wanted))
+            found.update(row[column._meta.name] for row in rows)
+        return frozenset(found)
+
+    @guarded
     async def expired_uploads(self, now: datetime, limit: int = 100) -> tuple[UploadRequest, ...]:
         """Open uploads whose expires_at is before `now`, oldest first."""
         u = self._t.upload

@@ -60,6 +60,8 @@ def create_app(settings: Settings, *, public_url: str | None = None) -> Litestar
             app.state.draining = False
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(_reaper, deps.service, settings.reaper_interval_s)
+                if settings.collector_interval_s:
+                    tasks.start_soon(_collector, deps.service, settings.collector_interval_s)
                 try:
                     yield
                 finally:
@@ -99,6 +101,15 @@ class _Holder:
     def service(self) -> MediaService:
         assert self.deps is not None, "the app is not started"
         return self.deps.service
+
+
+async def _collector(service: MediaService, interval_s: int) -> None:
+    while True:
+        await anyio.sleep(interval_s)  # not at start-up: every process starting would list the store
+        try:
+            await service.collector.collect()
+        except MediaError as exc:
+            logger.warning("collector skipped a round: %s", exc.code)
 
 
 async def _reaper(service: MediaService, interval_s: int) -> None:

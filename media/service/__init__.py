@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from media.errors import Unavailable
+from media.service.collector import Collector
 from media.service.context import Parts, Verifier, utc_now
 from media.service.identity import Identity
 from media.service.ingest import Ingest
@@ -30,6 +31,7 @@ class MediaService:
         self.streams = Streams(parts)
         self.library = Library(parts, on_change=self.streams.forget)
         self.uploads = Uploads(parts, Ingest(parts))
+        self.collector = Collector(parts)
 
     async def readiness(self) -> dict[str, str]:
         """'ok' or the error code for each dependency."""

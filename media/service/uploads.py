@@ -36,6 +36,7 @@ from media.models import (
     UploadState,
     UploadTicket,
 )
+from media.service.collector import PROCESSING_MARGIN
 from media.service.context import Parts
 from media.service.identity import owner_filter, require_user
 from media.service.ingest import Ingest
@@ -43,9 +44,6 @@ from media.service.ingest import Ingest
 logger = logging.getLogger("media.upload")
 
 OPEN_STATES = frozenset({UploadState.PENDING, UploadState.RECEIVING, UploadState.PROCESSING})
-# A receiving or processing upload is only reaped once it cannot still be running: its body
-# is cut after the maximum duration, and processing gets this much more.
-PROCESSING_MARGIN = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +218,8 @@ class Uploads:
         now = self._parts.clock()
         if upload.state not in OPEN_STATES or upload.expires_at >= now:
             return 0
+        # A receiving or processing upload is only reaped once it cannot still be running: its
+        # body is cut after the maximum duration, and processing gets a margin more.
         running_limit = timedelta(seconds=self._parts.settings.upload_max_duration_s)
         if (
             upload.state is not UploadState.PENDING

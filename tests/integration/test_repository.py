@@ -367,6 +367,28 @@ async def test_delete_cascades_and_returns_every_key(repo: Repository) -> None:
     assert newer.id > media.id  # ids are never reused: old signed URLs cannot reach new media
 
 
+async def test_referenced_keys_names_every_kind_of_key(repo: Repository) -> None:
+    media, upload = await repo.create_media(ALICE, new_media())
+    await repo.transition_upload(
+        upload.id, {UploadState.PENDING}, UploadState.RECEIVING, temp_key="temp-key"
+    )
+    await repo.transition_upload(upload.id, {UploadState.RECEIVING}, UploadState.PROCESSING)
+    await repo.mark_success(
+        media.id,
+        probe=probe(),
+        size_bytes=10,
+        sha256="0" * 64,
+        etag='"e"',
+        storage_key="final-key",
+        thumbnail=Thumbnail(media.id, "thumb-key", 1, 1, 1, '"t"'),
+    )
+    asked = ["final-key", "thumb-key", "temp-key", "orphan-key"]
+    assert await repo.referenced_keys(asked) == {"final-key", "thumb-key", "temp-key"}
+    assert await repo.referenced_keys([]) == frozenset()
+    await repo.delete_media(media.id)
+    assert await repo.referenced_keys(asked) == frozenset()
+
+
 async def test_expired_uploads(repo: Repository) -> None:
     uploads = []
     for minutes in (10, 20, 30, 40):

@@ -1,0 +1,49 @@
+"""The orphan collector (INV-3): objects that no row names, left by a crash between two writes."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from media.errors import NotFound
+from media.service.context import Parts
+
+logger = logging.getLogger("media.collector")
+
+BATCH = 500
+MIN_GRACE = timedelta(hours=1)
+PROCESSING_MARGIN = timedelta(minutes=10)
+
+
+class Collector:
+    """Deletes stored objects without a row once they are older than any upload can run."""
+
+    def __init__(self, parts: Parts) -> None:
+        self._parts = parts
+        running = timedelta(seconds=parts.settings.upload_max_duration_s) + PROCESSING_MARGIN
+        # An object is written before the row that names it (a faststart copy, a thumbnail): the
+        # grace outlasts the longest upload plus its processing, so such objects are never taken.
+        self.grace = max(MIN_GRACE, 2 * running)
+
+    async def collect(self) -> int:
+        """One pass over the store; returns how many objects were removed."""
+        storage, repository = self._parts.storage, self._parts.repository
+        cutoff = self._parts.clock() - self.grace
+        keys = await storage.keys()
+        removed = 0
+        for start in range(0, len(keys), BATCH):
+            batch = keys[start : start + BATCH]
+            named = await repository.referenced_keys(batch)
+            for key in batch:
+                if key in named:
+                    continue
+                try:
+                    info = await storage.stat(key)
+                except NotFound:
+                    continue
+                if info.last_modified < cutoff:
+                    await storage.delete(key)
+                    removed += 1
+        if removed:
+            logger.info("collector removed %d orphan object(s)", removed)
+        return removed

@@ -1,0 +1,59 @@
+"""The orphan collector removes only unnamed objects older than its grace, on both backends."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from media.db import migrate
+from media.models import Principal
+from media.service import CreateUpload
+from media.service.collector import Collector
+from server.lifecycle import dev_issuer, open_dependencies
+from tests.support.app import TEST_SIGNING_KEY, settings_for
+from tests.support.media_files import make_png
+
+BASE = "http://127.0.0.1:9"
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def test_collects_old_orphans_only(tmp_path: Path, storage_url: str) -> None:
+    settings = settings_for(
+        tmp_path / "data",
+        9,
+        MEDIA_STORAGE_URL=storage_url,
+        MEDIA_SIGNING_KEYS=TEST_SIGNING_KEY,
+        MEDIA_ENV="development",
+    )
+    await migrate(settings)
+    async with open_dependencies(settings, BASE, dev_issuer(settings, BASE)) as deps:
+        service, storage = deps.service, deps.storage
+        owner = Principal("collector-user", "issuer", frozenset({"user"}))
+        data = make_png(tmp_path / "kept.png").read_bytes()
+        ticket = await service.uploads.create_upload(
+            owner, CreateUpload("kept.png", "image/png", len(data))
+        )
+        token = ticket.url.url.rsplit("/", 1)[1]
+        done = await service.uploads.receive(
+            token, content_length=len(data), content_type="image/png", body=_once(data)
+        )
+        assert done.media.thumbnail is not None
+        named = {done.media.storage_key, done.media.thumbnail.storage_key}
+        orphan = uuid.uuid4().hex
+        await storage.write(orphan, _once(b"left behind"), content_type="image/png", max_bytes=64)
+        assert set(await storage.keys()) == named | {orphan}
+
+        assert await service.collector.collect() == 0  # young orphans may still get their row
+
+        later = datetime.now(UTC) + timedelta(hours=3)
+        future = Collector(dataclasses.replace(service.parts, clock=lambda: later))
+        assert future.grace >= timedelta(hours=1)
+        assert await future.collect() == 1
+        assert set(await storage.keys()) == named
+        assert await future.collect() == 0

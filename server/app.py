@@ -105,7 +105,7 @@ class _Holder:
 
 async def _collector(service: MediaService, interval_s: int) -> None:
     while True:
-        await anyio.sleep(interval_s)  # not at start-up: every process starting would list the store
+        await anyio.sleep(interval_s)  # not at start-up: each starting process would list the store
         try:
             await service.collector.collect()
         except MediaError as exc:

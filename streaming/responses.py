@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import secrets
 import unicodedata
@@ -37,6 +38,8 @@ SECURITY_HEADERS = {
 _ATTR_CHAR_EXTRA = "!#$&+-.^_`|~"
 
 
+# Pure and asked for the same few objects over and over by a playing video: memoized.
+@functools.lru_cache(maxsize=4096)
 def http_date(moment: datetime) -> str:
     """IMF-fixdate of an instant (RFC 9110 §5.6.7); naive values are taken as UTC."""
     aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
@@ -48,6 +51,7 @@ def quoted_etag(etag: str) -> str:
     return f'"{etag.strip(chr(34))}"'
 
 
+@functools.lru_cache(maxsize=4096)
 def content_disposition(disposition: str, file_name: str) -> str:
     """`inline`/`attachment` with an ASCII fallback and an RFC 5987 UTF-8 file name (RFC 6266)."""
     kind = "attachment" if disposition == "attachment" else "inline"

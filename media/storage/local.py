@@ -36,6 +36,7 @@ class LocalStorage:
 
     def __init__(self, root: Path, *, chunk_bytes: int, max_threads: int) -> None:
         self._root = root
+        self._root_text = os.fspath(root)
         self._chunk = chunk_bytes
         # Several chunks per thread hop: the hop, not pread, dominates the cost of small chunks.
         self._batch = max(1, FILE_BLOCK_BYTES // chunk_bytes)
@@ -57,11 +58,11 @@ class LocalStorage:
 
     def read(self, key: str, start: int, length: int) -> AsyncIterator[bytes]:
         """Yield bytes [start, start+length), several chunks read per thread hop."""
-        path = self._path(key)
+        path = self._file(key)
         check_range(start, length)
         return self._read(path, key, start, start + length)
 
-    async def _read(self, path: Path, key: str, position: int, end: int) -> AsyncIterator[bytes]:
+    async def _read(self, path: str, key: str, position: int, end: int) -> AsyncIterator[bytes]:
         fd, blocks = await self._first_blocks(path, key, position, end)
         try:
             while True:
@@ -76,7 +77,7 @@ class LocalStorage:
             os.close(fd)
 
     async def _first_blocks(
-        self, path: Path, key: str, position: int, end: int
+        self, path: str, key: str, position: int, end: int
     ) -> tuple[int, list[bytes]]:
         if end - position > self._chunk or _NOWAIT is None:
             # Opening and the first batch share one thread hop.
@@ -163,6 +164,11 @@ class LocalStorage:
 
     async def close(self) -> None:
         """Nothing to release: every descriptor is closed by the call that opened it."""
+
+    def _file(self, key: str) -> str:
+        # The read path's form of _path: string joins cost a tenth of pathlib's per request.
+        check_key(key)
+        return f"{self._root_text}/{key[:2]}/{key[2:4]}/{key}"
 
     def _path(self, key: str) -> Path:
         check_key(key)
@@ -260,7 +266,7 @@ def _stat_file(path: Path, key: str) -> ObjectInfo:
         raise NotFound("no such object", key=key) from None
 
 
-def _open_for_read(path: Path, key: str) -> int:
+def _open_for_read(path: str | Path, key: str) -> int:
     try:
         return os.open(path, os.O_RDONLY)
     except FileNotFoundError:
@@ -278,7 +284,7 @@ def _read_cached(fd: int, position: int, length: int, flags: int) -> bytes | Non
 
 
 def _open_and_read(
-    path: Path, key: str, position: int, end: int, chunk: int, batch: int
+    path: str, key: str, position: int, end: int, chunk: int, batch: int
 ) -> tuple[int, list[bytes]]:
     fd = _open_for_read(path, key)
     try:

@@ -10,7 +10,6 @@ import strawberry
 
 from api.context import Info
 from media import models
-from media.config import URL_TTL_CAP_S
 from media.service.cursor import encode_cursor
 
 
@@ -73,10 +72,10 @@ class SignedUrl:
 def _signed(
     info: Info, media: models.Media, purpose: models.Purpose, expires_in: int | None
 ) -> SignedUrl | None:
-    # SECURITY.md §1.4: a client asking for more than the cap gets the cap, never more.
-    ttl = None if expires_in is None else min(expires_in, URL_TTL_CAP_S)
-    context = info.context
-    return SignedUrl.of(context.service.library.signed_url(context.principal, media, purpose, ttl))
+    context = info.context  # the service caps expiresIn (SECURITY.md §1.4)
+    return SignedUrl.of(
+        context.service.library.signed_url(context.principal, media, purpose, expires_in)
+    )
 
 
 ExpiresInArgument = Annotated[
@@ -222,7 +221,7 @@ class MediaFilter:
         default=None, description="Captured at or after this instant (needs a timezone)."
     )
     media_date_to: datetime | None = strawberry.field(
-        default=None, description="Captured at or before this instant (needs a timezone)."
+        default=None, description="Captured before this instant, exclusive (needs a timezone)."
     )
     name_contains: str | None = strawberry.field(
         default=None, description="Case-insensitive substring of the name."

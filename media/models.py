@@ -34,6 +34,10 @@ class UploadState(enum.StrEnum):
     EXPIRED = "expired"
 
 
+# Uploads that may still receive or process bytes.
+OPEN_UPLOAD_STATES = frozenset({UploadState.PENDING, UploadState.RECEIVING, UploadState.PROCESSING})
+
+
 class Scope(enum.StrEnum):
     """Scopes carried by bearer tokens."""
 

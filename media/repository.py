@@ -11,6 +11,7 @@ from uuid import UUID
 from media.db import Database, guarded
 from media.errors import Conflict, InvalidInput, NotFound, UnsupportedMediaType
 from media.models import (
+    OPEN_UPLOAD_STATES,
     Cursor,
     Media,
     MediaFilter,
@@ -43,7 +44,6 @@ from media.tables import (
     utc_now,
 )
 
-OPEN_UPLOAD_STATES = (UploadState.PENDING, UploadState.RECEIVING, UploadState.PROCESSING)
 FINAL_UPLOAD_STATES = (UploadState.DONE, UploadState.FAILED, UploadState.EXPIRED)
 # Bidirectional overrides make "evil\u202egpj.exe" look like "evilexe.jpg".
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -172,7 +172,7 @@ class Repository:
         count: int = await u.count().where(
             (u.owner_issuer == owner.issuer)
             & (u.owner_subject == owner.subject)
-            & u.state.is_in([state.value for state in OPEN_UPLOAD_STATES])
+            & u.state.is_in(sorted(state.value for state in OPEN_UPLOAD_STATES))
         )
         return count
 
@@ -261,29 +261,33 @@ class Repository:
         """IN_PROGRESS → SUCCESS with every probed detail and the thumbnail, in one transaction."""
         t, now = self._t, self._now()
         async with self._db.transaction():
-            current = await t.media.select(t.media.status, t.media.media_date).where(
-                t.media.id == media_id
-            )
-            if not current:
-                raise NotFound(media_id=media_id)
-            if current[0]["status"] != MediaStatus.IN_PROGRESS.value:
-                raise Conflict(media_id=media_id, status=current[0]["status"])
-            await t.thumbnail.delete().where(t.thumbnail.media == media_id)
-            if thumbnail is not None:
-                await t.thumbnail.insert(thumbnail_row(t.thumbnail, media_id, thumbnail))
             values = success_values(t.media, probe, thumbnail is not None, now)
             values |= {
-                t.media.media_date: utc(current[0]["media_date"]) or utc(probe.captured_at),
                 t.media.size_bytes: size_bytes,
                 t.media.sha256: sha256,
                 t.media.etag: etag,
                 t.media.storage_key: storage_key,
             }
-            rows = await (
-                t.media.update(values)
-                .where(t.media.id == media_id)
-                .returning(*t.media.all_columns())
+            # One conditional statement (SECURITY.md §2.1): a concurrent mark_failed or delete
+            # wins or loses as a whole, never half.
+            in_progress = (t.media.id == media_id) & (
+                t.media.status == MediaStatus.IN_PROGRESS.value
             )
+            rows = await t.media.update(values).where(in_progress).returning(*t.media.all_columns())
+            if not rows:
+                current = await t.media.select(t.media.status).where(t.media.id == media_id)
+                if not current:
+                    raise NotFound(media_id=media_id)
+                raise Conflict(media_id=media_id, status=current[0]["status"])
+            if rows[0]["media_date"] is None and probe.captured_at is not None:
+                rows = await (
+                    t.media.update({t.media.media_date: utc(probe.captured_at)})
+                    .where(t.media.id == media_id)
+                    .returning(*t.media.all_columns())
+                )
+            await t.thumbnail.delete().where(t.thumbnail.media == media_id)
+            if thumbnail is not None:
+                await t.thumbnail.insert(thumbnail_row(t.thumbnail, media_id, thumbnail))
             await t.metadata.update(metadata_values(t.metadata, probe)).where(
                 t.metadata.media == media_id
             )
@@ -357,7 +361,7 @@ class Repository:
         rows = await (
             u.select()
             .where(
-                u.state.is_in([state.value for state in OPEN_UPLOAD_STATES])
+                u.state.is_in(sorted(state.value for state in OPEN_UPLOAD_STATES))
                 & (u.expires_at < aware(now))
             )
             .order_by(u.expires_at)

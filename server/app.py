@@ -110,6 +110,8 @@ async def _collector(service: MediaService, interval_s: int) -> None:
             await service.collector.collect()
         except MediaError as exc:
             logger.warning("collector skipped a round: %s", exc.code)
+        except Exception:  # a bug here must not stop the app; the next round tries again
+            logger.exception("collector round failed")
 
 
 async def _reaper(service: MediaService, interval_s: int) -> None:
@@ -120,4 +122,6 @@ async def _reaper(service: MediaService, interval_s: int) -> None:
                 logger.info("reaper expired %d upload(s)", reaped)
         except MediaError as exc:
             logger.warning("reaper skipped a round: %s", exc.code)
+        except Exception:  # a bug here must not stop the app; the next round tries again
+            logger.exception("reaper round failed")
         await anyio.sleep(interval_s)

@@ -57,7 +57,10 @@ def _token(settings: Settings, server: str) -> str:
 
 def _graphql(http: httpx.Client, query: str, variables: dict[str, Any]) -> dict[str, Any]:
     response = http.post("/graphql", json={"query": query, "variables": variables})
-    body = response.json()
+    try:
+        body = response.json()
+    except ValueError:
+        raise ClientError(f"HTTP {response.status_code}: not a GraphQL answer") from None
     if body.get("errors"):
         first = body["errors"][0]
         code = first.get("extensions", {}).get("code", "ERROR")

@@ -157,6 +157,10 @@ async def _serve(request: Request[Any, Any, Any], token: str, *, is_head: bool) 
         range_header = None  # §13.1.5: a stale validator turns a range request into a full GET
     try:
         return await _body_response(source, rep, target, range_header)
+    except _REJECTED:
+        # The object went away after the lookup (deleted meanwhile): the same 403 as any
+        # unusable URL, never a 500 (SECURITY.md §1.13).
+        return answer.forbidden(common)
     except Unavailable as exc:
         return answer.unavailable(common, exc.dependency)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import stat
 import struct
-import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -121,7 +120,10 @@ def _video_result(container: Any, mime_type: str) -> ProbeResult:
     video = container.streams.video[0]
     audio = container.streams.audio[0] if container.streams.audio else None
     width, height = video.codec_context.width, video.codec_context.height
-    if next(iter(container.decode(video)), None) is None or not width or not height:
+    if not width or not height:
+        raise invalid(NOT_DECODABLE_VIDEO)
+    check_size((width, height))  # a 16k x 16k frame would cost hundreds of MB to decode
+    if next(iter(container.decode(video)), None) is None:
         raise invalid(NOT_DECODABLE_VIDEO)
     return ProbeResult(
         mime_type=mime_type,
@@ -149,17 +151,16 @@ def probe_image(path: Path, mime_type: str) -> ProbeResult:
     """Probe an image with Pillow: bounded pixels, full decode, EXIF capture date."""
     name = local_file(path)
     formats = [PILLOW_FORMATS[mime_type]]
+    # check_size bounds pixels before any decoding; a warnings filter would be process-wide state,
+    # not safe across processing threads, and Pillow's own bomb error stays the backstop.
     try:
-        with warnings.catch_warnings():
-            # Local on purpose: the filter list is process state shared with other code.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(name, formats=formats) as img:
-                check_size(img.size)
-                img.verify()
-            with Image.open(name, formats=formats) as img:
-                img.load()
-                exif = img.getexif()
-                width, height = img.size
+        with Image.open(name, formats=formats) as img:
+            check_size(img.size)
+            img.verify()
+        with Image.open(name, formats=formats) as img:
+            img.load()
+            exif = img.getexif()
+            width, height = img.size
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise invalid(TOO_MANY_PIXELS) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -57,14 +56,12 @@ def _image_picture(src: Path, max_side: int) -> Image.Image:
     """The image decoded, turned upright and flattened to RGB."""
     name = local_file(src)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(name, formats=["PNG", "JPEG"]) as img:
-                check_size(img.size)
-                # JPEG only: let libjpeg scale down by 1/2..1/8 while decoding.
-                img.draft("RGB", (max_side, max_side))
-                upright = ImageOps.exif_transpose(img)
-                return _rgb(upright)
+        with Image.open(name, formats=["PNG", "JPEG"]) as img:
+            check_size(img.size)  # before decoding; see probe_image
+            # JPEG only: let libjpeg scale down by 1/2..1/8 while decoding.
+            img.draft("RGB", (max_side, max_side))
+            upright = ImageOps.exif_transpose(img)
+            return _rgb(upright)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise invalid(TOO_MANY_PIXELS) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from media.errors import Unavailable
 from media.service.collector import Collector
 from media.service.context import Parts, Verifier, utc_now
@@ -10,6 +12,8 @@ from media.service.ingest import Ingest
 from media.service.library import MAX_PAGE_SIZE, Library
 from media.service.streams import Streams
 from media.service.uploads import CreateUpload, UploadOutcome, Uploads
+
+logger = logging.getLogger("media.service")
 
 __all__ = [
     "MAX_PAGE_SIZE",
@@ -44,5 +48,8 @@ class MediaService:
                 await check()
                 report[name] = "ok"
             except Unavailable:
+                report[name] = "unavailable"
+            except Exception:  # an untranslated failure is still "not ready", never a 500
+                logger.exception("readiness check of %s failed", name)
                 report[name] = "unavailable"
         return report

@@ -25,6 +25,7 @@ class TtlCache(Generic[K, V]):
         self._clock = clock
         self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
         self._loading: dict[K, anyio.Event] = {}
+        self._discards = 0  # a load that overlapped a discard must not store what it read
 
     @property
     def enabled(self) -> bool:
@@ -66,9 +67,10 @@ class TtlCache(Generic[K, V]):
                 return value
         done = anyio.Event()
         self._loading[key] = done
+        discards = self._discards
         try:
             value = await load()
-            if value is not None:
+            if value is not None and discards == self._discards:
                 self.put(key, value)
             return value
         finally:
@@ -77,5 +79,6 @@ class TtlCache(Generic[K, V]):
             done.set()
 
     def discard(self, key: K) -> None:
-        """Forget `key` now (revocation, deletion)."""
+        """Forget `key` now (revocation, deletion), and keep loads under way from storing it."""
+        self._discards += 1
         self._entries.pop(key, None)

@@ -11,13 +11,18 @@ from pathlib import Path
 import anyio
 
 from media.errors import InvalidInput, MediaError
-from media.models import Media, ObjectInfo, Thumbnail, UploadRequest, UploadState
+from media.models import (
+    OPEN_UPLOAD_STATES,
+    Media,
+    ObjectInfo,
+    Thumbnail,
+    UploadRequest,
+    UploadState,
+)
 from media.processing import Processed, process
 from media.service.context import Parts
 
 logger = logging.getLogger("media.ingest")
-
-_ACTIVE = frozenset({UploadState.PENDING, UploadState.RECEIVING, UploadState.PROCESSING})
 
 
 class Ingest:
@@ -108,11 +113,16 @@ class Ingest:
             storage_key=key,
             thumbnail=thumbnail,
         )
-        await self._parts.repository.transition_upload(
-            upload.id, {UploadState.PROCESSING}, UploadState.DONE
-        )
+        # SUCCESS is committed: from here on nothing may fail the media or delete what it names.
+        written.clear()
+        try:
+            await self._parts.repository.transition_upload(
+                upload.id, {UploadState.PROCESSING}, UploadState.DONE
+            )
+        except MediaError as exc:  # the reaper only fails uploads whose media is IN_PROGRESS
+            logger.warning("upload %s stays processing: %s", upload.id, exc.code)
         if key != media.storage_key:
-            await self._quiet_delete((media.storage_key,))
+            await self._quiet_delete((media.storage_key,))  # the pre-faststart original
         return done
 
     async def fail(
@@ -123,7 +133,7 @@ class Ingest:
             await self._quiet_delete(keys)
             repo = self._parts.repository
             if upload is not None:
-                await repo.transition_upload(upload.id, _ACTIVE, UploadState.FAILED)
+                await repo.transition_upload(upload.id, OPEN_UPLOAD_STATES, UploadState.FAILED)
             failed = await repo.mark_failed(media.id, reason)
             logger.info("media %s failed: %s", media.id, reason)
         return failed or media

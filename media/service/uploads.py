@@ -24,6 +24,7 @@ from media.errors import (
     UploadTimeout,
 )
 from media.models import (
+    OPEN_UPLOAD_STATES,
     Media,
     MediaStatus,
     NewMedia,
@@ -42,8 +43,6 @@ from media.service.identity import owner_filter, require_user
 from media.service.ingest import Ingest
 
 logger = logging.getLogger("media.upload")
-
-OPEN_STATES = frozenset({UploadState.PENDING, UploadState.RECEIVING, UploadState.PROCESSING})
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +143,8 @@ class Uploads:
             raise InvalidSignature("refused", reason="upload absent")
         if media.url_generation != claims.generation:
             raise InvalidSignature("refused", reason="revoked")
+        if (claims.max_bytes, claims.content_type) != (upload.declared_size, upload.declared_type):
+            raise InvalidSignature("refused", reason="ticket mismatch")  # every field checked
         if upload.state is UploadState.EXPIRED or upload.expires_at <= self._parts.clock():
             # An expired URL is refused like any other unusable URL (SECURITY.md §1.13).
             raise InvalidSignature("refused", reason="upload expired")
@@ -216,7 +217,7 @@ class Uploads:
     async def reap_one(self, upload: UploadRequest) -> int:
         """Expire one upload if its time is over; 1 when it was reaped by this call."""
         now = self._parts.clock()
-        if upload.state not in OPEN_STATES or upload.expires_at >= now:
+        if upload.state not in OPEN_UPLOAD_STATES or upload.expires_at >= now:
             return 0
         # A receiving or processing upload is only reaped once it cannot still be running: its
         # body is cut after the maximum duration, and processing gets a margin more.

@@ -147,3 +147,22 @@ def test_logs_hold_no_tokens_or_signed_urls(
         assert secret not in text
     for fragment in (token[:40], stream.rsplit("/", 1)[1][:40]):
         assert fragment not in text
+
+
+def test_an_object_gone_from_storage_is_the_same_403(
+    embedded_service: RunningService, tmp_path: Path
+) -> None:
+    # Another process deleted the media after this one cached its row: never a 500.
+    token = embedded_service.token("vanished-user")
+    media = upload_file(embedded_service, token, make_png(tmp_path / "v.png"), "image/png")
+    stream = media["streamUrl"]["url"]
+    assert httpx.get(stream, headers={"Range": "bytes=0-0"}).status_code == 206
+    objects = embedded_service.settings.storage.path
+    assert objects is not None
+    for path in objects.rglob("*"):
+        if path.is_file():
+            path.unlink()
+    for headers in ({"Range": "bytes=0-0"}, {}, {"Range": "bytes=0-0,2-3"}):
+        answer = httpx.get(stream, headers=headers)
+        assert answer.status_code == 403, (headers, answer.status_code)
+        assert answer.json() == {"error": "forbidden"}

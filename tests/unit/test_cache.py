@@ -86,3 +86,23 @@ async def test_a_failed_load_lets_the_next_caller_try() -> None:
     with pytest.raises(RuntimeError):
         await cache.get_or_load("k", broken)
     assert await cache.get_or_load("k", works) == 3
+
+
+async def test_a_discard_during_a_load_keeps_the_stale_value_out() -> None:
+    import anyio
+
+    cache: TtlCache[str, int] = TtlCache(5.0, 10, Clock())
+    release = anyio.Event()
+    asked = anyio.Event()
+
+    async def stale() -> int:
+        asked.set()
+        await release.wait()
+        return 1  # read before the revocation committed
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(cache.get_or_load, "k", stale)
+        await asked.wait()
+        cache.discard("k")  # the revocation lands while the read is in flight
+        release.set()
+    assert cache.get("k") is None

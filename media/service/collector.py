@@ -44,6 +44,7 @@ class Collector:
                 if info.last_modified < cutoff:
                     await storage.delete(key)
                     removed += 1
+        removed += await storage.sweep_partial(cutoff)
         if removed:
-            logger.info("collector removed %d orphan object(s)", removed)
+            logger.info("collector removed %d orphan object(s) or unfinished write(s)", removed)
         return removed

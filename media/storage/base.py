@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterable, AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -93,6 +94,10 @@ class Storage(Protocol):
 
     async def keys(self) -> list[str]:
         """Every object key in the store, sorted."""
+        ...
+
+    async def sweep_partial(self, older_than: datetime) -> int:
+        """Remove unfinished writes begun before `older_than` (temp files, multipart uploads)."""
         ...
 
     async def ping(self) -> None:

@@ -152,6 +152,10 @@ class LocalStorage:
         path = self._path(key)
         await self._run(lambda: path.unlink(missing_ok=True))
 
+    async def sweep_partial(self, older_than: datetime) -> int:
+        """Delete temp files a crashed write left behind (INV-3)."""
+        return await self._run(_sweep_temp_files, self._root, older_than.timestamp())
+
     async def keys(self) -> list[str]:
         """Every object key under the root, sorted (temp files excluded)."""
         return await self._run(_walk_keys, self._root)
@@ -312,6 +316,17 @@ def _copy_out(source: Path, target: Path, key: str) -> None:
         raise NotFound("no such object", key=key) from None
     with src, target.open("wb") as dst:
         shutil.copyfileobj(src, dst, FILE_BLOCK_BYTES)
+
+
+def _sweep_temp_files(root: Path, cutoff: float) -> int:
+    removed = 0
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            path = Path(folder, name)
+            if name.startswith(_TEMP_PREFIX) and path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed
 
 
 def _walk_keys(root: Path) -> list[str]:

@@ -8,7 +8,7 @@ import logging
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import replace
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
@@ -181,6 +181,22 @@ class S3Storage:
     async def delete(self, key: str) -> None:
         """DeleteObject; S3 answers success for absent keys."""
         await self._call(key, self._client.delete_object, Bucket=self._bucket, Key=self._name(key))
+
+    async def sweep_partial(self, older_than: datetime) -> int:
+        """Abort multipart uploads a crashed write left open (they are invisible but billed)."""
+        return await self._call(None, self._abort_stale_uploads, older_than)
+
+    def _abort_stale_uploads(self, older_than: datetime) -> int:
+        paginator = self._client.get_paginator("list_multipart_uploads")
+        aborted = 0
+        for page in paginator.paginate(Bucket=self._bucket, Prefix=self._prefix):
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"] < older_than and is_key(upload["Key"][len(self._prefix) :]):
+                    self._client.abort_multipart_upload(
+                        Bucket=self._bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                    aborted += 1
+        return aborted
 
     async def keys(self) -> list[str]:
         """Every object key directly under the prefix, through the ListObjectsV2 paginator."""

@@ -181,11 +181,6 @@ class Database:
         self.tables = BoundTables.on(engine)
         self.timeout_s = timeout_s
 
-    @property
-    def is_sqlite(self) -> bool:
-        """True for the embedded SQLite engine."""
-        return self.engine.engine_type == "sqlite"
-
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         """A write transaction: BEGIN IMMEDIATE on SQLite (PITFALLS 10), BEGIN on PostgreSQL."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -286,4 +286,3 @@ class StreamTarget:
     disposition: str
     file_name: str
     expires_at: datetime
-    extra: dict[str, str] = field(default_factory=dict)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from media.errors import UnsupportedMediaType
-from media.models import MediaKind, ProbeResult
+from media.models import ProbeResult
 from media.processing.faststart import make_faststart, needs_faststart
 from media.processing.probe import local_file, probe
 from media.processing.sniff import ALLOWED_TYPES, MP4, SNIFF_BYTES, sniff
@@ -20,7 +20,6 @@ __all__ = [
     "ALLOWED_TYPES",
     "SNIFF_BYTES",
     "Processed",
-    "kind_of",
     "make_faststart",
     "needs_faststart",
     "probe",
@@ -40,11 +39,6 @@ class Processed:
     faststart_path: Path | None
     thumbnail_path: Path | None
     thumbnail_size: tuple[int, int] | None
-
-
-def kind_of(mime_type: str) -> MediaKind:
-    """VIDEO for video/* types, IMAGE otherwise."""
-    return MediaKind.VIDEO if mime_type.startswith("video/") else MediaKind.IMAGE
 
 
 def process(path: Path, declared_type: str, workdir: Path) -> Processed:

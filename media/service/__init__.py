@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
+from media.auth import Verifier
 from media.errors import Unavailable
 from media.service.collector import Collector
-from media.service.context import Parts, Verifier, utc_now
+from media.service.context import Parts, utc_now
 from media.service.identity import Identity
 from media.service.ingest import Ingest
 from media.service.library import MAX_PAGE_SIZE, Library

@@ -5,21 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
 
+from media.auth import Verifier
 from media.config import Settings
-from media.models import Principal
 from media.repository import Repository
 from media.signing import UrlSigner
 from media.storage import Storage
-
-
-class Verifier(Protocol):
-    """Turns a bearer token into a verified Principal."""
-
-    async def verify(self, token: str) -> Principal:
-        """Verify the token or raise Unauthenticated / Unavailable."""
-        ...
 
 
 def utc_now() -> datetime:

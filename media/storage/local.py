@@ -42,11 +42,6 @@ class LocalStorage:
         self._batch = max(1, FILE_BLOCK_BYTES // chunk_bytes)
         self._limiter = anyio.CapacityLimiter(max_threads)
 
-    @property
-    def root(self) -> Path:
-        """The folder holding every object."""
-        return self._root
-
     def local_path(self, key: str) -> Path | None:
         """The file of an object (which may not exist)."""
         return self._path(key)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import GraphQLError
 from litestar import Controller, MediaType, Request, Response, get
 from litestar.exceptions import HTTPException as LitestarHTTPException
 from litestar.params import FromPath
@@ -14,7 +15,7 @@ from strawberry.http import process_result as strawberry_process_result
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.litestar import make_graphql_controller
 from strawberry.litestar.controller import GraphQLController
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 from api.context import context_getter, request_id
@@ -96,6 +97,10 @@ class MediaGraphQLController(GraphQLController):
                 exc.__cause__, InvalidOperationTypeError
             ):
                 raise HTTPException(405, "Mutations need POST") from exc
+            if isinstance(exc.__cause__, CannotGetOperationTypeError):
+                # An unknown operationName is a GraphQL request error, answered like a
+                # validation error (200 for application/json, 400 for graphql-response+json).
+                return ExecutionResult(data=None, errors=[GraphQLError(exc.reason)])
             raise
 
     async def process_result(

@@ -353,3 +353,21 @@ def test_several_operations_without_a_name_are_refused(
         headers={"Authorization": f"Bearer {token}"},
     )
     assert named.json()["data"]["me"]["subject"] == "ambiguous-user"
+
+
+@pytest.mark.parametrize(
+    ("accept", "status"),
+    [("application/json", 200), ("application/graphql-response+json", 400)],
+)
+def test_unknown_operation_name_is_a_request_error(
+    shared_service: RunningService, accept: str, status: int
+) -> None:
+    response = httpx.post(
+        f"{shared_service.url}/graphql",
+        json={"query": "query A { me { subject } }", "operationName": "C"},
+        headers={"Accept": accept},
+    )
+    assert response.status_code == status
+    body = response.json()
+    assert "data" not in body
+    assert "C" in body["errors"][0]["message"]

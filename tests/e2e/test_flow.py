@@ -47,6 +47,13 @@ def test_upload_stream_revoke_delete(any_service: RunningService, tmp_path: Path
     with av.open(io.BytesIO(body)) as container:
         assert abs(float(container.duration or 0) / 1e6 - 2.0) < 0.2
 
+    # FFmpeg (through PyAV) plays the URL itself and seeks with range requests.
+    with av.open(stream, timeout=30) as remote:
+        remote.seek(int(1.0 * av.time_base))
+        frame = next(remote.decode(video=0))
+        assert frame.time is not None and 0.5 <= frame.time <= 1.5
+        assert (frame.width, frame.height) == (320, 240)
+
     part = httpx.get(stream, headers={"Range": "bytes=100-199"}, timeout=30)
     assert part.status_code == 206
     assert part.headers["content-range"] == f"bytes 100-199/{len(body)}"

@@ -88,6 +88,8 @@ class MediaGraphQLController(GraphQLController):
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         """Run one operation; a mutation over GET is 405 (GraphQL over HTTP), not 400."""
+        if not isinstance(request_data.operation_name, str | None):
+            raise HTTPException(400, "operationName must be a string")  # a malformed request
         try:
             return await super().execute_single(
                 request, request_adapter, sub_response, context, root_value, request_data

@@ -371,3 +371,12 @@ def test_unknown_operation_name_is_a_request_error(
     body = response.json()
     assert "data" not in body
     assert "C" in body["errors"][0]["message"]
+
+
+def test_a_non_string_operation_name_is_a_bad_request(shared_service: RunningService) -> None:
+    response = httpx.post(
+        f"{shared_service.url}/graphql",
+        json={"query": "query A { me { subject } }", "operationName": 5},
+    )
+    assert response.status_code == 400
+    assert "operationName" in response.json()["errors"][0]["message"]

@@ -341,10 +341,13 @@ async def test_bump_generation(repo: Repository) -> None:
     assert (await repo.get_media(media.id, ALICE)).url_generation == 2  # type: ignore[union-attr]
 
 
-async def test_delete_cascades_and_returns_every_key(repo: Repository) -> None:
+async def finished(
+    repo: Repository, *, temp: str, final: str, thumb: str
+) -> tuple[Media, UploadRequest]:
+    """A media through the whole upload, naming the three kinds of storage key."""
     media, upload = await repo.create_media(ALICE, new_media())
     await repo.transition_upload(
-        upload.id, {UploadState.PENDING}, UploadState.RECEIVING, temp_key="tmp/x"
+        upload.id, {UploadState.PENDING}, UploadState.RECEIVING, temp_key=temp
     )
     await repo.transition_upload(upload.id, {UploadState.RECEIVING}, UploadState.PROCESSING)
     await repo.mark_success(
@@ -353,9 +356,14 @@ async def test_delete_cascades_and_returns_every_key(repo: Repository) -> None:
         size_bytes=10,
         sha256="0" * 64,
         etag='"e"',
-        storage_key="final",
-        thumbnail=Thumbnail(media.id, "thumb", 1, 1, 1, '"t"'),
+        storage_key=final,
+        thumbnail=Thumbnail(media.id, thumb, 1, 1, 1, '"t"'),
     )
+    return media, upload
+
+
+async def test_delete_cascades_and_returns_every_key(repo: Repository) -> None:
+    media, upload = await finished(repo, temp="tmp/x", final="final", thumb="thumb")
     keys = await repo.delete_media(media.id)
     assert keys is not None and set(keys) == {"final", "thumb", "tmp/x"}
     assert await repo.get_media(media.id, None) is None
@@ -368,20 +376,7 @@ async def test_delete_cascades_and_returns_every_key(repo: Repository) -> None:
 
 
 async def test_referenced_keys_names_every_kind_of_key(repo: Repository) -> None:
-    media, upload = await repo.create_media(ALICE, new_media())
-    await repo.transition_upload(
-        upload.id, {UploadState.PENDING}, UploadState.RECEIVING, temp_key="temp-key"
-    )
-    await repo.transition_upload(upload.id, {UploadState.RECEIVING}, UploadState.PROCESSING)
-    await repo.mark_success(
-        media.id,
-        probe=probe(),
-        size_bytes=10,
-        sha256="0" * 64,
-        etag='"e"',
-        storage_key="final-key",
-        thumbnail=Thumbnail(media.id, "thumb-key", 1, 1, 1, '"t"'),
-    )
+    media, _ = await finished(repo, temp="temp-key", final="final-key", thumb="thumb-key")
     asked = ["final-key", "thumb-key", "temp-key", "orphan-key"]
     assert await repo.referenced_keys(asked) == {"final-key", "thumb-key", "temp-key"}
     assert await repo.referenced_keys([]) == frozenset()

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,14 +13,13 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 import pytest
-import uvicorn
 from litestar import Litestar
 
 from media.errors import InvalidSignature, NotFound, Unavailable
 from media.models import Purpose, StreamTarget
 from media.signing import UrlSigner
 from streaming.routes import stream_route_handlers
-from tests.support import free_port
+from tests.support.server import serve_app
 
 STREAM_KEYS = ("k1-" + "a" * 40, "k2-" + "b" * 40)
 START = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -155,24 +153,9 @@ class FileStreamSource:
             log.closed.set()
 
 
-@contextmanager
-def serve(app: Litestar) -> Iterator[str]:
+def serve(app: Litestar) -> AbstractContextManager[str]:
     """Run `app` under uvicorn on a free loopback port in a thread; yield its base URL."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:  # readiness poll, bounded
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"uvicorn did not start on port {port}")
-        time.sleep(0.005)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    return serve_app(app)
 
 
 @dataclass

@@ -37,7 +37,7 @@ async def readyz(request: Request[object, object, State]) -> Response[dict[str, 
     """Database and storage reachable: 200, else 503 naming the failing part."""
     service: MediaService = request.app.state.service
     report = await service.readiness()
-    ready = all(value == "ok" for value in report.values()) and not request.app.state.draining
+    ready = all(value == "ok" for value in report.values())
     status = 200 if ready else 503
     headers = {} if ready else {"Retry-After": "5"}
     return Response(
@@ -57,7 +57,6 @@ def create_app(settings: Settings, *, public_url: str | None = None) -> Litestar
             holder.deps = deps
             app.state.service = deps.service
             app.state.stream_source = deps.service.streams
-            app.state.draining = False
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(_reaper, deps.service, settings.reaper_interval_s)
                 if settings.collector_interval_s:
@@ -65,7 +64,6 @@ def create_app(settings: Settings, *, public_url: str | None = None) -> Litestar
                 try:
                     yield
                 finally:
-                    app.state.draining = True
                     tasks.cancel_scope.cancel()
 
     handlers: list[object] = [

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from media.clock import utc_now
 from media.db import Database, guarded
 from media.errors import Conflict, InvalidInput, NotFound, UnsupportedMediaType
 from media.models import (
@@ -41,7 +42,6 @@ from media.tables import (
     to_thumbnail,
     to_upload,
     utc,
-    utc_now,
 )
 
 FINAL_UPLOAD_STATES = (UploadState.DONE, UploadState.FAILED, UploadState.EXPIRED)

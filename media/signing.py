@@ -12,6 +12,7 @@ from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTime
 from itsdangerous.encoding import base64_decode, base64_encode
 from itsdangerous.url_safe import URLSafeSerializerMixin
 
+from media.clock import utc_now
 from media.config import UPLOAD_TTL_CAP_S, URL_TTL_CAP_S
 from media.errors import ConfigError, InvalidSignature
 from media.models import Purpose, UrlClaims
@@ -41,11 +42,6 @@ TTL_CAPS_S: Mapping[Purpose, int] = {
     Purpose.THUMBNAIL: URL_TTL_CAP_S,
     Purpose.UPLOAD: UPLOAD_TTL_CAP_S,
 }
-
-
-def utc_now() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
 
 
 def key_id(key: str) -> str:

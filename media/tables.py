@@ -149,11 +149,6 @@ TABLES: tuple[type[Table], ...] = (
 )
 
 
-def utc_now() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
-
-
 def utc(value: datetime | None) -> datetime | None:
     """The value as aware UTC; naive values are taken as UTC."""
     if value is None:

@@ -238,12 +238,10 @@ async def _chain(first: bytes, rest: AsyncIterator[bytes]) -> AsyncGenerator[byt
         async for chunk in rest:
             yield chunk
     finally:
-        aclose = getattr(rest, "aclose", None)
-        if aclose is not None:
-            # Shielded: inside a cancelled scope every await of the reader's cleanup would be
-            # cancelled too, leaving its file or storage body open.
-            with anyio.CancelScope(shield=True):
-                await aclose()
+        # Shielded: inside a cancelled scope every await of the reader's cleanup would be
+        # cancelled too, leaving its file or storage body open.
+        with anyio.CancelScope(shield=True):
+            await close_readers(rest)
 
 
 def _stream(
@@ -256,11 +254,11 @@ def _stream(
         status_code=status,
         headers=headers,
         media_type=headers["content-type"],
-        background=BackgroundTask(_close, body, source),
+        background=BackgroundTask(close_readers, body, source),
     )
 
 
-async def _close(*iterators: AsyncIterator[bytes]) -> None:
+async def close_readers(*iterators: AsyncIterator[bytes]) -> None:
     """Close async generators in order; closing a finished one does nothing."""
     for iterator in iterators:
         aclose = getattr(iterator, "aclose", None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol, cast
 
 from litestar import Request, Response, get, head, route
@@ -14,6 +14,7 @@ from litestar.params import FromPath
 
 from media.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated, Unavailable
 from media.models import StreamTarget
+from media.service import utc_now
 from streaming import responses as answer
 from streaming.preconditions import Validators, Verdict, evaluate, if_range_allows
 from streaming.ranges import RangeOutcome, parse_range
@@ -46,16 +47,12 @@ class StreamSource(Protocol):
         ...
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(frozen=True, slots=True)
 class StreamConfig:
     """Per-app settings of the streaming routes."""
 
     cors_origins: tuple[str, ...] = ("*",)
-    clock: Callable[[], datetime] = _utc_now
+    clock: Callable[[], datetime] = utc_now
 
     def cors_headers(self, origin: str | None) -> dict[str, str]:
         """CORS headers for a request from `origin`; never credentials."""
@@ -68,7 +65,7 @@ class StreamConfig:
 
 
 def stream_route_handlers(
-    cors_origins: tuple[str, ...] = ("*",), *, clock: Callable[[], datetime] = _utc_now
+    cors_origins: tuple[str, ...] = ("*",), *, clock: Callable[[], datetime] = utc_now
 ) -> list[HTTPRouteHandler]:
     """GET, HEAD and OPTIONS handlers for `/media/{token}`, to pass to the Litestar app."""
     config = StreamConfig(cors_origins=tuple(cors_origins), clock=clock)
@@ -191,9 +188,7 @@ async def _unless_complete(
     disconnect listener, at most one chunk (<= 1 MiB) in memory."""
     if len(first) < length:
         return rest
-    aclose = getattr(rest, "aclose", None)
-    if aclose is not None:
-        await aclose()
+    await answer.close_readers(rest)
     return None
 
 
@@ -209,9 +204,7 @@ async def _open(
     except StopAsyncIteration:
         return b"", chunks
     except BaseException:
-        aclose = getattr(chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await answer.close_readers(chunks)
         raise
     return first, chunks
 

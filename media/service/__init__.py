@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 from media.auth import Verifier
+from media.clock import utc_now
 from media.errors import Unavailable
 from media.service.collector import Collector
-from media.service.context import Parts, utc_now
+from media.service.context import Parts
 from media.service.identity import Identity
 from media.service.ingest import Ingest
 from media.service.library import MAX_PAGE_SIZE, Library

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from media.auth import Verifier
+from media.clock import utc_now
 from media.config import Settings
 from media.repository import Repository
 from media.signing import UrlSigner
 from media.storage import Storage
-
-
-def utc_now() -> datetime:
-    """The current time, timezone-aware."""
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,3 +107,12 @@ class Storage(Protocol):
     async def close(self) -> None:
         """Release connections and threads."""
         ...
+
+
+async def write_local_file(
+    storage: Storage, key: str, path: Path, *, content_type: str
+) -> ObjectInfo:
+    """Store a local file through `storage.write`, its size as the byte limit."""
+    check_key(key)
+    limit = await anyio.to_thread.run_sync(lambda: path.stat().st_size)
+    return await storage.write(key, file_chunks(path), content_type=content_type, max_bytes=limit)

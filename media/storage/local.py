@@ -22,8 +22,8 @@ from media.storage.base import (
     check_key,
     check_range,
     chunk_bytes,
-    file_chunks,
     is_key,
+    write_local_file,
 )
 
 _TEMP_PREFIX = ".tmp-"
@@ -133,9 +133,7 @@ class LocalStorage:
 
     async def write_file(self, key: str, path: Path, *, content_type: str) -> ObjectInfo:
         """Copy a local file in atomically."""
-        check_key(key)
-        limit = await self._run(lambda: path.stat().st_size)
-        return await self.write(key, file_chunks(path), content_type=content_type, max_bytes=limit)
+        return await write_local_file(self, key, path, content_type=content_type)
 
     async def download(self, key: str, path: Path) -> None:
         """Copy an object to `path`; NotFound when absent."""

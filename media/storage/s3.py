@@ -27,8 +27,8 @@ from media.storage.base import (
     check_key,
     check_range,
     chunk_bytes,
-    file_chunks,
     is_key,
+    write_local_file,
 )
 
 if TYPE_CHECKING:
@@ -158,9 +158,7 @@ class S3Storage:
 
     async def write_file(self, key: str, path: Path, *, content_type: str) -> ObjectInfo:
         """Upload a local file."""
-        check_key(key)
-        limit = await anyio.to_thread.run_sync(lambda: path.stat().st_size)
-        return await self.write(key, file_chunks(path), content_type=content_type, max_bytes=limit)
+        return await write_local_file(self, key, path, content_type=content_type)
 
     async def download(self, key: str, path: Path) -> None:
         """Copy an object to a local file in one worker-thread hop."""

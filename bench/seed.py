@@ -15,6 +15,7 @@ from PIL import Image
 from media.config import Settings
 from media.db import migrate, open_database
 from media.models import (
+    OPEN_UPLOAD_STATES,
     MediaKind,
     NewMedia,
     Owner,
@@ -23,7 +24,7 @@ from media.models import (
     Thumbnail,
     UploadState,
 )
-from media.repository import OPEN_UPLOAD_STATES, Repository
+from media.repository import Repository
 from media.signing import UrlSigner
 from media.storage import Storage, open_storage
 from server.lifecycle import DEV_ISSUER_PATH

@@ -163,6 +163,18 @@ class Stack:
                 )
         return self._nginx
 
+    def big_object_servers(self) -> dict[str, tuple[Proc, str]]:
+        """The service, the floor and nginx (when installed), each with its big-object URL."""
+        service = self.local()
+        servers = {
+            "service": (service.proc, service.url + service.seeded["big"].stream_path),
+            "floor": self.floor(),
+        }
+        nginx = self.nginx()
+        if nginx is not None:
+            servers["nginx"] = nginx
+        return servers
+
     def s3(self) -> tuple[Service, str]:
         """moto's S3 and a service using it, with one object seeded; returns (service, endpoint)."""
         if self._s3 is None:

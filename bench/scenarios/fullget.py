@@ -58,13 +58,7 @@ def measure(proc: Proc, url: str, plan: Plan) -> dict[str, float]:
 def run(plan: Plan, stack: Stack) -> Outcome:
     """Measure full GETs of the service, the floor and nginx."""
     service = stack.local()
-    servers: dict[str, tuple[Proc, str]] = {
-        "service": (service.proc, service.url + service.seeded["big"].stream_path),
-        "floor": stack.floor(),
-    }
-    nginx = stack.nginx()
-    if nginx is not None:
-        servers["nginx"] = nginx
+    servers = stack.big_object_servers()
     figures = {name: measure(proc, url, plan) for name, (proc, url) in servers.items()}
     svc = figures.pop("service")
     size_mib = service.seeded["big"].size // (1024 * 1024)

@@ -79,17 +79,10 @@ def measure(proc: Proc, url: str, size: int, c: int, plan: Plan, scripts: Path) 
 
 def run(plan: Plan, stack: Stack) -> Outcome:
     """Measure the service, the floor and nginx at c=1 and c=64."""
-    service = stack.local()
-    size = service.seeded["big"].size
-    servers: dict[str, tuple[Proc, str]] = {
-        "service": (service.proc, service.url + service.seeded["big"].stream_path),
-        "floor": stack.floor(),
-    }
-    nginx = stack.nginx()
-    if nginx is not None:
-        servers["nginx"] = nginx
+    size = stack.local().seeded["big"].size
+    servers = stack.big_object_servers()
     outcome = Outcome()
-    if nginx is None:
+    if "nginx" not in servers:
         outcome.notes.append("nginx not installed: ranges and full GET have no nginx baseline")
     for c in CONCURRENCY:
         figures = {

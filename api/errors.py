@@ -14,15 +14,7 @@ from strawberry.types import ExecutionContext
 
 from api.context import request_id
 from media.errors import (
-    Conflict,
-    Forbidden,
-    InvalidInput,
     MediaError,
-    NotFound,
-    RateLimited,
-    TooLarge,
-    Unauthenticated,
-    Unavailable,
 )
 
 logger = logging.getLogger("media.api")
@@ -33,16 +25,6 @@ MAX_MESSAGE_LENGTH = 300
 RETRY_AFTER_S = "5"
 
 # Order matters: the first matching class wins (subclasses before their bases).
-_CODES: tuple[tuple[type[MediaError], str], ...] = (
-    (Unauthenticated, "UNAUTHENTICATED"),
-    (Forbidden, "FORBIDDEN"),
-    (NotFound, "NOT_FOUND"),
-    (InvalidInput, "BAD_USER_INPUT"),
-    (TooLarge, "BAD_USER_INPUT"),
-    (Conflict, "CONFLICT"),
-    (RateLimited, "RATE_LIMITED"),
-    (Unavailable, "UNAVAILABLE"),
-)
 
 # Fixed messages where the detail could name a host, key or signature check.
 _FIXED_MESSAGES = {
@@ -66,9 +48,9 @@ _HTTP_STATUS = {
 
 def error_code(exc: BaseException) -> str:
     """The `extensions.code` of an exception; INTERNAL for anything unexpected."""
-    for cls, code in _CODES:
-        if isinstance(exc, cls):
-            return code
+    # Each MediaError class carries its code (media/errors.py); only mapped ones reach clients.
+    if isinstance(exc, MediaError) and exc.code in _HTTP_STATUS:
+        return exc.code
     return INTERNAL
 
 

@@ -158,7 +158,7 @@ def graphql_controller(settings: Settings, service: Callable[[], MediaService]) 
         graphql_ide="graphiql",
         allow_queries_via_get=True,
         context_getter=context_getter(service),
-        multipart_uploads_enabled=False,  # PITFALLS 1: multipart brings CSRF back
+        multipart_uploads_enabled=False,  # docs/stack-notes.md §1: multipart brings CSRF back
         # No subscriptions: a WebSocket would bypass the HTTP rules (body size, methods).
         subscription_protocols=(),
     )

@@ -72,7 +72,7 @@ class SignedUrl:
 def _signed(
     info: Info, media: models.Media, purpose: models.Purpose, expires_in: int | None
 ) -> SignedUrl | None:
-    context = info.context  # the service caps expiresIn (SECURITY.md §1.4)
+    context = info.context  # the service caps expiresIn (docs/security.md §1.4)
     return SignedUrl.of(
         context.service.library.signed_url(context.principal, media, purpose, expires_in)
     )

@@ -18,7 +18,8 @@ from media.errors import ConfigError
 
 ATTEMPTS = 10
 BACKOFF_S = 2.0
-# SECURITY.md INV-3: incomplete multipart uploads are invisible but keep their parts; abort them.
+# docs/security.md INV-3: incomplete multipart uploads are invisible but keep their parts;
+# abort them.
 ABORT_INCOMPLETE_AFTER_DAYS = 7
 _MISSING = frozenset({"404", "NoSuchBucket", "NotFound"})
 _ALREADY_OURS = frozenset({"BucketAlreadyOwnedByYou", "BucketAlreadyExists"})

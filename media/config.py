@@ -11,8 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from media.errors import ConfigError
 
-URL_TTL_CAP_S = 24 * 3600  # SECURITY.md §1.4: read URLs never live longer than a day
-UPLOAD_TTL_CAP_S = 3600  # SECURITY.md §1.4: upload URLs never live longer than an hour
+URL_TTL_CAP_S = 24 * 3600  # docs/security.md §1.4: read URLs never live longer than a day
+UPLOAD_TTL_CAP_S = 3600  # docs/security.md §1.4: upload URLs never live longer than an hour
 MIN_SIGNING_KEY_LENGTH = 32
 
 
@@ -341,7 +341,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         embedded = values["database_url"].startswith("sqlite:") and values[
             "storage_url"
         ].startswith("file:")
-        # SECURITY.md §1.18: non-embedded database or storage means production unless said so.
+        # docs/security.md §1.18: non-embedded database or storage means production unless said so.
         values["env"] = "development" if embedded else "production"
     settings = Settings(**values)
     _check_production(settings)

@@ -33,8 +33,9 @@ from media.errors import Conflict, MediaError, Unavailable
 
 log = logging.getLogger(__name__)
 
-SQLITE_BUSY_TIMEOUT_S = 30.0  # PITFALLS 10: the 5 s default loses under concurrent writers
-CONNECT_TIMEOUT_S = 5.0  # SECURITY.md §2.4: DB connect budget
+# docs/stack-notes.md §10: the 5 s default loses under concurrent writers.
+SQLITE_BUSY_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = 5.0  # docs/security.md §2.4: DB connect budget
 PING_TIMEOUT_S = 5.0
 CLOSE_TIMEOUT_S = 10.0
 
@@ -49,7 +50,7 @@ class _SQLiteWrite(SQLiteTransaction):
         try:
             await super().begin()  # type: ignore[no-untyped-call]
         except BaseException:
-            # PITFALLS 10: otherwise the aiosqlite thread leaks and the process never exits.
+            # docs/stack-notes.md §10: else the aiosqlite thread leaks and the process never exits.
             await self.connection.close()
             raise
 
@@ -183,7 +184,7 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
-        """A write transaction: BEGIN IMMEDIATE on SQLite (PITFALLS 10), BEGIN on PostgreSQL."""
+        """A write transaction: BEGIN IMMEDIATE on SQLite (stack-notes §10), BEGIN on PostgreSQL."""
         tx: SQLiteTransaction | PostgresTransaction
         if isinstance(self.engine, SQLiteEngine):
             tx = _SQLiteWrite(engine=self.engine, transaction_type=TransactionType.immediate)
@@ -233,7 +234,7 @@ async def open_database(settings: Settings) -> Database:
         await engine.run_ddl("PRAGMA journal_mode=WAL")
     else:
         assert isinstance(engine, PostgresEngine)
-        # PITFALLS 11: asyncpg's min_size defaults to 10.
+        # docs/stack-notes.md §11: asyncpg's min_size defaults to 10.
         await engine.start_connection_pool(min_size=1, max_size=settings.database_pool_size)
     return Database(engine, timeout_s=settings.database_timeout_s)
 

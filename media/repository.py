@@ -268,7 +268,7 @@ class Repository:
                 t.media.etag: etag,
                 t.media.storage_key: storage_key,
             }
-            # One conditional statement (SECURITY.md §2.1): a concurrent mark_failed or delete
+            # One conditional statement (docs/security.md §2.1): a concurrent mark_failed or delete
             # wins or loses as a whole, never half.
             in_progress = (t.media.id == media_id) & (
                 t.media.status == MediaStatus.IN_PROGRESS.value

@@ -18,8 +18,8 @@ from media.errors import ConfigError, InvalidSignature
 from media.models import Purpose, UrlClaims
 
 TOKEN_VERSION = 1
-MAX_TOKEN_LENGTH = 1024  # SECURITY.md §1.10: refuse before parsing anything
-DEFAULT_LEEWAY_S = 30  # SECURITY.md §1.12: replicas are NTP-synced, so a small leeway suffices
+MAX_TOKEN_LENGTH = 1024  # docs/security.md §1.10: refuse before parsing anything
+DEFAULT_LEEWAY_S = 30  # docs/security.md §1.12: replicas are NTP-synced, so a small leeway suffices
 
 SALTS: Mapping[Purpose, str] = {
     Purpose.STREAM: "media.stream.v1",
@@ -229,7 +229,8 @@ def _is_canonical(body: str) -> bool:
     """True when every base64 segment is spelled the one way itsdangerous writes it.
 
     base64 decoding tolerates padding and spare low bits, so one signature has several
-    spellings (SECURITY.md §1.14); refusing all but the canonical one gives a token one identity.
+    spellings (docs/security.md §1.14); refusing all but the canonical one gives a token one
+    identity.
     """
     segments = body.removeprefix(".").split(".")
     if len(segments) != 3:

@@ -101,7 +101,8 @@ def _serve(settings: Settings, host: str, port: int) -> int:
         access_log=False,  # it would print signed URLs; RequestLogMiddleware logs instead
         log_config=None,
         timeout_graceful_shutdown=30,
-        # INV-8: past this many connections and requests uvicorn answers 503 instead of queueing.
+        # docs/security.md INV-8: past this many connections and requests uvicorn answers 503
+        # instead of queueing.
         limit_concurrency=settings.max_concurrency,
         proxy_headers=True,
     )

@@ -38,7 +38,7 @@ def _create(path: Path) -> None:
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))  # 256 bits, SECURITY.md §1.16
+            handle.write(secrets.token_hex(32))  # 256 bits, docs/security.md §1.16
             handle.flush()
             os.fsync(handle.fileno())
         with contextlib.suppress(FileExistsError):  # another process won; its key is the one

@@ -23,7 +23,7 @@ from streaming.ranges import ByteRange, unsatisfied_content_range
 
 Reader = Callable[[str, int, int], AsyncIterator[bytes]]
 
-# Bodies of error answers: fixed, short, and the same whatever check failed (SECURITY.md §1.13).
+# Bodies of error answers: fixed, short, the same whatever check failed (docs/security.md §1.13).
 FORBIDDEN_BODY = b'{"error":"forbidden"}'
 PRECONDITION_FAILED_BODY = b'{"error":"precondition_failed"}'
 RANGE_NOT_SATISFIABLE_BODY = b'{"error":"range_not_satisfiable"}'
@@ -32,7 +32,7 @@ EXPOSED_HEADERS = "Content-Range, Accept-Ranges, Content-Length, ETag, Content-D
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "content-security-policy": "sandbox",
-    "referrer-policy": "no-referrer",  # SECURITY.md §1.20: the URL is a credential
+    "referrer-policy": "no-referrer",  # docs/security.md §1.20: the URL is a credential
 }
 # RFC 5987 attr-char without ALPHA / DIGIT, which quote() always keeps.
 _ATTR_CHAR_EXTRA = "!#$&+-.^_`|~"
@@ -71,7 +71,7 @@ def _ascii_file_name(file_name: str) -> str:
 
 
 def cache_control(expires_at: datetime, now: datetime) -> str:
-    """`private, max-age` no longer than the URL lives (SECURITY.md §1.20)."""
+    """`private, max-age` no longer than the URL lives (docs/security.md §1.20)."""
     remaining = max(0, math.floor((expires_at - now).total_seconds()))
     return f"private, max-age={remaining}"
 
@@ -137,7 +137,7 @@ def forbidden(common: dict[str, str]) -> Response[bytes]:
 
 
 def unavailable(common: dict[str, str], dependency: str) -> Response[bytes]:
-    """503 with Retry-After and a machine-readable code (SECURITY.md INV-5)."""
+    """503 with Retry-After and a machine-readable code (docs/security.md INV-5)."""
     code = dependency if dependency in ("storage", "database") else "service"
     body = f'{{"error":"{code}_unavailable"}}'.encode()
     headers = {**common, "cache-control": "no-store", "retry-after": str(RETRY_AFTER_S)}
@@ -231,7 +231,7 @@ async def _multipart_body(
 
 
 async def _chain(first: bytes, rest: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
-    """Yield `first`, then `rest`; closes `rest` however the consumer stops (INV-4)."""
+    """Yield `first`, then `rest`; closes `rest` however the consumer stops (security.md INV-4)."""
     try:
         if first:
             yield first

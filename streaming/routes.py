@@ -26,7 +26,7 @@ ALLOWED_REQUEST_HEADERS = (
     "Range, If-Range, If-None-Match, If-Modified-Since, If-Match, If-Unmodified-Since"
 )
 _CONDITIONAL_HEADERS = ("if-match", "if-unmodified-since", "if-none-match", "if-modified-since")
-# Every way a URL can be unusable looks alike to the caller (SECURITY.md §1.13).
+# Every way a URL can be unusable looks alike to the caller (docs/security.md §1.13).
 _REJECTED = (Forbidden, NotFound, Unauthenticated, InvalidInput, Conflict)
 
 
@@ -156,7 +156,7 @@ async def _serve(request: Request[Any, Any, Any], token: str, *, is_head: bool) 
         return await _body_response(source, rep, target, range_header)
     except _REJECTED:
         # The object went away after the lookup (deleted meanwhile): the same 403 as any
-        # unusable URL, never a 500 (SECURITY.md §1.13).
+        # unusable URL, never a 500 (docs/security.md §1.13).
         return answer.forbidden(common)
     except Unavailable as exc:
         return answer.unavailable(common, exc.dependency)

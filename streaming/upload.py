@@ -29,7 +29,7 @@ from media.service import MediaService
 
 logger = logging.getLogger("media.upload")
 
-# SECURITY.md §2.5, most specific class first.
+# docs/security.md §2.5, most specific class first.
 _STATUS: tuple[tuple[type[MediaError], int, str], ...] = (
     (Forbidden, 403, "forbidden"),
     (NotFound, 403, "forbidden"),

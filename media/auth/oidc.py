@@ -90,7 +90,7 @@ def _parse_jwk(entry: object, previous: Mapping[str, _Key]) -> tuple[str, _Key] 
     source = json.dumps(entry, sort_keys=True)
     known = previous.get(kid)
     if known is not None and known.source == source:
-        return kid, known  # PITFALLS 13: constructing a key costs 4x verifying with it
+        return kid, known  # docs/stack-notes.md §13: constructing a key costs 4x verifying with it
     try:
         key = jwk.construct(entry, alg)
     except _DECODE_ERRORS:
@@ -253,8 +253,9 @@ class TokenVerifier:
         self._http = http or httpx.AsyncClient(timeout=timeout_s, follow_redirects=False)
         self._keys = _KeySet(issuer, self._http, clock, refresh_interval_s, timeout_s)
         self._verified: OrderedDict[bytes, _Verified] = OrderedDict()
-        # PITFALLS 13: without require_* jose accepts tokens lacking the claim. Requiring exp forces
-        # jose's own exp check on the wall clock; exp, nbf and iat are checked again on self._clock.
+        # docs/stack-notes.md §13: without require_* jose accepts tokens lacking the claim.
+        # Requiring exp forces jose's own exp check on the wall clock; exp, nbf and iat are
+        # checked again on self._clock.
         self._options: dict[str, Any] = {
             "require_aud": True,
             "require_exp": True,

@@ -19,7 +19,8 @@ from media.processing.sniff import JPEG, MP4, PNG, WEBM
 MAX_PIXELS = 40_000_000
 MAX_SIDE = 16_384
 
-# Process-wide on purpose: every Pillow decode in the service gets the same bound (SECURITY §2.4).
+# Process-wide on purpose: every Pillow decode in the service gets the same bound
+# (docs/security.md §2.4).
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 # Forcing the demuxer keeps FFmpeg from probing playlist or concat formats that would open other
@@ -139,7 +140,7 @@ def _video_result(container: Any, mime_type: str) -> ProbeResult:
 
 
 def _duration(container: Any, video: Any) -> float | None:
-    """Container duration first: WebM streams carry none (PITFALLS 16)."""
+    """Container duration first: WebM streams carry none (docs/stack-notes.md §16)."""
     if container.duration:
         return float(container.duration / av.time_base)
     if video.duration and video.time_base:

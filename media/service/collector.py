@@ -1,4 +1,4 @@
-"""The orphan collector (INV-3): objects that no row names, left by a crash between two writes."""
+"""The orphan collector (docs/security.md INV-3): objects no row names, left by a crash."""
 
 from __future__ import annotations
 

@@ -72,7 +72,7 @@ class Library:
         if expires_in is not None and expires_in < 1:
             raise InvalidInput("expiresIn must be at least 1 second", field="expiresIn")
         settings = self._parts.settings
-        # A client asking for more than the cap gets the cap (SECURITY.md §1.4).
+        # A client asking for more than the cap gets the cap (docs/security.md §1.4).
         ttl = settings.url_ttl_s if expires_in is None else min(expires_in, URL_TTL_CAP_S)
         token, expires_at = self._parts.signer.sign(
             purpose,

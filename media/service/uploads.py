@@ -146,7 +146,7 @@ class Uploads:
         if (claims.max_bytes, claims.content_type) != (upload.declared_size, upload.declared_type):
             raise InvalidSignature("refused", reason="ticket mismatch")  # every field checked
         if upload.state is UploadState.EXPIRED or upload.expires_at <= self._parts.clock():
-            # An expired URL is refused like any other unusable URL (SECURITY.md §1.13).
+            # An expired URL is refused like any other unusable URL (docs/security.md §1.13).
             raise InvalidSignature("refused", reason="upload expired")
         if upload.state is not UploadState.PENDING:
             raise Conflict("upload already used", state=upload.state.value)

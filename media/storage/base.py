@@ -15,7 +15,8 @@ from media.errors import InvalidInput
 from media.models import ObjectInfo
 
 MIN_CHUNK_BYTES = 64 * 1024
-# 64 KiB chunks cost 2-3x the CPU of 256 KiB (PITFALLS 7); above 1 MiB a slow client pins memory.
+# 64 KiB chunks cost 2-3x the CPU of 256 KiB (docs/stack-notes.md §7); above 1 MiB a slow
+# client pins memory.
 MAX_CHUNK_BYTES = 1024 * 1024
 # Bytes moved per worker-thread hop when copying files: few hops, bounded memory.
 FILE_BLOCK_BYTES = 1024 * 1024

@@ -146,7 +146,7 @@ class LocalStorage:
         await self._run(lambda: path.unlink(missing_ok=True))
 
     async def sweep_partial(self, older_than: datetime) -> int:
-        """Delete temp files a crashed write left behind (INV-3)."""
+        """Delete temp files a crashed write left behind (docs/security.md INV-3)."""
         return await self._run(_sweep_temp_files, self._root, older_than.timestamp())
 
     async def keys(self) -> list[str]:

@@ -72,7 +72,8 @@ class S3Storage:
         self._bucket = bucket
         self._prefix = f"{prefix}/" if prefix else ""
         self._chunk = chunk_bytes
-        # Own pool sized like the connection pool: anyio's shared 40 threads starve (PITFALLS 8).
+        # Own pool sized like the connection pool: anyio's shared 40 threads starve
+        # (docs/stack-notes.md §8).
         self._limiter = anyio.CapacityLimiter(max_threads)
 
     def local_path(self, key: str) -> Path | None:

@@ -38,7 +38,7 @@ def _segment(value: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SigningKey:
-    """One provider key: the jose key parsed once (PITFALLS 13), its public JWK and PEM."""
+    """One provider key: the jose key parsed once (stack-notes.md §13), its public JWK and PEM."""
 
     kid: str
     alg: str

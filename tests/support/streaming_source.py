@@ -106,7 +106,7 @@ class FileStreamSource:
         return token
 
     async def open_stream(self, token: str) -> StreamTarget:
-        """Verify, look up, describe: the order of DESIGN.md §4."""
+        """Verify, look up, describe: the order of docs/architecture.md §4."""
         self.opened += 1
         claims = self.signer.verify(token, self.purposes)
         if self.outage == "database":

@@ -1,4 +1,4 @@
-"""schema.graphql is the exported SDL, and the contract of DESIGN.md §3 is in it."""
+"""schema.graphql is the exported SDL, and the contract of docs/architecture.md §3 is in it."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from api.schema import schema_sdl
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.graphql"
 
-# type -> {field: type as printed}; DESIGN.md §3, the core that clients rely on.
+# type -> {field: type as printed}; docs/architecture.md §3, the core that clients rely on.
 CONTRACT: dict[str, dict[str, str]] = {
     "Query": {"me": "Viewer!", "media": "Media", "medias": "MediaConnection!"},
     "Mutation": {

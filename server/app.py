@@ -17,8 +17,8 @@ from api import graphql_controller
 from media.config import Settings
 from media.errors import MediaError
 from media.service import MediaService
+from server.cors import cors
 from server.dev_oidc import dev_oidc_handlers
-from server.graphql_cors import graphql_cors
 from server.lifecycle import Dependencies, dev_issuer, open_dependencies
 from server.request_log import CLIENT_ERRORS, RequestLogMiddleware, log_unhandled
 from streaming import stream_route_handlers
@@ -79,7 +79,7 @@ def create_app(settings: Settings, *, public_url: str | None = None) -> Litestar
     return Litestar(
         route_handlers=handlers,  # type: ignore[arg-type]
         lifespan=[lifespan],
-        middleware=[RequestLogMiddleware, graphql_cors(settings.cors_origins)],
+        middleware=[RequestLogMiddleware, cors(settings.cors_origins)],
         openapi_config=None,
         # The root logger is ours (server.request_log.configure_logging); Litestar keeps its own
         # logger for unhandled exceptions only, never for 4xx, and never with a raw token path.

@@ -1,29 +1,25 @@
-"""Parsing the IDs clients send: media ids are decimal integers, upload ids are UUIDs."""
+"""Parsing the IDs clients send: media ids are opaque strings, upload ids are UUIDs."""
 
 from __future__ import annotations
 
 import uuid
 
 from media.errors import InvalidInput
+from media.ids import is_media_id
 
-MAX_MEDIA_ID = 2**63 - 1  # the database column is a signed 64-bit integer
 
-
-def parse_media_id(value: str) -> int | None:
-    """The integer of a media id, or None when it cannot name any media."""
+def parse_media_id(value: str) -> str | None:
+    """The media id as sent, or None when it cannot name any media (never parse it further)."""
     text = value.strip()
-    if not text.isascii() or not text.isdigit() or len(text) > 19:
-        return None
-    number = int(text)
-    return number if 0 < number <= MAX_MEDIA_ID else None
+    return text if is_media_id(text) else None
 
 
-def require_media_id(value: str, field: str = "id") -> int:
-    """The integer of a media id; InvalidInput naming `field` otherwise."""
-    number = parse_media_id(value)
-    if number is None:
+def require_media_id(value: str, field: str = "id") -> str:
+    """The media id as sent; InvalidInput naming `field` when it cannot name any media."""
+    media_id = parse_media_id(value)
+    if media_id is None:
         raise InvalidInput("not a media id", field=field)
-    return number
+    return media_id
 
 
 def require_upload_id(value: str, field: str = "uploadId") -> uuid.UUID:

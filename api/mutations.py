@@ -15,7 +15,9 @@ from media.service import CreateUpload
 
 MAX_FILE_NAME_LENGTH = 255  # the width of the stored name column
 
-MediaIdArgument = Annotated[strawberry.ID, strawberry.argument(description="The media id.")]
+MediaIdArgument = Annotated[
+    strawberry.ID, strawberry.argument(description="The opaque media id (Media.id).")
+]
 UploadIdArgument = Annotated[
     strawberry.ID, strawberry.argument(description="The uploadId of the ticket.")
 ]

@@ -13,7 +13,9 @@ from media.models import MediaFilter as CoreMediaFilter
 
 DEFAULT_PAGE_SIZE = 20
 
-MediaIdArgument = Annotated[strawberry.ID, strawberry.argument(description="The media id.")]
+MediaIdArgument = Annotated[
+    strawberry.ID, strawberry.argument(description="The opaque media id (Media.id).")
+]
 FirstArgument = Annotated[
     int | None, strawberry.argument(description="Page size, 0 to 100 (default 20).")
 ]

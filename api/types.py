@@ -112,7 +112,9 @@ class Media:
     """One uploaded video or image and its processing state."""
 
     model: strawberry.Private[models.Media]
-    id: strawberry.ID = strawberry.field(description="Stable id (a decimal integer).")
+    id: strawberry.ID = strawberry.field(
+        description="Stable opaque id: 22 URL-safe characters (128 random bits), not a counter."
+    )
     name: str = strawberry.field(description="Display name, the uploaded file name by default.")
     media_type: str = strawberry.field(description="MIME type of the original.")
     kind: MediaKind = strawberry.field(description="Video or image.")
@@ -147,7 +149,7 @@ class Media:
         """The GraphQL value of a stored media."""
         return cls(
             model=media,
-            id=strawberry.ID(str(media.id)),
+            id=strawberry.ID(media.id),
             name=media.name,
             media_type=media.media_type,
             kind=MediaKind[media.kind.name],

@@ -41,7 +41,7 @@ _PROBE = ProbeResult(
 class Seeded:
     """One seeded media: its id, object key, size and a signed stream path."""
 
-    media_id: int
+    media_id: str
     storage_key: str
     size: int
     stream_path: str
@@ -75,7 +75,7 @@ def _jpeg() -> bytes:
 
 async def _create(
     repo: Repository, storage: Storage, owner: Owner, name: str, size: int, thumb: bytes | None
-) -> tuple[int, str, int]:
+) -> tuple[str, str, int]:
     media_type = await repo.media_type("video/mp4")
     assert media_type is not None, "video/mp4 must be an allowed type"
     now = datetime.now(UTC)

@@ -108,7 +108,7 @@ class MediaType:
 class Thumbnail:
     """The JPEG preview of a media."""
 
-    media_id: int
+    media_id: str
     storage_key: str
     width: int
     height: int
@@ -120,7 +120,7 @@ class Thumbnail:
 class Media:
     """One media as stored: metadata of the original and its state."""
 
-    id: int
+    id: str  # the public opaque id (media/ids.py); the integer row key never leaves the database
     name: str
     media_type: str
     kind: MediaKind
@@ -145,7 +145,7 @@ class Media:
 class MediaMetadata:
     """Details of the original as uploaded and probed."""
 
-    media_id: int
+    media_id: str
     original_file_name: str
     file_date: datetime | None = None
     container: str | None = None
@@ -159,7 +159,7 @@ class UploadRequest:
     """One single-use upload ticket as stored."""
 
     id: UUID
-    media_id: int
+    media_id: str
     owner: Owner
     state: UploadState
     declared_size: int
@@ -224,7 +224,7 @@ class UrlClaims:
     """The verified contents of a signed URL token."""
 
     purpose: Purpose
-    media_id: int
+    media_id: str
     subject: str
     generation: int
     expires_at: datetime
@@ -258,10 +258,10 @@ class MediaFilter:
 
 @dataclass(frozen=True, slots=True)
 class Cursor:
-    """Keyset position in a listing: (created_at, id) of the last item seen."""
+    """Keyset position in a listing: created_at and media id of the last item seen."""
 
     created_at: datetime
-    id: int
+    id: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -94,7 +94,10 @@ def _listing_sql(
         sql += f" AND {condition}"
         args.append(value)
     if after is not None:
-        sql += f" AND ({order} < {{}} OR ({order} = {{}} AND {id_col} < {{}}))"
+        # The cursor names the media by its public id; ties on created_at are broken by the
+        # internal key, which the index already orders (a deleted cursor media skips its ties).
+        key = "(SELECT id FROM media WHERE public_id = {})"
+        sql += f" AND ({order} < {{}} OR ({order} = {{}} AND {id_col} < {key}))"
         args += [utc(after.created_at), utc(after.created_at), after.id]
     sql += f" ORDER BY {order} DESC, {id_col} DESC LIMIT {{}}"
     return sql, [*args, first + 1]
@@ -116,16 +119,29 @@ class Repository:
         """Readiness: raise Unavailable when the database cannot answer."""
         await self._db.ping()
 
-    async def _thumbnails(self, ids: Collection[int]) -> dict[int, Thumbnail]:
-        if not ids:
+    async def _thumbnails(self, media_ids: Mapping[int, str]) -> dict[int, Thumbnail]:
+        """Thumbnails by media key, for a map of media keys to public ids."""
+        if not media_ids:
             return {}
         t = self._t.thumbnail
-        rows = await t.select().where(t.media.is_in(list(ids)))
-        return {row["media"]: to_thumbnail(row) for row in rows}
+        rows = await t.select().where(t.media.is_in(list(media_ids)))
+        return {row["media"]: to_thumbnail(row, media_ids[row["media"]]) for row in rows}
 
     async def _media_models(self, rows: list[dict[str, Any]]) -> list[Media]:
-        thumbs = await self._thumbnails([row["id"] for row in rows if row["has_thumbnail"]])
+        with_thumbs = {row["id"]: row["public_id"] for row in rows if row["has_thumbnail"]}
+        thumbs = await self._thumbnails(with_thumbs)
         return [to_media(row, thumbs.get(row["id"])) for row in rows]
+
+    async def _upload_models(self, rows: list[dict[str, Any]]) -> list[UploadRequest]:
+        """Upload models with the public id of their media (one query for all rows)."""
+        if not rows:
+            return []
+        m = self._t.media
+        keys = sorted({row["media"] for row in rows})
+        found = await m.select(m.id, m.public_id).where(m.id.is_in(keys))
+        public = {row["id"]: row["public_id"] for row in found}
+        # A media deleted meanwhile took its uploads along; "" names no media.
+        return [to_upload(row, public.get(row["media"], "")) for row in rows]
 
     async def _one_media(self, rows: list[dict[str, Any]]) -> Media | None:
         return (await self._media_models(rows))[0] if rows else None
@@ -163,7 +179,7 @@ class Repository:
             )
             upload = new_upload_row(t.upload, row["id"], owner, new, now)
             upload_row = (await t.upload.insert(upload).returning(*t.upload.all_columns()))[0]
-        return to_media(row), to_upload(upload_row)
+        return to_media(row), to_upload(upload_row, row["public_id"])
 
     @guarded
     async def count_open_uploads(self, owner: Owner) -> int:
@@ -177,10 +193,10 @@ class Repository:
         return count
 
     @guarded
-    async def get_media(self, media_id: int, owner: Owner | None) -> Media | None:
+    async def get_media(self, media_id: str, owner: Owner | None) -> Media | None:
         """One media with its thumbnail; None when absent or not the owner's (None = admin)."""
         m, b = self._t.media, self._t.binding
-        query = m.select().where(m.id == media_id)
+        query = m.select().where(m.public_id == media_id)
         if owner is not None:
             mine = b.select(b.media).where(
                 (b.owner_issuer == owner.issuer) & (b.owner_subject == owner.subject)
@@ -207,10 +223,10 @@ class Repository:
         )
 
     @guarded
-    async def owner_of(self, media_id: int) -> Owner | None:
+    async def owner_of(self, media_id: str) -> Owner | None:
         """Who owns the media, or None when it does not exist."""
         b = self._t.binding
-        rows = await b.select(b.owner_subject, b.owner_issuer).where(b.media == media_id)
+        rows = await b.select(b.owner_subject, b.owner_issuer).where(b.media.public_id == media_id)
         return Owner(rows[0]["owner_subject"], rows[0]["owner_issuer"]) if rows else None
 
     @guarded
@@ -218,7 +234,7 @@ class Repository:
         """One upload request, or None."""
         u = self._t.upload
         rows = await u.select().where(u.id == upload_id)
-        return to_upload(rows[0]) if rows else None
+        return (await self._upload_models(rows))[0] if rows else None
 
     @guarded
     async def transition_upload(
@@ -244,12 +260,12 @@ class Repository:
             .where((u.id == upload_id) & u.state.is_in([state.value for state in from_states]))
             .returning(*u.all_columns())
         )
-        return to_upload(rows[0]) if rows else None
+        return (await self._upload_models(rows))[0] if rows else None
 
     @guarded
     async def mark_success(
         self,
-        media_id: int,
+        media_id: str,
         *,
         probe: ProbeResult,
         size_bytes: int,
@@ -270,31 +286,32 @@ class Repository:
             }
             # One conditional statement (docs/security.md §2.1): a concurrent mark_failed or delete
             # wins or loses as a whole, never half.
-            in_progress = (t.media.id == media_id) & (
+            in_progress = (t.media.public_id == media_id) & (
                 t.media.status == MediaStatus.IN_PROGRESS.value
             )
             rows = await t.media.update(values).where(in_progress).returning(*t.media.all_columns())
             if not rows:
-                current = await t.media.select(t.media.status).where(t.media.id == media_id)
+                current = await t.media.select(t.media.status).where(t.media.public_id == media_id)
                 if not current:
                     raise NotFound(media_id=media_id)
                 raise Conflict(media_id=media_id, status=current[0]["status"])
+            key = rows[0]["id"]
             if rows[0]["media_date"] is None and probe.captured_at is not None:
                 rows = await (
                     t.media.update({t.media.media_date: utc(probe.captured_at)})
-                    .where(t.media.id == media_id)
+                    .where(t.media.id == key)
                     .returning(*t.media.all_columns())
                 )
-            await t.thumbnail.delete().where(t.thumbnail.media == media_id)
+            await t.thumbnail.delete().where(t.thumbnail.media == key)
             if thumbnail is not None:
-                await t.thumbnail.insert(thumbnail_row(t.thumbnail, media_id, thumbnail))
+                await t.thumbnail.insert(thumbnail_row(t.thumbnail, key, thumbnail))
             await t.metadata.update(metadata_values(t.metadata, probe)).where(
-                t.metadata.media == media_id
+                t.metadata.media == key
             )
         return to_media(rows[0], thumbnail)
 
     @guarded
-    async def mark_failed(self, media_id: int, reason: str) -> Media | None:
+    async def mark_failed(self, media_id: str, reason: str) -> Media | None:
         """IN_PROGRESS → FAILED with a reason; None when no IN_PROGRESS media has this id."""
         m = self._t.media
         values: dict[Any, Any] = {
@@ -304,35 +321,38 @@ class Repository:
         }
         rows = await (
             m.update(values)
-            .where((m.id == media_id) & (m.status == MediaStatus.IN_PROGRESS.value))
+            .where((m.public_id == media_id) & (m.status == MediaStatus.IN_PROGRESS.value))
             .returning(*m.all_columns())
         )
         return await self._one_media(rows)
 
     @guarded
-    async def bump_generation(self, media_id: int) -> Media | None:
+    async def bump_generation(self, media_id: str) -> Media | None:
         """Add one to url_generation, revoking every URL issued so far; None when absent."""
         m = self._t.media
         rows = await (
             m.update({m.url_generation: m.url_generation + 1, m.updated_at: self._now()})
-            .where(m.id == media_id)
+            .where(m.public_id == media_id)
             .returning(*m.all_columns())
         )
         return await self._one_media(rows)
 
     @guarded
-    async def delete_media(self, media_id: int) -> tuple[str, ...] | None:
+    async def delete_media(self, media_id: str) -> tuple[str, ...] | None:
         """Delete the media and its rows; return the storage keys to remove, or None when absent."""
         t = self._t
         async with self._db.transaction():
-            rows = await t.media.select(t.media.storage_key).where(t.media.id == media_id)
+            rows = await t.media.select(t.media.id, t.media.storage_key).where(
+                t.media.public_id == media_id
+            )
             if not rows:
                 return None
+            key = rows[0]["id"]
             thumbs = await t.thumbnail.select(t.thumbnail.storage_key).where(
-                t.thumbnail.media == media_id
+                t.thumbnail.media == key
             )
-            temps = await t.upload.select(t.upload.temp_key).where(t.upload.media == media_id)
-            await t.media.delete().where(t.media.id == media_id)
+            temps = await t.upload.select(t.upload.temp_key).where(t.upload.media == key)
+            await t.media.delete().where(t.media.id == key)
         keys = [rows[0]["storage_key"], *(r["storage_key"] for r in thumbs)]
         keys += [r["temp_key"] for r in temps if r["temp_key"]]
         return tuple(dict.fromkeys(keys))
@@ -367,11 +387,11 @@ class Repository:
             .order_by(u.expires_at)
             .limit(limit)
         )
-        return tuple(to_upload(row) for row in rows)
+        return tuple(await self._upload_models(rows))
 
     @guarded
-    async def metadata(self, media_id: int) -> MediaMetadata | None:
+    async def metadata(self, media_id: str) -> MediaMetadata | None:
         """The details of the original, or None when the media does not exist."""
         md = self._t.metadata
-        rows = await md.select().where(md.media == media_id)
-        return to_metadata(rows[0]) if rows else None
+        rows = await md.select().where(md.media.public_id == media_id)
+        return to_metadata(rows[0], media_id) if rows else None

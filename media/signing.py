@@ -15,9 +15,10 @@ from itsdangerous.url_safe import URLSafeSerializerMixin
 from media.clock import utc_now
 from media.config import UPLOAD_TTL_CAP_S, URL_TTL_CAP_S
 from media.errors import ConfigError, InvalidSignature
+from media.ids import is_media_id
 from media.models import Purpose, UrlClaims
 
-TOKEN_VERSION = 1
+TOKEN_VERSION = 2  # 2: the media is named by its public id (a string), no longer a row number
 MAX_TOKEN_LENGTH = 1024  # docs/security.md §1.10: refuse before parsing anything
 DEFAULT_LEEWAY_S = 30  # docs/security.md §1.12: replicas are NTP-synced, so a small leeway suffices
 
@@ -122,7 +123,7 @@ class UrlSigner:
         self,
         purpose: Purpose,
         *,
-        media_id: int,
+        media_id: str,
         subject: str,
         generation: int,
         ttl_s: int,
@@ -191,10 +192,10 @@ class UrlSigner:
 def _claims(payload: dict[str, Any], purpose: Purpose) -> UrlClaims:
     """Typed claims from a signed payload; wrong shapes are malformed tokens."""
     try:
-        media_id, subject = _int(payload["m"]), payload["s"]
+        media_id, subject = payload["m"], payload["s"]
         generation, expires = _int(payload["g"]), _int(payload["e"])
-        if not isinstance(subject, str):
-            raise TypeError("subject")
+        if not isinstance(subject, str) or not is_media_id(media_id):
+            raise TypeError("subject or media id")
         upload_id = max_bytes = content_type = None
         if purpose is Purpose.UPLOAD:
             upload_id, max_bytes, content_type = (

@@ -21,6 +21,7 @@ from piccolo.columns import (
 )
 from piccolo.table import Table
 
+from media.ids import MEDIA_ID_LENGTH, new_media_id
 from media.models import (
     Media,
     MediaKind,
@@ -66,6 +67,9 @@ class MediaRow(Table, tablename="media"):
     """One media: the original object and its processing state."""
 
     id = Identity(primary_key=True)
+    # The id clients see (media/ids.py). Nullable and without UNIQUE here because SQLite cannot
+    # add a UNIQUE column to a table; a migration backfills it and adds the unique index.
+    public_id = Varchar(length=MEDIA_ID_LENGTH, null=True, default=None)
     name = Varchar(length=NAME_LENGTH)
     # casefold() of name: case-insensitive search that behaves alike on both engines.
     name_folded = Varchar(length=NAME_LENGTH * 3)
@@ -168,10 +172,10 @@ def to_media_type(row: Mapping[str, Any]) -> MediaType:
     return MediaType(row["extension"], row["mime_type"], MediaKind(row["kind"]))
 
 
-def to_thumbnail(row: Mapping[str, Any]) -> Thumbnail:
-    """A thumbnail row as a model."""
+def to_thumbnail(row: Mapping[str, Any], media_id: str) -> Thumbnail:
+    """A thumbnail row of the media with public id `media_id` as a model."""
     return Thumbnail(
-        media_id=row["media"],
+        media_id=media_id,
         storage_key=row["storage_key"],
         width=row["width"],
         height=row["height"],
@@ -183,7 +187,7 @@ def to_thumbnail(row: Mapping[str, Any]) -> Thumbnail:
 def to_media(row: Mapping[str, Any], thumbnail: Thumbnail | None = None) -> Media:
     """A media row (and its thumbnail) as a model with aware UTC datetimes."""
     return Media(
-        id=row["id"],
+        id=row["public_id"],
         name=row["name"],
         media_type=row["media_type"],
         kind=MediaKind(row["kind"]),
@@ -205,11 +209,11 @@ def to_media(row: Mapping[str, Any], thumbnail: Thumbnail | None = None) -> Medi
     )
 
 
-def to_upload(row: Mapping[str, Any]) -> UploadRequest:
-    """An upload_request row as a model."""
+def to_upload(row: Mapping[str, Any], media_id: str) -> UploadRequest:
+    """An upload_request row of the media with public id `media_id` as a model."""
     return UploadRequest(
         id=row["id"] if isinstance(row["id"], uuid.UUID) else uuid.UUID(str(row["id"])),
-        media_id=row["media"],
+        media_id=media_id,
         owner=Owner(subject=row["owner_subject"], issuer=row["owner_issuer"]),
         state=UploadState(row["state"]),
         declared_size=row["declared_size"],
@@ -221,10 +225,10 @@ def to_upload(row: Mapping[str, Any]) -> UploadRequest:
     )
 
 
-def to_metadata(row: Mapping[str, Any]) -> MediaMetadata:
-    """A media_metadata row as a model."""
+def to_metadata(row: Mapping[str, Any], media_id: str) -> MediaMetadata:
+    """A media_metadata row of the media with public id `media_id` as a model."""
     return MediaMetadata(
-        media_id=row["media"],
+        media_id=media_id,
         original_file_name=row["original_file_name"],
         file_date=utc(row["file_date"]),
         container=row["container"],
@@ -234,10 +238,10 @@ def to_metadata(row: Mapping[str, Any]) -> MediaMetadata:
     )
 
 
-def thumbnail_row(table: Any, media_id: int, thumbnail: Thumbnail) -> Any:
+def thumbnail_row(table: Any, media_key: int, thumbnail: Thumbnail) -> Any:
     """A thumbnail row of `table` (a bound ThumbnailRow) for the model."""
     return table(
-        media=media_id,
+        media=media_key,
         storage_key=thumbnail.storage_key,
         width=thumbnail.width,
         height=thumbnail.height,
@@ -249,6 +253,7 @@ def thumbnail_row(table: Any, media_id: int, thumbnail: Thumbnail) -> Any:
 def new_media_row(table: Any, new: NewMedia, known: MediaType, now: datetime) -> Any:
     """A new IN_PROGRESS media row of `table` (a bound MediaRow)."""
     return table(
+        public_id=new_media_id(),
         name=new.name,
         name_folded=new.name.casefold(),
         media_type=known.mime_type,
@@ -262,18 +267,18 @@ def new_media_row(table: Any, new: NewMedia, known: MediaType, now: datetime) ->
     )
 
 
-def new_binding_row(table: Any, media_id: int, owner: Owner, now: datetime) -> Any:
+def new_binding_row(table: Any, media_key: int, owner: Owner, now: datetime) -> Any:
     """A user_media_binding row of `table`; created_at copies the media's."""
     return table(
-        media=media_id, owner_subject=owner.subject, owner_issuer=owner.issuer, created_at=now
+        media=media_key, owner_subject=owner.subject, owner_issuer=owner.issuer, created_at=now
     )
 
 
-def new_upload_row(table: Any, media_id: int, owner: Owner, new: NewMedia, now: datetime) -> Any:
+def new_upload_row(table: Any, media_key: int, owner: Owner, new: NewMedia, now: datetime) -> Any:
     """A new PENDING upload_request row of `table` (a bound UploadRequestRow)."""
     return table(
         id=new.upload_id,
-        media=media_id,
+        media=media_key,
         owner_subject=owner.subject,
         owner_issuer=owner.issuer,
         state=UploadState.PENDING.value,

@@ -94,7 +94,7 @@ def upload_handler(settings: Settings) -> HTTPRouteHandler:
         media = outcome.media
         body: dict[str, object] = {
             "uploadId": str(outcome.upload_id),
-            "mediaId": str(media.id),
+            "mediaId": media.id,
             "status": media.status.name,
             "failureReason": media.failure_reason,
         }

@@ -7,9 +7,10 @@ import binascii
 from datetime import datetime
 
 from media.errors import InvalidInput
+from media.ids import is_media_id
 from media.models import Cursor
 
-_PREFIX = "c1:"
+_PREFIX = "c2:"  # c2: the media is named by its public id
 
 
 def encode_cursor(cursor: Cursor) -> str:
@@ -29,9 +30,8 @@ def decode_cursor(value: str) -> Cursor:
         created_at = datetime.fromisoformat(stamp)
         if created_at.tzinfo is None:
             raise ValueError(stamp)
-        cursor = Cursor(created_at=created_at, id=int(ident))
-        if not 0 < cursor.id < 2**63:
+        if not is_media_id(ident):
             raise ValueError(ident)
-        return cursor
+        return Cursor(created_at=created_at, id=ident)
     except (ValueError, UnicodeDecodeError, binascii.Error):
         raise InvalidInput("invalid cursor", field="after") from None

@@ -32,11 +32,11 @@ DELETE_ATTEMPTS = 3
 class Library:
     """Use cases over stored media."""
 
-    def __init__(self, parts: Parts, on_change: Callable[[int], None] = lambda _: None) -> None:
+    def __init__(self, parts: Parts, on_change: Callable[[str], None] = lambda _: None) -> None:
         self._parts = parts
         self._on_change = on_change  # drops cached rows of the streaming path
 
-    async def get_media(self, principal: Principal, media_id: int) -> Media | None:
+    async def get_media(self, principal: Principal, media_id: str) -> Media | None:
         """The media when it exists and the caller may see it, else None."""
         if principal.is_anonymous or not principal.is_user:
             return None  # nothing is public today
@@ -83,7 +83,7 @@ class Library:
         )
         return SignedUrl(url=f"{self._parts.public_url}/media/{token}", expires_at=expires_at)
 
-    async def revoke_urls(self, principal: Principal, media_id: int) -> Media:
+    async def revoke_urls(self, principal: Principal, media_id: str) -> Media:
         """Invalidate every URL issued so far for this media."""
         require_user(principal)
         await self._visible(principal, media_id)
@@ -93,7 +93,7 @@ class Library:
             raise NotFound("media", id=media_id)
         return media
 
-    async def delete_media(self, principal: Principal, media_id: int) -> bool:
+    async def delete_media(self, principal: Principal, media_id: str) -> bool:
         """Remove the rows, then the objects; true when something was deleted."""
         require_user(principal)
         if await self._parts.repository.get_media(media_id, owner_filter(principal)) is None:
@@ -104,7 +104,7 @@ class Library:
             await self._delete_object(key)
         return keys is not None
 
-    async def _visible(self, principal: Principal, media_id: int) -> Media:
+    async def _visible(self, principal: Principal, media_id: str) -> Media:
         media = await self._parts.repository.get_media(media_id, owner_filter(principal))
         if media is None:
             raise NotFound("media", id=media_id)

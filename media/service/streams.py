@@ -29,7 +29,7 @@ class Streams:
         ttl = parts.settings.stream_cache_s
         # Verified claims and rows are kept a few seconds: one playback makes many requests.
         self._claims: TtlCache[str, UrlClaims] = TtlCache(ttl, 4096)
-        self._rows: TtlCache[int, Media] = TtlCache(ttl, 4096)
+        self._rows: TtlCache[str, Media] = TtlCache(ttl, 4096)
 
     async def open_stream(self, token: str) -> StreamTarget:
         """What to serve for a signed read URL; InvalidSignature for every refusal."""
@@ -44,7 +44,7 @@ class Streams:
         # The generation check below stays exact against the row in hand.
         return target_for(claims, media)
 
-    def forget(self, media_id: int) -> None:
+    def forget(self, media_id: str) -> None:
         """Drop a cached row at once (revoked or deleted in this process)."""
         self._rows.discard(media_id)
 

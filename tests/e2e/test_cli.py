@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from media.ids import is_media_id
 from tests.support import unavailable
 from tests.support.app import RunningService
 from tests.support.media_files import MediaFiles
@@ -51,7 +52,7 @@ def test_upload_then_url_and_download(
     printed = _run(env, "upload", str(source), "--name", "cli clip").stdout.splitlines()
     assert len(printed) == 2, printed
     media_id, stream_url = printed
-    assert media_id.isdigit()
+    assert is_media_id(media_id)
     assert stream_url.startswith(f"{embedded_service.url}/media/")
     original = _sha256(source.read_bytes())
     # An MP4 that is already faststart is stored and served as uploaded.

@@ -31,6 +31,7 @@ from media.errors import (
     Unavailable,
     UnsupportedMediaType,
 )
+from media.ids import is_media_id, new_media_id
 from tests.support.app import RunningService, embedded_service_at
 from tests.support.media_files import MediaFiles
 
@@ -185,7 +186,7 @@ def test_create_upload_hands_out_a_ticket_and_an_in_progress_media(
     uuid.UUID(ticket["uploadId"])
     assert datetime.fromisoformat(ticket["expiresAt"]) > before
     media = ticket["media"]
-    assert media["id"].isdigit()
+    assert is_media_id(media["id"])
     assert (media["name"], media["mediaType"], media["kind"], media["status"]) == (
         "Holiday.mp4",
         "video/mp4",
@@ -440,7 +441,7 @@ def test_revoke_media_urls_is_owner_or_admin_only(any_service: RunningService) -
         == media_id
     )
     assert codes(any_service.graphql(REVOKE, {"id": media_id}, token=other)) == ["NOT_FOUND"]
-    assert codes(any_service.graphql(REVOKE, {"id": "987654321"}, token=owner)) == ["NOT_FOUND"]
+    assert codes(any_service.graphql(REVOKE, {"id": new_media_id()}, token=owner)) == ["NOT_FOUND"]
     assert (
         ok(any_service.graphql(REVOKE, {"id": media_id}, token=admin))["revokeMediaUrls"]["id"]
         == media_id
@@ -475,8 +476,8 @@ def test_mutations_refuse_an_id_that_is_not_a_media_id(
 MUTATIONS = [
     (CREATE_UPLOAD, {"input": {"fileName": "a.mp4", "mediaType": "video/mp4", "sizeBytes": 10}}),
     (COMPLETE, {"id": str(uuid.uuid4())}),
-    (DELETE, {"id": "1"}),
-    (REVOKE, {"id": "1"}),
+    (DELETE, {"id": new_media_id()}),
+    (REVOKE, {"id": new_media_id()}),
 ]
 
 

@@ -187,7 +187,7 @@ def test_request_errors_stay_200_for_plain_json(shared_service: RunningService) 
 def test_field_errors_are_200_with_data_for_graphql_response_json(
     shared_service: RunningService,
 ) -> None:
-    query = 'mutation { deleteMedia(id: "1") }'
+    query = 'mutation { deleteMedia(id: "AAAAAAAAAAAAAAAAAAAAAA") }'
     response = post(shared_service, {"query": query}, Accept=GRAPHQL_RESPONSE)
     assert response.status_code == 200
     body = response.json()
@@ -337,7 +337,7 @@ def test_several_operations_without_a_name_are_refused(
 ) -> None:
     # GraphQL §6.1 GetOperation: ambiguous documents are request errors; nothing runs.
     token = shared_service.token("ambiguous-user")
-    query = 'mutation B { deleteMedia(id: "1") } query A { me { subject } }'
+    query = 'mutation B { deleteMedia(id: "AAAAAAAAAAAAAAAAAAAAAA") } query A { me { subject } }'
     response = httpx.post(
         f"{shared_service.url}/graphql",
         json={"query": query},

@@ -18,6 +18,7 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
 
 from media.db import migrate
+from media.ids import is_media_id
 from media.piccolo_app import APP_CONFIG
 from tests.support.postgres import create_database, database_settings, drop_database
 
@@ -36,6 +37,7 @@ INDEXES = {
     "binding_owner_created",
     "upload_state_expires",
     "upload_owner_state",
+    "media_public_id",
 }
 MIGRATION_COUNT = len([p for p in (ROOT / "migrations").glob("media_*.py")])
 
@@ -54,6 +56,17 @@ class Inspector:
         connection = await asyncpg.connect(self.url, timeout=3)
         try:
             return [tuple(record) for record in await connection.fetch(sql)]
+        finally:
+            await connection.close()
+
+    async def execute(self, sql: str) -> None:
+        if self.sqlite:
+            with sqlite3.connect(self.url.removeprefix("sqlite://")) as connection:
+                connection.execute(sql)
+            return
+        connection = await asyncpg.connect(self.url, timeout=3)
+        try:
+            await connection.execute(sql)
         finally:
             await connection.close()
 
@@ -108,7 +121,7 @@ async def test_migrate_twice_is_idempotent(empty_url: str, tmp_path: Path) -> No
     assert await inspector.indexes() >= INDEXES
     assert await inspector.cascading_children() == CHILDREN
     ran = await inspector.rows("SELECT name FROM migration WHERE app_name = 'media'")
-    assert len(ran) == MIGRATION_COUNT == 2
+    assert len(ran) == MIGRATION_COUNT == 4
     assert len(await inspector.rows("SELECT extension FROM media_type")) == 5
 
 
@@ -167,3 +180,40 @@ def test_piccolo_conf_follows_the_settings(monkeypatch: pytest.MonkeyPatch, tmp_
     conf = importlib.reload(conf)
     assert isinstance(conf.DB, PostgresEngine)
     assert (conf.DB.config["host"], conf.DB.config["database"]) == ("127.0.0.1", "somewhere")
+
+
+PUBLIC_ID_MIGRATIONS = ("2026-12-06T23:08:00:000000", "2026-12-06T23:08:01:000000")
+
+
+async def test_public_ids_are_backfilled_for_existing_media(
+    empty_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from media import db
+
+    settings = database_settings(empty_url, tmp_path)
+    everything = db._Forwards.get_migration_modules
+
+    def before_public_ids(self: Any, folder_path: str) -> dict[str, Any]:
+        found = everything(self, folder_path)
+        return {k: v for k, v in found.items() if k < PUBLIC_ID_MIGRATIONS[0]}
+
+    monkeypatch.setattr(db._Forwards, "get_migration_modules", before_public_ids)
+    await migrate(settings)
+    inspector = Inspector(empty_url)
+    for number in range(3):
+        stamp = "2026-01-01 00:00:00+00:00"
+        await inspector.execute(
+            "INSERT INTO media (name, name_folded, media_type, kind, status, storage_key,"
+            " url_generation, has_thumbnail, created_at, updated_at) VALUES"
+            f" ('m{number}', 'm{number}', 'video/mp4', 'video', 'success', 'key{number}', 0,"
+            f" false, '{stamp}', '{stamp}')"
+        )
+    monkeypatch.setattr(db._Forwards, "get_migration_modules", everything)
+    await migrate(settings)
+    ids = [row[0] for row in await inspector.rows("SELECT public_id FROM media ORDER BY id")]
+    assert len(set(ids)) == 3 and all(is_media_id(value) for value in ids)
+    assert "media_public_id" in await inspector.indexes()
+    with pytest.raises((sqlite3.IntegrityError, asyncpg.UniqueViolationError)):
+        await inspector.execute(
+            f"UPDATE media SET public_id = '{ids[0]}' WHERE public_id = '{ids[1]}'"
+        )

@@ -14,6 +14,7 @@ import pytest
 
 from media.db import Database, migrate, open_database
 from media.errors import Conflict, InvalidInput, NotFound, Unavailable, UnsupportedMediaType
+from media.ids import is_media_id, new_media_id
 from media.models import (
     Media,
     MediaFilter,
@@ -165,14 +166,17 @@ async def test_create_media_writes_every_row(repo: Repository) -> None:
     assert await repo.count_open_uploads(BOB) == 0
 
 
+ABSENT = new_media_id()
+
+
 async def test_absent_rows_read_as_none(repo: Repository) -> None:
-    assert await repo.get_media(987654, None) is None
-    assert await repo.owner_of(987654) is None
+    assert await repo.get_media(ABSENT, None) is None
+    assert await repo.owner_of(ABSENT) is None
     assert await repo.get_upload(uuid.uuid4()) is None
-    assert await repo.metadata(987654) is None
-    assert await repo.bump_generation(987654) is None
-    assert await repo.mark_failed(987654, "x") is None
-    assert await repo.delete_media(987654) is None
+    assert await repo.metadata(ABSENT) is None
+    assert await repo.bump_generation(ABSENT) is None
+    assert await repo.mark_failed(ABSENT, "x") is None
+    assert await repo.delete_media(ABSENT) is None
 
 
 async def test_ownership_isolation(repo: Repository) -> None:
@@ -311,7 +315,7 @@ async def test_mark_success_records_everything(repo: Repository, clock: Clock) -
         )
     with pytest.raises(NotFound):
         await repo.mark_success(
-            987654, probe=probe(), size_bytes=1, sha256="", etag="", storage_key="k", thumbnail=None
+            ABSENT, probe=probe(), size_bytes=1, sha256="", etag="", storage_key="k", thumbnail=None
         )
 
 
@@ -372,7 +376,7 @@ async def test_delete_cascades_and_returns_every_key(repo: Repository) -> None:
     assert await repo.owner_of(media.id) is None
     assert await repo.delete_media(media.id) is None
     newer, _ = await repo.create_media(ALICE, new_media())
-    assert newer.id > media.id  # ids are never reused: old signed URLs cannot reach new media
+    assert newer.id != media.id and is_media_id(newer.id)
 
 
 async def test_referenced_keys_names_every_kind_of_key(repo: Repository) -> None:
@@ -404,9 +408,11 @@ async def test_pagination_walks_every_item_once(repo: Repository, clock: Clock) 
         media, _ = await repo.create_media(ALICE if index % 4 else BOB, new_media(f"m{index}.mp4"))
         created.append(media)
     for owner in (ALICE, None):
+        # Ties on created_at come newest-created first (the internal key breaks them).
+        newest_first = sorted(enumerate(created), key=lambda p: (p[1].created_at, p[0]))[::-1]
         expected = [
             m.id
-            for m in sorted(created, key=lambda m: (m.created_at, m.id), reverse=True)
+            for _, m in newest_first
             if owner is None or m.id not in {c.id for i, c in enumerate(created) if i % 4 == 0}
         ]
         for size in (1, 5, len(expected), 100):

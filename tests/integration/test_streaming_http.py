@@ -15,6 +15,7 @@ from tests.support.streaming_source import (
     LAST_MODIFIED,
     StreamingHarness,
     etag_of,
+    public_id,
     serve,
     streaming_app,
 )
@@ -353,7 +354,7 @@ def rejected_tokens(streaming: StreamingHarness) -> dict[str, str]:
     _, body = good.split(".", 1)
     upload, _ = streaming.signer.sign(
         Purpose.UPLOAD,
-        media_id=1,
+        media_id=public_id(1),
         subject="alice",
         generation=0,
         ttl_s=60,

@@ -19,6 +19,8 @@ OLD = "old-key-" + "o" * 40
 NEW = "new-key-" + "n" * 40
 T0 = datetime(2025, 5, 1, 10, 0, 0, tzinfo=UTC)
 READS = (Purpose.STREAM, Purpose.DOWNLOAD, Purpose.THUMBNAIL)
+MEDIA = "k3Jq9ZxYw2Lm4Np6Rt8VbA"  # a media id (media/ids.py)
+OTHER = "Zz0_-9Yy8Xx7Ww6Vv5Uu4g"
 
 
 class Clock:
@@ -46,7 +48,7 @@ def sign(signer: UrlSigner, purpose: Purpose = Purpose.STREAM, ttl_s: int = 300)
     if purpose is Purpose.UPLOAD:
         token, _ = signer.sign(
             purpose,
-            media_id=7,
+            media_id=MEDIA,
             subject="alice",
             generation=2,
             ttl_s=ttl_s,
@@ -55,7 +57,7 @@ def sign(signer: UrlSigner, purpose: Purpose = Purpose.STREAM, ttl_s: int = 300)
             content_type="video/mp4",
         )
     else:
-        token, _ = signer.sign(purpose, media_id=7, subject="alice", generation=2, ttl_s=ttl_s)
+        token, _ = signer.sign(purpose, media_id=MEDIA, subject="alice", generation=2, ttl_s=ttl_s)
     return token
 
 
@@ -76,7 +78,7 @@ def test_round_trip_per_purpose(signer: UrlSigner, purpose: Purpose) -> None:
     upload_id = uuid4()
     token, expires = signer.sign(
         purpose,
-        media_id=7,
+        media_id=MEDIA,
         subject="alice",
         generation=2,
         ttl_s=120,
@@ -88,7 +90,7 @@ def test_round_trip_per_purpose(signer: UrlSigner, purpose: Purpose) -> None:
     claims = signer.verify(token, [purpose])
     assert (claims.purpose, claims.media_id, claims.subject, claims.generation) == (
         purpose,
-        7,
+        MEDIA,
         "alice",
         2,
     )
@@ -149,7 +151,7 @@ def test_forged_payload_with_old_signature_fails(signer: UrlSigner) -> None:
     token = sign(signer)
     prefix, body = token.split(".", 1)
     _, stamp, sig = body.split(".")
-    payload = payload_of(token) | {"m": 8}
+    payload = payload_of(token) | {"m": OTHER}
     raw = json.dumps(payload, separators=(",", ":")).encode()
     forged = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
     assert reason(signer, f"{prefix}.{forged}.{stamp}.{sig}") == "bad_signature"
@@ -180,7 +182,7 @@ def test_over_long_token_is_refused_before_parsing(signer: UrlSigner) -> None:
 def test_alternative_spellings_are_refused(signer: UrlSigner) -> None:
     """base64 tolerates padding and spare bits; only the canonical spelling verifies."""
     token = sign(signer)
-    assert signer.verify(token, READS).media_id == 7
+    assert signer.verify(token, READS).media_id == MEDIA
     prefix, body = token.split(".", 1)
     payload, stamp, sig = body.split(".")
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -196,7 +198,7 @@ def test_alternative_spellings_are_refused(signer: UrlSigner) -> None:
 def test_expiry_uses_the_injected_clock_with_leeway(signer: UrlSigner, clock: Clock) -> None:
     token = sign(signer, ttl_s=60)
     clock.advance(60 + 30)
-    assert signer.verify(token, READS).media_id == 7  # inside the 30 s leeway
+    assert signer.verify(token, READS).media_id == MEDIA  # inside the 30 s leeway
     clock.advance(1)
     assert reason(signer, token) == "expired"
 
@@ -205,7 +207,7 @@ def test_zero_leeway(clock: Clock) -> None:
     strict = UrlSigner([NEW], clock=clock, leeway_s=0)
     token = sign(strict, ttl_s=10)
     clock.advance(10)
-    assert strict.verify(token, READS).media_id == 7
+    assert strict.verify(token, READS).media_id == MEDIA
     clock.advance(1)
     assert reason(strict, token) == "expired"
 
@@ -214,7 +216,7 @@ def test_token_from_a_slightly_fast_replica_verifies(clock: Clock) -> None:
     fast_clock = Clock()
     fast_clock.advance(20)
     token = sign(UrlSigner([NEW], clock=fast_clock))
-    assert UrlSigner([NEW], clock=clock).verify(token, READS).media_id == 7
+    assert UrlSigner([NEW], clock=clock).verify(token, READS).media_id == MEDIA
     fast_clock.advance(40)  # now 60 s ahead: beyond the leeway, "from the future"
     token = sign(UrlSigner([NEW], clock=fast_clock))
     assert reason(UrlSigner([NEW], clock=clock), token) == "max_age"
@@ -237,7 +239,7 @@ def test_ttl_is_clamped(
     upload = {"upload_id": uuid4(), "max_bytes": 1, "content_type": "image/png"}
     token, expires = signer.sign(
         purpose,
-        media_id=1,
+        media_id=MEDIA,
         subject="",
         generation=0,
         ttl_s=asked,
@@ -261,10 +263,10 @@ def test_max_age_is_a_hard_ceiling_even_for_a_forged_exp(clock: Clock) -> None:
     )
     far = int(T0.timestamp()) + 10 * URL_TTL_CAP_S
     body = serializer.dumps(
-        {"v": 1, "k": key_id(NEW), "p": "stream", "m": 1, "s": "", "g": 0, "e": far}
+        {"v": 2, "k": key_id(NEW), "p": "stream", "m": MEDIA, "s": "", "g": 0, "e": far}
     )
     signer = UrlSigner([NEW], clock=clock)
-    assert signer.verify("s." + body, READS).media_id == 1
+    assert signer.verify("s." + body, READS).media_id == MEDIA
     clock.advance(URL_TTL_CAP_S + 30 + 1)
     assert reason(signer, "s." + body) == "max_age"
 
@@ -273,7 +275,7 @@ def test_rotation_old_key_still_verifies_and_new_key_signs(clock: Clock) -> None
     before = UrlSigner([OLD], clock=clock)
     old_token = sign(before)
     rotated = UrlSigner([OLD, NEW], clock=clock)
-    assert rotated.verify(old_token, READS).media_id == 7
+    assert rotated.verify(old_token, READS).media_id == MEDIA
     new_token = sign(rotated)
     assert payload_of(new_token)["k"] == key_id(NEW)
     assert reason(before, new_token) == "bad_signature"  # replicas not yet rotated refuse it
@@ -287,10 +289,12 @@ def test_removed_key_fails(clock: Clock) -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"v": 2}, "version"),
+        ({"v": 1}, "version"),  # version 1 named media by row number
         ({"k": "deadbeef"}, "unknown_key"),
         ({"p": "download"}, "purpose_mismatch"),
         ({"m": "7"}, "malformed"),
+        ({"m": 7}, "malformed"),
+        ({"m": MEDIA[:-1] + "B"}, "malformed"),
         ({"g": True}, "malformed"),
         ({"s": 5}, "malformed"),
         ({"e": None}, "malformed"),
@@ -306,10 +310,10 @@ def test_payload_checks_after_the_signature(
         signer_kwargs={"clock": clock},
     )
     payload = {
-        "v": 1,
+        "v": 2,
         "k": key_id(NEW),
         "p": "stream",
-        "m": 7,
+        "m": MEDIA,
         "s": "",
         "g": 0,
         "e": int(T0.timestamp()) + 60,
@@ -320,7 +324,7 @@ def test_payload_checks_after_the_signature(
 
 def test_upload_tokens_need_their_bindings(signer: UrlSigner) -> None:
     with pytest.raises(ValueError, match="upload"):
-        signer.sign(Purpose.UPLOAD, media_id=1, subject="a", generation=0, ttl_s=60)
+        signer.sign(Purpose.UPLOAD, media_id=MEDIA, subject="a", generation=0, ttl_s=60)
 
 
 def test_a_key_list_is_required() -> None:

@@ -76,13 +76,14 @@ def start_service(
     return Service(proc=proc, url=url, settings=settings, seeded=seeded)
 
 
-def start_floor(procs: Processes, file: Path) -> tuple[Proc, str]:
-    """The bare uvicorn + os.pread app serving `file`."""
+def start_floor(procs: Processes, file: Path, *, framework: bool = False) -> tuple[Proc, str]:
+    """The bare uvicorn + os.pread app serving `file`; with `framework`, as a Litestar route."""
     port = free_port()
+    app = "bench.floor_litestar:app" if framework else "bench.floor:app"
     argv = python(
         "-m",
         "uvicorn",
-        "bench.floor:app",
+        app,
         "--host",
         "127.0.0.1",
         "--port",
@@ -91,9 +92,10 @@ def start_floor(procs: Processes, file: Path) -> tuple[Proc, str]:
         "warning",
         "--no-access-log",
     )
-    proc = procs.start("floor", argv, _clean_env() | {"BENCH_FILE": str(file)})
-    url = f"http://127.0.0.1:{port}/object"
-    wait_http(proc, url.replace("/object", "/ping"))
+    name = "litestar" if framework else "floor"
+    proc = procs.start(name, argv, _clean_env() | {"BENCH_FILE": str(file)})
+    url = f"http://127.0.0.1:{port}/media/object"
+    wait_http(proc, url)
     return proc, url
 
 
@@ -129,6 +131,7 @@ class Stack:
     listing: int
     _local: Service | None = None
     _floor: tuple[Proc, str] | None = None
+    _litestar: tuple[Proc, str] | None = None
     _nginx: tuple[Proc, str] | None = field(default=None)
     _nginx_tried: bool = False
     _s3: tuple[Service, str] | None = None
@@ -153,6 +156,12 @@ class Stack:
             self._floor = start_floor(self.procs, self.big_file())
         return self._floor
 
+    def litestar(self) -> tuple[Proc, str]:
+        """The pread floor as a bare Litestar `asgi` route: the framework's own floor."""
+        if self._litestar is None:
+            self._litestar = start_floor(self.procs, self.big_file(), framework=True)
+        return self._litestar
+
     def nginx(self) -> tuple[Proc, str] | None:
         """nginx serving the big object's file, or None when nginx is not installed."""
         if not self._nginx_tried:
@@ -164,11 +173,12 @@ class Stack:
         return self._nginx
 
     def big_object_servers(self) -> dict[str, tuple[Proc, str]]:
-        """The service, the floor and nginx (when installed), each with its big-object URL."""
+        """The service, the floors and nginx (when installed), each with its big-object URL."""
         service = self.local()
         servers = {
             "service": (service.proc, service.url + service.seeded["big"].stream_path),
             "floor": self.floor(),
+            "litestar": self.litestar(),
         }
         nginx = self.nginx()
         if nginx is not None:

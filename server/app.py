@@ -20,7 +20,7 @@ from media.service import MediaService
 from server.cors import cors
 from server.dev_oidc import dev_oidc_handlers
 from server.lifecycle import Dependencies, dev_issuer, open_dependencies
-from server.request_log import CLIENT_ERRORS, RequestLogMiddleware, log_unhandled
+from server.request_log import CLIENT_ERRORS, RequestLogMiddleware, log_request, log_unhandled
 from streaming import stream_route_handlers
 from streaming.upload import upload_handler
 
@@ -71,7 +71,7 @@ def create_app(settings: Settings, *, public_url: str | None = None) -> Litestar
         healthz,
         readyz,
         graphql_controller(settings, holder.service),
-        *stream_route_handlers(settings.cors_origins),
+        *stream_route_handlers(settings.cors_origins, observe=log_request),
         upload_handler(settings),
     ]
     if issuer is not None:

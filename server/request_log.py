@@ -67,14 +67,25 @@ class RequestLogMiddleware:
         if not logger.isEnabledFor(logging.INFO):
             return
         route = scope.get("path_template") or redact_path(scope.get("path", ""))
-        line = {
-            "method": scope.get("method"),
-            "route": route,
-            "status": state["status"] or 500,
-            "bytes": state["bytes"],
-            "ms": round(seconds * 1000, 2),
-        }
-        logger.info("request %s", json.dumps(line, separators=(",", ":")))
+        log_request(
+            str(scope.get("method")), route, state["status"] or 500, state["bytes"], seconds
+        )
+
+
+def log_request(method: str, route: str, status: int, sent: int, seconds: float) -> None:
+    """The one request line; routes that log themselves (streaming/routes.py) call it directly.
+
+    `route` is a route template or an already redacted path, never a raw token path."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    line = {
+        "method": method,
+        "route": route,
+        "status": status,
+        "bytes": sent,
+        "ms": round(seconds * 1000, 2),
+    }
+    logger.info("request %s", json.dumps(line, separators=(",", ":")))
 
 
 def configure_logging(level: str) -> None:

@@ -1,4 +1,9 @@
-"""Building the answers of the streaming endpoint: 200, 206, multipart, 304, 403, 412, 416, 503."""
+"""Building the answers of the streaming endpoint: 200, 206, multipart, 304, 403, 412, 416, 503.
+
+Answers are plain values with ASGI header lists (byte pairs), not framework response objects: the
+route sends them itself (streaming/routes.py), and every header that does not change between
+requests is encoded once (per process, per origin or per object), never per request.
+"""
 
 from __future__ import annotations
 
@@ -14,26 +19,29 @@ from email.utils import format_datetime
 from urllib.parse import quote
 
 import anyio
-from litestar import Response
-from litestar.background_tasks import BackgroundTask
-from litestar.response import Stream
 
 from media.models import StreamTarget
 from streaming.ranges import ByteRange, unsatisfied_content_range
 
 Reader = Callable[[str, int, int], AsyncIterator[bytes]]
+Headers = list[tuple[bytes, bytes]]
+HeaderPairs = tuple[tuple[bytes, bytes], ...]
 
 # Bodies of error answers: fixed, short, the same whatever check failed (docs/security.md §1.13).
 FORBIDDEN_BODY = b'{"error":"forbidden"}'
 PRECONDITION_FAILED_BODY = b'{"error":"precondition_failed"}'
 RANGE_NOT_SATISFIABLE_BODY = b'{"error":"range_not_satisfiable"}'
+METHOD_NOT_ALLOWED_BODY = b'{"error":"method_not_allowed"}'
 RETRY_AFTER_S = 5
 EXPOSED_HEADERS = "Content-Range, Accept-Ranges, Content-Length, ETag, Content-Disposition"
-SECURITY_HEADERS = {
-    "x-content-type-options": "nosniff",
-    "content-security-policy": "sandbox",
-    "referrer-policy": "no-referrer",  # docs/security.md §1.20: the URL is a credential
-}
+SECURITY_HEADERS: HeaderPairs = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"content-security-policy", b"sandbox"),
+    (b"referrer-policy", b"no-referrer"),  # docs/security.md §1.20: the URL is a credential
+)
+_JSON = (b"content-type", b"application/json")
+_NO_STORE = (b"cache-control", b"no-store")
+_ACCEPT_RANGES = (b"accept-ranges", b"bytes")
 # RFC 5987 attr-char without ALPHA / DIGIT, which quote() always keeps.
 _ATTR_CHAR_EXTRA = "!#$&+-.^_`|~"
 
@@ -70,10 +78,43 @@ def _ascii_file_name(file_name: str) -> str:
     return cleaned or "download"
 
 
-def cache_control(expires_at: datetime, now: datetime) -> str:
+def cache_control(expires_at: datetime, now: datetime) -> bytes:
     """`private, max-age` no longer than the URL lives (docs/security.md §1.20)."""
     remaining = max(0, math.floor((expires_at - now).total_seconds()))
-    return f"private, max-age={remaining}"
+    return b"private, max-age=%d" % remaining
+
+
+@functools.lru_cache(maxsize=4096)
+def _object_headers(
+    etag: str, last_modified: datetime, content_type: str, disposition: str, file_name: str
+) -> tuple[HeaderPairs, HeaderPairs]:
+    """(validators, entity headers) of one object, encoded once while it is being played."""
+    validators = (
+        (b"etag", quoted_etag(etag).encode("latin-1")),
+        (b"last-modified", http_date(last_modified).encode("latin-1")),
+    )
+    entity = (
+        (b"content-type", content_type.encode("latin-1")),
+        (
+            b"content-disposition",
+            content_disposition(disposition, file_name).encode("latin-1"),
+        ),
+    )
+    return validators, entity
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One response: status, headers, a first body part and, when more follows, the rest.
+
+    `rest` and `source` are set together: `source` is the storage read inside `rest`, closed by
+    whoever sends the answer however the send ends (docs/security.md INV-4)."""
+
+    status: int
+    headers: Headers
+    body: bytes = b""
+    rest: AsyncIterator[bytes] | None = None
+    source: AsyncIterator[bytes] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,102 +122,96 @@ class Representation:
     """The headers every answer about one object shares, computed once per request."""
 
     target: StreamTarget
-    common: dict[str, str]  # security + CORS headers, on every answer
-    validators: dict[str, str]  # ETag, Last-Modified, Cache-Control (+ Vary) for 200/206/304
+    common: HeaderPairs  # security + CORS headers, on every answer
+    validators: HeaderPairs  # ETag, Last-Modified, Cache-Control (+ Vary) for 200/206/304
+    entity: HeaderPairs  # Content-Type, Content-Disposition
 
-    def headers(self, **extra: str) -> dict[str, str]:
-        """Common and validator headers plus `extra` (names in lower case)."""
-        return {**self.common, **self.validators, **extra}
-
-    def entity_headers(self) -> dict[str, str]:
-        """Headers of a 200 for the whole object, shared by GET and HEAD."""
-        return self.headers(
-            **{
-                "accept-ranges": "bytes",
-                "content-length": str(self.target.size),
-                "content-type": self.target.content_type,
-                "content-disposition": content_disposition(
-                    self.target.disposition, self.target.file_name
-                ),
-            }
-        )
+    def entity_headers(self, length: int) -> Headers:
+        """Headers of a 200 (or 206 for `length` bytes), shared by GET and HEAD."""
+        return [
+            *self.common,
+            *self.validators,
+            _ACCEPT_RANGES,
+            (b"content-length", b"%d" % length),
+            *self.entity,
+        ]
 
 
-def representation(target: StreamTarget, common: dict[str, str], now: datetime) -> Representation:
+def representation(target: StreamTarget, common: HeaderPairs, now: datetime) -> Representation:
     """Collect the headers of one object for answers to one request."""
-    validators = {
-        "etag": quoted_etag(target.etag),
-        "last-modified": http_date(target.last_modified),
-        "cache-control": cache_control(target.expires_at, now),
-    }
-    return Representation(target=target, common=common, validators=validators)
-
-
-def not_modified(rep: Representation) -> Response[bytes]:
-    """304: validators and caching headers, no body (RFC 9110 §15.4.5)."""
-    return Response(b"", status_code=304, headers=rep.headers())
-
-
-def precondition_failed(rep: Representation) -> Response[bytes]:
-    """412 with a short fixed body."""
-    headers = {**rep.common, "cache-control": "no-store"}
-    return _short(412, PRECONDITION_FAILED_BODY, headers)
-
-
-def range_not_satisfiable(rep: Representation) -> Response[bytes]:
-    """416 with `Content-Range: bytes */size` (RFC 9110 §15.5.17)."""
-    headers = rep.headers(
-        **{"content-range": unsatisfied_content_range(rep.target.size), "accept-ranges": "bytes"}
+    validators, entity = _object_headers(
+        target.etag, target.last_modified, target.content_type, target.disposition, target.file_name
     )
+    caching = (b"cache-control", cache_control(target.expires_at, now))
+    return Representation(
+        target=target, common=common, validators=(*validators, caching), entity=entity
+    )
+
+
+def not_modified(rep: Representation) -> Answer:
+    """304: validators and caching headers, no body (RFC 9110 §15.4.5)."""
+    return Answer(304, [*rep.common, *rep.validators])
+
+
+def precondition_failed(rep: Representation) -> Answer:
+    """412 with a short fixed body."""
+    return _short(412, PRECONDITION_FAILED_BODY, [*rep.common, _NO_STORE])
+
+
+def range_not_satisfiable(rep: Representation) -> Answer:
+    """416 with `Content-Range: bytes */size` (RFC 9110 §15.5.17)."""
+    content_range = unsatisfied_content_range(rep.target.size).encode("ascii")
+    headers = [*rep.common, *rep.validators, (b"content-range", content_range), _ACCEPT_RANGES]
     return _short(416, RANGE_NOT_SATISFIABLE_BODY, headers)
 
 
-def forbidden(common: dict[str, str]) -> Response[bytes]:
+def forbidden(common: HeaderPairs) -> Answer:
     """The one 403 of every rejected URL: fixed body, never the reason."""
-    return _short(403, FORBIDDEN_BODY, {**common, "cache-control": "no-store"})
+    return _short(403, FORBIDDEN_BODY, [*common, _NO_STORE])
 
 
-def unavailable(common: dict[str, str], dependency: str) -> Response[bytes]:
+def unavailable(common: HeaderPairs, dependency: str) -> Answer:
     """503 with Retry-After and a machine-readable code (docs/security.md INV-5)."""
     code = dependency if dependency in ("storage", "database") else "service"
     body = f'{{"error":"{code}_unavailable"}}'.encode()
-    headers = {**common, "cache-control": "no-store", "retry-after": str(RETRY_AFTER_S)}
+    headers = [*common, _NO_STORE, (b"retry-after", b"%d" % RETRY_AFTER_S)]
     return _short(503, body, headers)
 
 
-def _short(status: int, body: bytes, headers: dict[str, str]) -> Response[bytes]:
-    headers = {**headers, "content-length": str(len(body))}
-    return Response(body, status_code=status, headers=headers, media_type="application/json")
+def method_not_allowed(common: HeaderPairs, allow: bytes) -> Answer:
+    """405 naming the methods the route answers."""
+    return _short(405, METHOD_NOT_ALLOWED_BODY, [*common, _NO_STORE, (b"allow", allow)])
 
 
-def head_response(rep: Representation) -> Response[bytes]:
+def _short(status: int, body: bytes, headers: Headers) -> Answer:
+    headers += [(b"content-length", b"%d" % len(body)), _JSON]
+    return Answer(status, headers, body)
+
+
+def head_response(rep: Representation) -> Answer:
     """HEAD: exactly the headers of the GET for the whole object, no body, no storage read."""
-    headers = rep.entity_headers()
-    return Response(b"", status_code=200, headers=headers, media_type=headers["content-type"])
+    return Answer(200, rep.entity_headers(rep.target.size))
 
 
-def whole_response(
-    rep: Representation, first: bytes, rest: AsyncIterator[bytes] | None
-) -> Response[bytes] | Stream:
+def whole_response(rep: Representation, first: bytes, rest: AsyncIterator[bytes] | None) -> Answer:
     """200 with the whole object; `first` is the chunk already read to surface storage errors.
 
     `rest` is None when `first` already holds every byte of the answer."""
-    headers = rep.entity_headers()
+    headers = rep.entity_headers(rep.target.size)
     if rest is None:
-        return Response(first, status_code=200, headers=headers, media_type=headers["content-type"])
-    return _stream(200, headers, _chain(first, rest), rest)
+        return Answer(200, headers, first)
+    return Answer(200, headers, first, rest, rest)
 
 
 def single_range_response(
     rep: Representation, byte_range: ByteRange, first: bytes, rest: AsyncIterator[bytes] | None
-) -> Response[bytes] | Stream:
+) -> Answer:
     """206 with one range (RFC 9110 §15.3.7.1); `rest` None when `first` is the whole range."""
-    headers = rep.entity_headers()
-    headers["content-length"] = str(byte_range.length)
-    headers["content-range"] = byte_range.content_range(rep.target.size)
+    headers = rep.entity_headers(byte_range.length)
+    headers.append((b"content-range", byte_range.content_range(rep.target.size).encode("ascii")))
     if rest is None:
-        return Response(first, status_code=206, headers=headers, media_type=headers["content-type"])
-    return _stream(206, headers, _chain(first, rest), rest)
+        return Answer(206, headers, first)
+    return Answer(206, headers, first, rest, rest)
 
 
 def multipart_response(
@@ -185,17 +220,19 @@ def multipart_response(
     read: Reader,
     first: bytes,
     rest: AsyncIterator[bytes],
-) -> Stream:
+) -> Answer:
     """206 multipart/byteranges with an exact Content-Length (RFC 9110 §14.6)."""
     boundary = secrets.token_hex(16)
     heads = [_part_head(boundary, rep, r, index == 0) for index, r in enumerate(ranges)]
     tail = f"\r\n--{boundary}--\r\n".encode("ascii")
     length = sum(len(h) for h in heads) + sum(r.length for r in ranges) + len(tail)
-    headers = rep.entity_headers()
-    headers["content-length"] = str(length)
-    headers["content-type"] = f"multipart/byteranges; boundary={boundary}"
+    headers = rep.entity_headers(length)
+    content_type = f"multipart/byteranges; boundary={boundary}".encode("ascii")
+    headers = [
+        (name, content_type if name == b"content-type" else value) for name, value in headers
+    ]
     body = _multipart_body(rep.target.storage_key, ranges, heads, tail, read, first, rest)
-    return _stream(206, headers, body, rest)
+    return Answer(206, headers, b"", body, rest)
 
 
 def _part_head(boundary: str, rep: Representation, byte_range: ByteRange, first: bool) -> bytes:
@@ -242,20 +279,6 @@ async def _chain(first: bytes, rest: AsyncIterator[bytes]) -> AsyncGenerator[byt
         # cancelled too, leaving its file or storage body open.
         with anyio.CancelScope(shield=True):
             await close_readers(rest)
-
-
-def _stream(
-    status: int, headers: dict[str, str], body: AsyncIterator[bytes], source: AsyncIterator[bytes]
-) -> Stream:
-    # Litestar cancels the send loop on disconnect and leaves the body suspended at a yield (or
-    # never started); closing both after the response returns ends the storage read at once.
-    return Stream(
-        body,
-        status_code=status,
-        headers=headers,
-        media_type=headers["content-type"],
-        background=BackgroundTask(close_readers, body, source),
-    )
 
 
 async def close_readers(*iterators: AsyncIterator[bytes]) -> None:

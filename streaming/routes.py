@@ -1,16 +1,25 @@
-"""Litestar handlers for GET, HEAD and OPTIONS `/media/{token}`: signed-URL streaming."""
+"""`/media/{token}` (GET, HEAD, OPTIONS): signed-URL streaming as a raw ASGI route of the app.
+
+The route is a Litestar `asgi` handler that takes no part in Litestar's request machinery: no
+Request or Response objects, no parameter parsing, and no app-level middleware (see
+`SelfContainedRoute`). What that machinery did for this route is done here, in one code path:
+CORS (StreamConfig), the request log (the `observe` hook), 405 for other methods, and error
+mapping. The RFC 9110 decisions stay in ranges.py and preconditions.py; answers are built in
+responses.py and sent by send_answer.py.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
-from litestar import Request, Response, get, head, route
-from litestar.enums import HttpMethod
-from litestar.handlers import HTTPRouteHandler
-from litestar.params import FromPath
+from litestar.enums import ScopeType
+from litestar.exceptions import NotFoundException
+from litestar.handlers import ASGIRouteHandler
+from litestar.types import HTTPScope, Receive, Scope, Send
 
 from media.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated, Unavailable
 from media.models import StreamTarget
@@ -18,16 +27,28 @@ from media.service import utc_now
 from streaming import responses as answer
 from streaming.preconditions import Validators, Verdict, evaluate, if_range_allows
 from streaming.ranges import RangeOutcome, parse_range
+from streaming.send_answer import send_answer
 
-MEDIA_PATH = "/media/{token:str}"
+# A mount, not `/media/{token:str}`: Litestar 2.25 fails (KeyError) on `asgi` routes with path
+# parameters for HTTP requests. The mount gets the rest of the path and checks it itself.
+MEDIA_MOUNT = "/media"
+MEDIA_ROUTE = "/media/{token}"
 PREFLIGHT_MAX_AGE_S = 600
 ALLOWED_METHODS = "GET, HEAD"
+ALLOW = b"GET, HEAD, OPTIONS"
 ALLOWED_REQUEST_HEADERS = (
     "Range, If-Range, If-None-Match, If-Modified-Since, If-Match, If-Unmodified-Since"
 )
-_CONDITIONAL_HEADERS = ("if-match", "if-unmodified-since", "if-none-match", "if-modified-since")
+# The request headers this route reads; the list headers are combined per RFC 9110 §5.3.
+_SINGLE_HEADERS = frozenset({b"range", b"if-range", b"origin"})
+_LIST_HEADERS = frozenset(
+    {b"if-match", b"if-unmodified-since", b"if-none-match", b"if-modified-since"}
+)
 # Every way a URL can be unusable looks alike to the caller (docs/security.md §1.13).
 _REJECTED = (Forbidden, NotFound, Unauthenticated, InvalidInput, Conflict)
+
+# (method, route template, status, body bytes sent, seconds): the request log and metrics hook.
+RequestObserver = Callable[[str, str, int, int, float], None]
 
 
 class StreamSource(Protocol):
@@ -47,89 +68,140 @@ class StreamSource(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class StreamConfig:
-    """Per-app settings of the streaming routes."""
+    """Per-app settings of the streaming routes, with their header bytes encoded once."""
 
     cors_origins: tuple[str, ...] = ("*",)
     clock: Callable[[], datetime] = utc_now
+    _by_origin: dict[bytes | None, answer.HeaderPairs] = field(default_factory=dict, repr=False)
 
-    def cors_headers(self, origin: str | None) -> dict[str, str]:
+    def common_headers(self, origin: bytes | None) -> answer.HeaderPairs:
+        """Security and CORS headers of every answer to a request from `origin`."""
+        # The table holds "no origin" and the configured origins only: as small as the settings.
+        key = (
+            origin
+            if origin is not None and self.allows(origin) and "*" not in self.cors_origins
+            else None
+        )
+        cached = self._by_origin.get(key)
+        if cached is None:
+            cached = (
+                *answer.SECURITY_HEADERS,
+                *self.cors_headers(key),
+                (b"access-control-expose-headers", answer.EXPOSED_HEADERS.encode()),
+            )
+            self._by_origin[key] = cached
+        return cached
+
+    def allows(self, origin: bytes) -> bool:
+        """True when pages of `origin` may read the answers."""
+        return "*" in self.cors_origins or origin.decode("latin-1") in self.cors_origins
+
+    def cors_headers(self, origin: bytes | None) -> answer.HeaderPairs:
         """CORS headers for a request from `origin`; never credentials."""
         if "*" in self.cors_origins:
-            return {"access-control-allow-origin": "*"}
-        headers = {"vary": "Origin"}
-        if origin is not None and origin in self.cors_origins:
-            headers["access-control-allow-origin"] = origin
-        return headers
+            return ((b"access-control-allow-origin", b"*"),)
+        if origin is not None and self.allows(origin):
+            return ((b"vary", b"Origin"), (b"access-control-allow-origin", origin))
+        return ((b"vary", b"Origin"),)
+
+
+class SelfContainedRoute(ASGIRouteHandler):
+    """An `asgi` route handler outside the app's middleware stack.
+
+    Litestar wraps each route in the app-level middleware when the app is built; a route that
+    logs, answers CORS and maps its errors itself declares none, so a request reaches its code
+    with nothing but the router in front (the exception handler around the whole app stays)."""
+
+    def resolve_middleware(self) -> list[Any]:
+        """No middleware of any layer: the route does that work in its own code path."""
+        return []
 
 
 def stream_route_handlers(
-    cors_origins: tuple[str, ...] = ("*",), *, clock: Callable[[], datetime] = utc_now
-) -> list[HTTPRouteHandler]:
-    """GET, HEAD and OPTIONS handlers for `/media/{token}`, to pass to the Litestar app."""
+    cors_origins: tuple[str, ...] = ("*",),
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    observe: RequestObserver | None = None,
+) -> list[ASGIRouteHandler]:
+    """The `/media/{token}` route, to pass to the Litestar app (which holds `stream_source`)."""
     config = StreamConfig(cors_origins=tuple(cors_origins), clock=clock)
-    opt = {"stream_config": config}
-    # OPTIONS comes first: Litestar adds its own OPTIONS handler to a path registered without one.
-    return [
-        route(
-            MEDIA_PATH,
-            http_method=[HttpMethod.OPTIONS],
-            opt=opt,
-            name="media-options",
-            include_in_schema=False,
-        )(preflight_media),
-        get(MEDIA_PATH, opt=opt, name="media-get", include_in_schema=False)(get_media),
-        head(MEDIA_PATH, opt=opt, name="media-head", include_in_schema=False)(head_media),
-    ]
+
+    async def media_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+        # Read by the app's handler of unexpected errors: the path now holds the bare token.
+        scope["path_template"] = MEDIA_ROUTE
+        if scope["type"] != ScopeType.HTTP:
+            raise NotFoundException()
+        http = scope  # narrowed by the check above
+        started = time.perf_counter()
+        token = _token(http["path"])
+        method = http["method"]
+        status, sent = 500, 0
+        try:
+            status, sent = await _dispatch(config, http, token, receive, send)
+        finally:
+            if observe is not None:
+                observe(method, MEDIA_ROUTE, status, sent, time.perf_counter() - started)
+
+    handler = SelfContainedRoute(MEDIA_MOUNT, name="media", is_mount=True, copy_scope=False)
+    return [handler(media_endpoint)]
 
 
-async def get_media(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[Any]:
-    """Serve the bytes a signed URL grants, with ranges and conditionals."""
-    return await _serve(request, token, is_head=False)
+async def _dispatch(
+    config: StreamConfig, scope: HTTPScope, token: str, receive: Receive, send: Send
+) -> tuple[int, int]:
+    """Read the request headers once, answer, and return (status, body bytes sent)."""
+    single: dict[bytes, bytes] = {}
+    lists: dict[bytes, list[bytes]] = {}
+    for name, value in scope["headers"]:
+        if name in _SINGLE_HEADERS:
+            single.setdefault(name, value)
+        elif name in _LIST_HEADERS:
+            lists.setdefault(name, []).append(value)
+    common = config.common_headers(single.get(b"origin"))
+    method = scope["method"]
+    if method == "GET" or method == "HEAD":
+        result = await _serve(config, scope, token, method, single, lists, common)
+    elif method == "OPTIONS":
+        result = _preflight(config, single.get(b"origin"))
+    else:
+        result = answer.method_not_allowed(common, ALLOW)
+    return await send_answer(result, send, receive, head=method == "HEAD")
 
 
-async def head_media(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[None]:
-    """Answer with exactly the GET headers, without a body and without reading storage."""
-    return cast("Response[None]", await _serve(request, token, is_head=True))
+def _token(rest: str) -> str:
+    """The token of a mounted path (`/TOKEN/` for `/media/TOKEN`); 404 unless exactly one segment.
+
+    Litestar's own 404 answers, like for any unknown path of the app."""
+    token = rest[1:-1] if rest.startswith("/") and rest.endswith("/") else ""
+    if not token or "/" in token:
+        raise NotFoundException()
+    return token
 
 
-async def preflight_media(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[bytes]:
+def _preflight(config: StreamConfig, origin: bytes | None) -> answer.Answer:
     """CORS preflight: GET and HEAD with range and conditional headers; the token is not read."""
-    config = _config(request)
-    headers = {
-        **config.cors_headers(request.headers.get("origin")),
-        "allow": "GET, HEAD, OPTIONS",
-        "access-control-allow-methods": ALLOWED_METHODS,
-        "access-control-allow-headers": ALLOWED_REQUEST_HEADERS,
-        "access-control-max-age": str(PREFLIGHT_MAX_AGE_S),
-    }
-    return Response(b"", status_code=204, headers=headers)
+    headers = [
+        *config.cors_headers(origin),
+        (b"allow", ALLOW),
+        (b"access-control-allow-methods", ALLOWED_METHODS.encode()),
+        (b"access-control-allow-headers", ALLOWED_REQUEST_HEADERS.encode()),
+        (b"access-control-max-age", b"%d" % PREFLIGHT_MAX_AGE_S),
+    ]
+    return answer.Answer(204, headers)
 
 
-def _config(request: Request[Any, Any, Any]) -> StreamConfig:
-    return cast("StreamConfig", request.route_handler.opt["stream_config"])
-
-
-def _common_headers(request: Request[Any, Any, Any], config: StreamConfig) -> dict[str, str]:
-    cors = config.cors_headers(request.headers.get("origin"))
-    return {
-        **answer.SECURITY_HEADERS,
-        **cors,
-        "access-control-expose-headers": answer.EXPOSED_HEADERS,
-    }
-
-
-def _combined(request: Request[Any, Any, Any], name: str) -> str | None:
-    """All field lines of a list header joined by commas (RFC 9110 §5.3)."""
-    values = request.headers.getall(name, [])
-    return ", ".join(values) if values else None
-
-
-async def _serve(request: Request[Any, Any, Any], token: str, *, is_head: bool) -> Response[Any]:
-    config = _config(request)
-    common = _common_headers(request, config)
-    source = cast("StreamSource", request.app.state.stream_source)
+async def _serve(
+    config: StreamConfig,
+    scope: HTTPScope,
+    token: str,
+    method: str,
+    single: dict[bytes, bytes],
+    lists: dict[bytes, list[bytes]],
+    common: answer.HeaderPairs,
+) -> answer.Answer:
+    source: StreamSource = scope["app"].state.stream_source
     try:
         target = await source.open_stream(token)
     except _REJECTED:
@@ -138,22 +210,24 @@ async def _serve(request: Request[Any, Any, Any], token: str, *, is_head: bool) 
         return answer.unavailable(common, exc.dependency)
     rep = answer.representation(target, common, config.clock())
     validators = Validators(etag=target.etag.strip('"'), last_modified=target.last_modified)
-    conditions = {
-        name: value for name in _CONDITIONAL_HEADERS if (value := _combined(request, name))
-    }
-    verdict = evaluate(request.method, conditions, validators)
-    if verdict is Verdict.PRECONDITION_FAILED:
-        return answer.precondition_failed(rep)
-    if verdict is Verdict.NOT_MODIFIED:
-        return answer.not_modified(rep)
-    if is_head:
+    if lists:
+        conditions = {
+            name.decode("latin-1"): b", ".join(values).decode("latin-1")
+            for name, values in lists.items()
+        }
+        verdict = evaluate(method, conditions, validators)
+        if verdict is Verdict.PRECONDITION_FAILED:
+            return answer.precondition_failed(rep)
+        if verdict is Verdict.NOT_MODIFIED:
+            return answer.not_modified(rep)
+    if method == "HEAD":
         # RFC 9110 §14.2: Range is defined for GET only, so HEAD describes the whole object.
         return answer.head_response(rep)
-    range_header = request.headers.get("range")
-    if not if_range_allows(request.headers.get("if-range"), validators):
+    range_header = _text(single.get(b"range"))
+    if range_header is not None and not if_range_allows(_text(single.get(b"if-range")), validators):
         range_header = None  # §13.1.5: a stale validator turns a range request into a full GET
     try:
-        return await _body_response(source, rep, target, range_header)
+        return await _body_answer(source, rep, target, range_header)
     except _REJECTED:
         # The object went away after the lookup (deleted meanwhile): the same 403 as any
         # unusable URL, never a 500 (docs/security.md §1.13).
@@ -162,9 +236,13 @@ async def _serve(request: Request[Any, Any, Any], token: str, *, is_head: bool) 
         return answer.unavailable(common, exc.dependency)
 
 
-async def _body_response(
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
+
+
+async def _body_answer(
     source: StreamSource, rep: answer.Representation, target: StreamTarget, range_header: str | None
-) -> Response[Any]:
+) -> answer.Answer:
     plan = parse_range(range_header, target.size)
     if plan.outcome is RangeOutcome.UNSATISFIABLE:
         return answer.range_not_satisfiable(rep)
@@ -184,8 +262,8 @@ async def _unless_complete(
 ) -> AsyncIterator[bytes] | None:
     """None (and the read closed) when `first` already holds the whole answer.
 
-    The common small range then goes out as one plain response: no streaming task group, no
-    disconnect listener, at most one chunk (<= 1 MiB) in memory."""
+    The common small range then goes out as one body message: no disconnect watcher and at
+    most one chunk (<= 1 MiB) in memory."""
     if len(first) < length:
         return rest
     await answer.close_readers(rest)

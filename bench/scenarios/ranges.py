@@ -1,4 +1,4 @@
-"""Scenario 1: random 64 KiB ranges through signed URLs, against the pread floor and nginx."""
+"""Scenario 1: random 64 KiB ranges through signed URLs, against the pread floors and nginx."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from bench.wrk import LoadResult, run_wrk, write_scripts, wrk_binary
 
 SPAN = 64 * 1024
 CONCURRENCY = (1, 64)
-TARGET_RATIO = 0.5
-TARGET_CPU_US = 90.0
+# Against the bare-uvicorn pread floor of the same run: at least this share of its req/s, at
+# most this multiple of its CPU per request.
+TARGET_RATIO = 0.6
+TARGET_CPU_RATIO = 2.0
 
 
 def load_ranges(url: str, size: int, connections: int, plan: Plan, scripts: Path) -> LoadResult:
@@ -98,7 +100,7 @@ def _rows(c: int, figures: dict[str, dict[str, float]]) -> list[Row]:
     others = {name: value for name, value in figures.items() if name != "service"}
     scenario = f"1 ranges 64KiB c={c}"
     rate_met = svc["rate"] >= TARGET_RATIO * others["floor"]["rate"] if c == 64 else None
-    cpu_met = svc["cpu_us"] <= TARGET_CPU_US if c == 64 else None
+    cpu_met = svc["cpu_us"] <= TARGET_CPU_RATIO * others["floor"]["cpu_us"] if c == 64 else None
     return [
         Row(
             scenario,
@@ -106,7 +108,7 @@ def _rows(c: int, figures: dict[str, dict[str, float]]) -> list[Row]:
             "req/s",
             svc["rate"],
             {n: v["rate"] for n, v in others.items()},
-            ">= 0.5x floor" if c == 64 else "",
+            f">= {TARGET_RATIO}x floor" if c == 64 else "",
             rate_met,
         ),
         Row(scenario, "latency p50", "ms", svc["p50"], {n: v["p50"] for n, v in others.items()}),
@@ -117,7 +119,7 @@ def _rows(c: int, figures: dict[str, dict[str, float]]) -> list[Row]:
             "us",
             svc["cpu_us"],
             {n: v["cpu_us"] for n, v in others.items()},
-            "<= 90 us" if c == 64 else "",
+            f"<= {TARGET_CPU_RATIO:g}x floor" if c == 64 else "",
             cpu_met,
         ),
     ]

@@ -1,0 +1,58 @@
+"""Sending one streaming answer over ASGI: headers, body, and the end of the storage read."""
+
+from __future__ import annotations
+
+import anyio
+from litestar.types import Receive, Send
+
+from streaming.responses import Answer, close_readers
+
+
+async def send_answer(
+    result: Answer, send: Send, receive: Receive, *, head: bool
+) -> tuple[int, int]:
+    """Send `result`; return (status, body bytes handed to the server).
+
+    A body that is one chunk goes out in one message. A longer one is sent while a watcher
+    waits for the client to go away: the server drops the messages of a closed connection
+    silently, so without it a gone client would have the whole object read for nothing. The
+    storage read is closed however the send ends (docs/security.md INV-4)."""
+    try:
+        await send(
+            {"type": "http.response.start", "status": result.status, "headers": result.headers}
+        )
+        if result.rest is None:
+            body = b"" if head else result.body
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+            return result.status, len(body)
+        return result.status, await _stream(result, send, receive)
+    finally:
+        if result.rest is not None:
+            # Shielded: inside a cancelled scope every await of the reader's cleanup would be
+            # cancelled too, leaving its file or storage body open.
+            with anyio.CancelScope(shield=True):
+                await close_readers(result.rest, *((result.source,) if result.source else ()))
+
+
+async def _stream(result: Answer, send: Send, receive: Receive) -> int:
+    assert result.rest is not None
+    sent = 0
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(_cancel_on_disconnect, receive, tasks.cancel_scope)
+        if result.body:
+            await send({"type": "http.response.body", "body": result.body, "more_body": True})
+            sent += len(result.body)
+        async for chunk in result.rest:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            sent += len(chunk)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        tasks.cancel_scope.cancel()
+    return sent
+
+
+async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            scope.cancel()
+            return

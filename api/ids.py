@@ -1,11 +1,15 @@
-"""Parsing the IDs clients send: media ids are opaque strings, upload ids are UUIDs."""
+"""Parsing the IDs clients send: media ids and share link ids are opaque strings, upload ids are
+UUIDs."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from media.errors import InvalidInput
 from media.ids import is_media_id
+
+_LINK_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 def parse_media_id(value: str) -> str | None:
@@ -28,3 +32,11 @@ def require_upload_id(value: str, field: str = "uploadId") -> uuid.UUID:
         return uuid.UUID(value.strip())
     except (ValueError, AttributeError):
         raise InvalidInput("not an upload id", field=field) from None
+
+
+def require_share_link_id(value: str, field: str = "id") -> str:
+    """A share link id (opaque, URL-safe); InvalidInput naming `field` otherwise."""
+    text = value.strip()
+    if not _LINK_ID.fullmatch(text):
+        raise InvalidInput("not a share link id", field=field)
+    return text

@@ -9,6 +9,7 @@ import strawberry
 
 from api.context import Info
 from api.ids import require_media_id, require_upload_id
+from api.shares import resolve_create_share_link, resolve_revoke_share_link
 from api.types import CreateUploadInput, Media, UploadTicket
 from media.errors import InvalidInput
 from media.service import CreateUpload
@@ -96,4 +97,13 @@ class Mutation:
     revoke_media_urls = strawberry.mutation(
         resolver=resolve_revoke_media_urls,
         description="Make every URL issued so far for this media stop working.",
+    )
+    create_share_link = strawberry.mutation(
+        resolver=resolve_create_share_link,
+        description="Share some of the caller's media through an unguessable link page.",
+    )
+    revoke_share_link = strawberry.mutation(
+        resolver=resolve_revoke_share_link,
+        description="End one of the caller's links now: its page, sharedMedia and every URL "
+        "minted through it; false when there was no such link.",
     )

@@ -8,6 +8,7 @@ import strawberry
 
 from api.context import Info
 from api.ids import parse_media_id
+from api.shares import resolve_share_links, resolve_shared_media
 from api.types import Media, MediaConnection, MediaFilter, Viewer
 from media.models import MediaFilter as CoreMediaFilter
 
@@ -72,4 +73,13 @@ class Query:
     medias = strawberry.field(
         resolver=resolve_medias,
         description="The caller's media, newest first; admins see every owner's.",
+    )
+    share_links = strawberry.field(
+        resolver=resolve_share_links,
+        description="The caller's own share links, newest first (expired ones until revoked).",
+    )
+    shared_media = strawberry.field(
+        resolver=resolve_shared_media,
+        description="What a share link shows; no bearer needed. Null for an unknown, expired, "
+        "revoked or locked link and for a wrong or missing password, all alike.",
     )

@@ -80,6 +80,8 @@ class Settings:
     database_pool_size: int = 10
     database_timeout_s: float = 10.0
     client_token: str | None = field(default=None, repr=False)
+    share_max_ttl_s: int = 30 * 86_400
+    max_share_links: int = 1000
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -319,6 +321,8 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
         _float("MEDIA_DATABASE_TIMEOUT_S", 0.1, 300),
     ),
     "MEDIA_TOKEN": ("client_token", _text),
+    "MEDIA_SHARE_MAX_TTL_S": ("share_max_ttl_s", _int("MEDIA_SHARE_MAX_TTL_S", 60, 366 * 86_400)),
+    "MEDIA_MAX_SHARE_LINKS": ("max_share_links", _int("MEDIA_MAX_SHARE_LINKS", 1, 1_000_000)),
 }
 
 SETTING_VARIABLES = ("MEDIA_DATA_DIR", *_PARSERS)

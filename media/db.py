@@ -112,6 +112,8 @@ class BoundTables:
     metadata: type[tables.MediaMetadataRow]
     thumbnail: type[tables.ThumbnailRow]
     upload: type[tables.UploadRequestRow]
+    share_link: type[tables.ShareLinkRow]
+    share_media: type[tables.ShareLinkMediaRow]
 
     @classmethod
     def on(cls, engine: Engine[Any]) -> BoundTables:
@@ -123,6 +125,8 @@ class BoundTables:
             metadata=_bind(tables.MediaMetadataRow, engine),
             thumbnail=_bind(tables.ThumbnailRow, engine),
             upload=_bind(tables.UploadRequestRow, engine),
+            share_link=_bind(tables.ShareLinkRow, engine),
+            share_media=_bind(tables.ShareLinkMediaRow, engine),
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
@@ -33,6 +33,8 @@ class UploadState(enum.StrEnum):
     FAILED = "failed"
     EXPIRED = "expired"
 
+
+SHARE_TITLE_LENGTH = 200  # the widest title a share link stores
 
 # Uploads that may still receive or process bytes.
 OPEN_UPLOAD_STATES = frozenset({UploadState.PENDING, UploadState.RECEIVING, UploadState.PROCESSING})
@@ -231,6 +233,7 @@ class UrlClaims:
     upload_id: UUID | None = None
     max_bytes: int | None = None
     content_type: str | None = None
+    link_id: str | None = None  # set when the URL was minted through a share link
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,3 +289,83 @@ class StreamTarget:
     disposition: str
     file_name: str
     expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ShareLink:
+    """One share link as stored: a capability token granting anonymous viewers some media."""
+
+    id: str
+    token: str
+    owner: Owner
+    title: str | None
+    expires_at: datetime
+    allow_download: bool
+    password_hash: str | None = field(repr=False)
+    view_count: int
+    created_at: datetime
+    media_ids: tuple[str, ...]
+
+    @property
+    def has_password(self) -> bool:
+        """True when viewers must give a password."""
+        return self.password_hash is not None
+
+
+@dataclass(frozen=True, slots=True)
+class NewShareLink:
+    """Validated input to store a share link."""
+
+    id: str
+    token: str
+    title: str | None
+    expires_at: datetime
+    allow_download: bool
+    password_hash: str | None = field(repr=False)
+    media_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ShareGrant:
+    """What a link grants to URLs minted through it (cached on the streaming path)."""
+
+    link_id: str
+    expires_at: datetime
+    allow_download: bool
+    media_ids: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ShareCursor:
+    """Keyset position in the listing of share links."""
+
+    created_at: datetime
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShareLinkPage:
+    """One page of the caller's share links."""
+
+    items: tuple[ShareLink, ...]
+    has_next_page: bool
+
+
+class ShareAccess(enum.StrEnum):
+    """The outcome of opening a link; only GRANTED shows anything."""
+
+    UNKNOWN = "unknown"  # no such token, or revoked
+    EXPIRED = "expired"
+    PASSWORD_REQUIRED = "password_required"  # noqa: S105 - a state, not a secret
+    WRONG_PASSWORD = "wrong_password"  # noqa: S105 - a state, not a secret
+    RATE_LIMITED = "rate_limited"
+    GRANTED = "granted"
+
+
+@dataclass(frozen=True, slots=True)
+class SharedSet:
+    """The result of opening a link: its access state, and when granted the link and its media."""
+
+    access: ShareAccess
+    link: ShareLink | None = None
+    medias: tuple[Media, ...] = ()

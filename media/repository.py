@@ -27,6 +27,7 @@ from media.models import (
     UploadRequest,
     UploadState,
 )
+from media.share_store import ShareStore
 from media.tables import (
     NAME_LENGTH,
     aware,
@@ -110,6 +111,7 @@ class Repository:
         self._db = database
         self._t = database.tables
         self._clock = clock
+        self.shares = ShareStore(database, clock=clock, media_models=self._media_models)
 
     def _now(self) -> datetime:
         return aware(self._clock())

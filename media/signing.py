@@ -111,6 +111,10 @@ class UrlSigner:
         # up to `leeway_s` fast is not "from the future" (itsdangerous rejects negative ages).
         self._verifiers = {p: self._serializer(salt, leeway_s) for p, salt in SALTS.items()}
 
+    def form_tokens(self) -> FormTokens:
+        """Form tokens signed with the same keys and clock."""
+        return FormTokens(self._keys, clock=self._clock)
+
     def _serializer(self, salt: str, skew_s: int) -> URLSafeTimedSerializer:
         return _UrlSerializer(
             self._keys,
@@ -130,6 +134,7 @@ class UrlSigner:
         upload_id: UUID | None = None,
         max_bytes: int | None = None,
         content_type: str | None = None,
+        link_id: str | None = None,
     ) -> tuple[str, datetime]:
         """Return a token for `purpose` and its absolute expiry; ttl is clamped to 1 s..cap."""
         ttl = max(1, min(int(ttl_s), TTL_CAPS_S[purpose]))
@@ -147,6 +152,8 @@ class UrlSigner:
             if upload_id is None or max_bytes is None or content_type is None:
                 raise ValueError("upload tokens need upload_id, max_bytes and content_type")
             payload.update(u=str(upload_id), n=max_bytes, t=content_type)
+        if link_id is not None:
+            payload["l"] = link_id  # the link's public id, never its token
         body = self._signers[purpose].dumps(payload)
         return f"{PREFIXES[purpose]}.{body}", datetime.fromtimestamp(expires, UTC)
 
@@ -189,6 +196,34 @@ class UrlSigner:
         return claims
 
 
+class FormTokens:
+    """Signed hidden-field values of HTML forms: they bind a subject (a link id) and a nonce
+    that the same browser also holds in a cookie (double submit), and expire."""
+
+    SALT = "media.form.v1"
+
+    def __init__(self, keys: Sequence[str], *, clock: Callable[[], datetime] = utc_now) -> None:
+        if not keys or any(not key for key in keys):
+            raise ConfigError("at least one non-empty key is needed", variable="MEDIA_SIGNING_KEYS")
+        self._serializer = _UrlSerializer(
+            list(keys), salt=self.SALT, signer=_ClockedSigner, signer_kwargs={"clock": clock}
+        )
+
+    def issue(self, subject: str, nonce: str) -> str:
+        """A form token for `subject` and `nonce`."""
+        return str(self._serializer.dumps([subject, nonce]))
+
+    def check(self, token: str, subject: str, nonce: str, max_age_s: int) -> bool:
+        """True when `token` was issued for exactly this subject and nonce within `max_age_s`."""
+        if len(token) > MAX_TOKEN_LENGTH or not nonce:
+            return False
+        try:
+            value = self._serializer.loads(token, max_age=max_age_s)
+        except BadData:
+            return False
+        return bool(value == [subject, nonce])
+
+
 def _claims(payload: dict[str, Any], purpose: Purpose) -> UrlClaims:
     """Typed claims from a signed payload; wrong shapes are malformed tokens."""
     try:
@@ -205,6 +240,9 @@ def _claims(payload: dict[str, Any], purpose: Purpose) -> UrlClaims:
             )
             if not isinstance(content_type, str):
                 raise TypeError("content type")
+        link_id = payload.get("l")
+        if link_id is not None and not isinstance(link_id, str):
+            raise TypeError("link id")
         return UrlClaims(
             purpose=purpose,
             media_id=media_id,
@@ -214,6 +252,7 @@ def _claims(payload: dict[str, Any], purpose: Purpose) -> UrlClaims:
             upload_id=upload_id,
             max_bytes=max_bytes,
             content_type=content_type,
+            link_id=link_id,
         )
     except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
         raise InvalidSignature(reason="malformed") from exc

@@ -23,6 +23,7 @@ from piccolo.table import Table
 
 from media.ids import MEDIA_ID_LENGTH, new_media_id
 from media.models import (
+    SHARE_TITLE_LENGTH,
     Media,
     MediaKind,
     MediaMetadata,
@@ -40,6 +41,8 @@ NAME_LENGTH = 255
 SUBJECT_LENGTH = 255
 ISSUER_LENGTH = 512
 KEY_LENGTH = 512
+LINK_ID_LENGTH = 32
+LINK_TOKEN_LENGTH = 64
 
 
 class Identity(BigSerial):
@@ -143,6 +146,32 @@ class UploadRequestRow(Table, tablename="upload_request"):
     temp_key = Varchar(length=KEY_LENGTH, null=True, default=None)
 
 
+class ShareLinkRow(Table, tablename="share_link"):
+    """One share link: an unguessable token that grants anonymous viewers some media."""
+
+    id = Varchar(length=LINK_ID_LENGTH, primary_key=True)
+    token = Varchar(length=LINK_TOKEN_LENGTH, unique=True)
+    owner_subject = Varchar(length=SUBJECT_LENGTH)
+    owner_issuer = Varchar(length=ISSUER_LENGTH)
+    title = Varchar(length=SHARE_TITLE_LENGTH, null=True, default=None)
+    expires_at = Timestamptz()
+    allow_download = Boolean(default=False)
+    password_hash = Varchar(length=255, null=True, default=None)
+    view_count = BigInt(default=0)
+    # Wrong passwords in the current attempt window (a window number, so one UPDATE counts).
+    failed_attempts = Integer(default=0)
+    attempt_window = BigInt(default=0)
+    created_at = Timestamptz()
+
+
+class ShareLinkMediaRow(Table, tablename="share_link_media"):
+    """One media of a link, in the order the owner gave; goes with the media or the link."""
+
+    link = ForeignKey(references=ShareLinkRow, null=False, index=True, on_delete=OnDelete.cascade)
+    media = ForeignKey(references=MediaRow, null=False, index=True, on_delete=OnDelete.cascade)
+    position = Integer()
+
+
 TABLES: tuple[type[Table], ...] = (
     MediaTypeRow,
     MediaRow,
@@ -150,6 +179,8 @@ TABLES: tuple[type[Table], ...] = (
     MediaMetadataRow,
     ThumbnailRow,
     UploadRequestRow,
+    ShareLinkRow,
+    ShareLinkMediaRow,
 )
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import anyio
 from litestar import Litestar, Request, get
@@ -14,6 +15,7 @@ from litestar.logging import LoggingConfig
 from litestar.response import Response
 
 from api import graphql_controller
+from media.clock import utc_now
 from media.config import Settings
 from media.errors import MediaError
 from media.service import MediaService
@@ -46,15 +48,22 @@ async def readyz(request: Request[object, object, State]) -> Response[dict[str, 
     )
 
 
-def create_app(settings: Settings, *, public_url: str | None = None) -> Litestar:
-    """The whole service for one settings value; dependencies open on startup, close on shutdown."""
+def create_app(
+    settings: Settings,
+    *,
+    public_url: str | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> Litestar:
+    """The whole service for one settings value; dependencies open on startup, close on shutdown.
+
+    `clock` is the wall clock of the use cases (tests inject one to move time)."""
     base_url = (settings.public_url or public_url or "http://127.0.0.1:8090").rstrip("/")
     holder = _Holder()
     issuer = dev_issuer(settings, base_url) if settings.uses_dev_issuer else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with open_dependencies(settings, base_url, issuer) as deps:
+        async with open_dependencies(settings, base_url, issuer, clock) as deps:
             holder.deps = deps
             app.state.service = deps.service
             app.state.stream_source = deps.service.streams

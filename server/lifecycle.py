@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from media.auth.dev_issuer import DevIssuer
 from media.auth.oidc import TokenVerifier
+from media.clock import utc_now
 from media.config import Settings
 from media.db import Database, open_database
 from media.repository import Repository
@@ -54,9 +56,13 @@ def make_verifier(
 
 @contextlib.asynccontextmanager
 async def open_dependencies(
-    settings: Settings, base_url: str, issuer: DevIssuer | None
+    settings: Settings,
+    base_url: str,
+    issuer: DevIssuer | None,
+    clock: Callable[[], datetime] = utc_now,
 ) -> AsyncIterator[Dependencies]:
-    """Open database, storage and verifier; close them in reverse order."""
+    """Open database, storage and verifier; close them in reverse order. `clock` is the wall
+    clock of the use cases, signed URLs and stored times (tests set it)."""
     async with contextlib.AsyncExitStack() as stack:
         database = await open_database(settings)
         stack.push_async_callback(database.close)
@@ -65,10 +71,11 @@ async def open_dependencies(
         verifier = make_verifier(settings, issuer, stack)
         parts = Parts(
             settings=settings,
-            repository=Repository(database),
+            repository=Repository(database, clock=clock),
             storage=storage,
-            signer=UrlSigner(signing_keys(settings)),
+            signer=UrlSigner(signing_keys(settings), clock=clock),
             verifier=verifier,
             public_url=base_url,
+            clock=clock,
         )
         yield Dependencies(database, storage, verifier, MediaService(parts))

@@ -16,7 +16,7 @@ logger = logging.getLogger("media.request")
 
 # Path segments that are capabilities (signed tokens) never reach a log line, whatever the case
 # of the route prefix and wherever the path is quoted (tracebacks, error messages).
-_SECRET_PATH = re.compile(r"/(media|upload)/[^/\s'\"?]+", re.IGNORECASE)
+_SECRET_PATH = re.compile(r"/(media|upload|s)/[^/\s'\"?]+", re.IGNORECASE)
 # Client errors are the client's business: Litestar would log each one with its raw path.
 CLIENT_ERRORS = frozenset(range(400, 500))
 

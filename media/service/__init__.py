@@ -12,6 +12,7 @@ from media.service.context import Parts
 from media.service.identity import Identity
 from media.service.ingest import Ingest
 from media.service.library import MAX_PAGE_SIZE, Library
+from media.service.shares import CreateShareLink, Shares
 from media.service.streams import Streams
 from media.service.uploads import CreateUpload, UploadOutcome, Uploads
 
@@ -19,6 +20,7 @@ logger = logging.getLogger("media.service")
 
 __all__ = [
     "MAX_PAGE_SIZE",
+    "CreateShareLink",
     "CreateUpload",
     "MediaService",
     "Parts",
@@ -38,6 +40,7 @@ class MediaService:
         self.library = Library(parts, on_change=self.streams.forget)
         self.uploads = Uploads(parts, Ingest(parts))
         self.collector = Collector(parts)
+        self.shares = Shares(parts, on_revoke=self.streams.forget_link)
 
     async def readiness(self) -> dict[str, str]:
         """'ok' or the error code for each dependency."""

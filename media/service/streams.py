@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 from media.errors import InvalidSignature
-from media.models import Media, MediaStatus, Purpose, StreamTarget, UrlClaims
+from media.models import Media, MediaStatus, Purpose, ShareGrant, StreamTarget, UrlClaims
 from media.service.cache import TtlCache
 from media.service.context import Parts
 
@@ -30,6 +31,9 @@ class Streams:
         # Verified claims and rows are kept a few seconds: one playback makes many requests.
         self._claims: TtlCache[str, UrlClaims] = TtlCache(ttl, 4096)
         self._rows: TtlCache[str, Media] = TtlCache(ttl, 4096)
+        # Share links of URLs minted through one: revocation reaches other processes within
+        # the same bound as media revocation (the TTL), and this process at once (forget_link).
+        self._grants: TtlCache[str, ShareGrant] = TtlCache(ttl, 4096)
 
     async def open_stream(self, token: str) -> StreamTarget:
         """What to serve for a signed read URL; InvalidSignature for every refusal."""
@@ -37,6 +41,8 @@ class Streams:
         if claims is None or claims.expires_at <= self._parts.clock():
             claims = self._parts.signer.verify(token, READ_PURPOSES)
             self._claims.put(token, claims)
+        if claims.link_id is not None:
+            await self._check_link(claims, claims.link_id)
         media_id = claims.media_id
         media = await self._rows.get_or_load(
             media_id, lambda: self._parts.repository.get_media(media_id, None)
@@ -44,13 +50,34 @@ class Streams:
         # The generation check below stays exact against the row in hand.
         return target_for(claims, media)
 
+    async def _check_link(self, claims: UrlClaims, link_id: str) -> None:
+        shares = self._parts.repository.shares
+        grant = await self._grants.get_or_load(link_id, lambda: shares.grant(link_id))
+        check_grant(claims, grant, self._parts.clock())
+
     def forget(self, media_id: str) -> None:
         """Drop a cached row at once (revoked or deleted in this process)."""
         self._rows.discard(media_id)
 
+    def forget_link(self, link_id: str) -> None:
+        """Drop a cached share link at once (revoked in this process)."""
+        self._grants.discard(link_id)
+
     def read_object(self, storage_key: str, start: int, length: int) -> AsyncIterator[bytes]:
         """Bounded chunks of one stored object."""
         return self._parts.storage.read(storage_key, start, length)
+
+
+def check_grant(claims: UrlClaims, grant: ShareGrant | None, now: datetime) -> None:
+    """Refuse a URL minted through a link that is gone, expired, or never granted this."""
+    if grant is None:
+        raise InvalidSignature("refused", reason="link revoked")
+    if grant.expires_at <= now:
+        raise InvalidSignature("refused", reason="link expired")
+    if claims.media_id not in grant.media_ids:
+        raise InvalidSignature("refused", reason="not in link")
+    if claims.purpose is Purpose.DOWNLOAD and not grant.allow_download:
+        raise InvalidSignature("refused", reason="download not allowed")
 
 
 def target_for(claims: UrlClaims, media: Media | None) -> StreamTarget:
@@ -75,7 +102,7 @@ def target_for(claims: UrlClaims, media: Media | None) -> StreamTarget:
             etag=thumb.etag,
             last_modified=last_modified,
             disposition="inline",
-            file_name=f"{_stem(media.name)}-thumbnail.jpg",
+            file_name=f"{_stem(_shown_name(claims, media))}-thumbnail.jpg",
             expires_at=claims.expires_at,
         )
     if media.size_bytes is None or media.etag is None:
@@ -87,7 +114,7 @@ def target_for(claims: UrlClaims, media: Media | None) -> StreamTarget:
         etag=media.etag,
         last_modified=last_modified,
         disposition="attachment" if claims.purpose is Purpose.DOWNLOAD else "inline",
-        file_name=_file_name(media),
+        file_name=_file_name(_shown_name(claims, media), media.media_type),
         expires_at=claims.expires_at,
     )
 
@@ -97,10 +124,13 @@ def _stem(name: str) -> str:
     return stem if dot and stem else name
 
 
-def _file_name(media: Media) -> str:
-    extension = _EXTENSIONS.get(media.media_type, "")
-    if media.name.lower().endswith(extension) or (
-        extension == ".jpg" and media.name.lower().endswith(".jpeg")
-    ):
-        return media.name
-    return media.name + extension
+def _shown_name(claims: UrlClaims, media: Media) -> str:
+    # The owner's file name is not shown through a share link; the kind stands in for it.
+    return media.kind.value if claims.link_id is not None else media.name
+
+
+def _file_name(name: str, media_type: str) -> str:
+    extension = _EXTENSIONS.get(media_type, "")
+    if name.lower().endswith(extension) or (extension == ".jpg" and name.lower().endswith(".jpeg")):
+        return name
+    return name + extension

@@ -30,14 +30,24 @@ TABLES = {
     "media_metadata",
     "thumbnail",
     "upload_request",
+    "share_link",
+    "share_link_media",
 }
-CHILDREN = {"user_media_binding", "media_metadata", "thumbnail", "upload_request"}
+CHILDREN = {
+    "user_media_binding",
+    "media_metadata",
+    "thumbnail",
+    "upload_request",
+    "share_link_media",
+}
 INDEXES = {
     "media_created_id",
     "binding_owner_created",
     "upload_state_expires",
     "upload_owner_state",
     "media_public_id",
+    "share_link_owner_created",
+    "share_link_media_link_media",
 }
 MIGRATION_COUNT = len([p for p in (ROOT / "migrations").glob("media_*.py")])
 
@@ -121,7 +131,7 @@ async def test_migrate_twice_is_idempotent(empty_url: str, tmp_path: Path) -> No
     assert await inspector.indexes() >= INDEXES
     assert await inspector.cascading_children() == CHILDREN
     ran = await inspector.rows("SELECT name FROM migration WHERE app_name = 'media'")
-    assert len(ran) == MIGRATION_COUNT == 4
+    assert len(ran) == MIGRATION_COUNT == 6
     assert len(await inspector.rows("SELECT extension FROM media_type")) == 5
 
 

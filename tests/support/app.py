@@ -95,15 +95,13 @@ def embedded_service(tmp_path: Path) -> Iterator[RunningService]:
         yield running
 
 
-@pytest.fixture
-def production_service(
-    tmp_path: Path, postgres_url: str, s3_bucket: str, oidc_provider: Any
-) -> Iterator[RunningService]:
-    """PostgreSQL + moto S3 server + the local OIDC provider, all over real connections."""
-    port = free_port()
+def production_settings(
+    data_dir: Path, postgres_url: str, s3_bucket: str, oidc_provider: Any
+) -> tuple[Settings, Callable[[str, Sequence[str]], str]]:
+    """Settings of the production shape on a free port, and how to mint its bearer tokens."""
     settings = settings_for(
-        tmp_path / "data",
-        port,
+        data_dir,
+        free_port(),
         MEDIA_DATABASE_URL=postgres_url,
         MEDIA_STORAGE_URL=s3_bucket,
         MEDIA_OIDC_ISSUER=oidc_provider.issuer,
@@ -114,6 +112,15 @@ def production_service(
     def mint(subject: str, scopes: Sequence[str]) -> str:
         return str(oidc_provider.mint(subject, scopes))
 
+    return settings, mint
+
+
+@pytest.fixture
+def production_service(
+    tmp_path: Path, postgres_url: str, s3_bucket: str, oidc_provider: Any
+) -> Iterator[RunningService]:
+    """PostgreSQL + moto S3 server + the local OIDC provider, all over real connections."""
+    settings, mint = production_settings(tmp_path / "data", postgres_url, s3_bucket, oidc_provider)
     with run_service(settings, mint) as running:
         yield running
 

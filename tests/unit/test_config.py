@@ -84,6 +84,8 @@ CASES = [
     ("MEDIA_DATABASE_POOL_SIZE", "20", 20, "0"),
     ("MEDIA_DATABASE_TIMEOUT_S", "3", 3.0, "-3"),
     ("MEDIA_TOKEN", "eyJ.a.b", "eyJ.a.b", None),
+    ("MEDIA_SHARE_MAX_TTL_S", "86400", 86400, "59"),
+    ("MEDIA_MAX_SHARE_LINKS", "5", 5, "0"),
 ]
 
 

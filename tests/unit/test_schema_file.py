@@ -18,13 +18,41 @@ SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.graphql"
 
 # type -> {field: type as printed}; docs/architecture.md §3, the core that clients rely on.
 CONTRACT: dict[str, dict[str, str]] = {
-    "Query": {"me": "Viewer!", "media": "Media", "medias": "MediaConnection!"},
+    "Query": {
+        "me": "Viewer!",
+        "media": "Media",
+        "medias": "MediaConnection!",
+        "shareLinks": "ShareLinkConnection!",
+        "sharedMedia": "SharedMediaSet",
+    },
     "Mutation": {
         "createUpload": "UploadTicket!",
         "completeUpload": "Media!",
         "deleteMedia": "Boolean!",
         "revokeMediaUrls": "Media!",
+        "createShareLink": "ShareLink!",
+        "revokeShareLink": "Boolean!",
     },
+    # DESIGN §8.4, except SharedMediaSet.medias: the anonymous SharedMedia, not the owner's Media.
+    "CreateShareLinkInput": {
+        "mediaIds": "[ID!]!",
+        "expiresIn": "Int!",
+        "allowDownload": "Boolean",
+        "password": "String",
+        "title": "String",
+    },
+    "ShareLink": {
+        "id": "ID!",
+        "token": "String!",
+        "url": "String!",
+        "title": "String",
+        "expiresAt": "DateTime!",
+        "allowDownload": "Boolean!",
+        "hasPassword": "Boolean!",
+        "viewCount": "Int!",
+        "medias": "[Media!]!",
+    },
+    "SharedMediaSet": {"title": "String", "expiresAt": "DateTime!", "medias": "[SharedMedia!]!"},
     "Viewer": {"subject": "String!", "issuer": "String!", "scopes": "[String!]!"},
     "CreateUploadInput": {
         "fileName": "String!",
@@ -80,6 +108,10 @@ CONTRACT: dict[str, dict[str, str]] = {
 ARGUMENTS = {
     ("Query", "media"): {"id": "ID!"},
     ("Query", "medias"): {"first": "Int", "after": "String", "filter": "MediaFilter"},
+    ("Query", "shareLinks"): {"first": "Int", "after": "String"},
+    ("Query", "sharedMedia"): {"token": "String!", "password": "String"},
+    ("Mutation", "createShareLink"): {"input": "CreateShareLinkInput!"},
+    ("Mutation", "revokeShareLink"): {"id": "ID!"},
     ("Mutation", "createUpload"): {"input": "CreateUploadInput!"},
     ("Mutation", "completeUpload"): {"uploadId": "ID!"},
     ("Mutation", "deleteMedia"): {"id": "ID!"},

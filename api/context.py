@@ -11,6 +11,7 @@ import strawberry
 from litestar.connection import ASGIConnection
 from strawberry.litestar import BaseContext
 
+from media.errors import Unauthenticated
 from media.models import Principal
 from media.service import MediaService
 
@@ -41,6 +42,15 @@ def request_id(request: ASGIConnection[Any, Any, Any, Any]) -> str:
     return value
 
 
+def authorization(request: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    """The one Authorization field value; several field lines are a malformed request."""
+    values = request.headers.getall("authorization", [])
+    if len(values) > 1:
+        # Which one would count differs between proxies and frameworks: refuse them all.
+        raise Unauthenticated("several Authorization headers", reason="malformed")
+    return values[0] if values else None
+
+
 def context_getter(service: Callable[[], MediaService]) -> ContextGetter:
     """A Litestar dependency that authenticates the caller once per request."""
 
@@ -49,7 +59,7 @@ def context_getter(service: Callable[[], MediaService]) -> ContextGetter:
         ident = request_id(request)
         current = service()
         # Raises Unauthenticated or Unavailable; the controller turns them into 401 / 503.
-        principal = await current.identity.authenticate(request.headers.get("authorization"))
+        principal = await current.identity.authenticate(authorization(request))
         return GraphQLContext(service=current, principal=principal, request_id=ident)
 
     return get_context

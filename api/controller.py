@@ -9,6 +9,7 @@ from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from litestar import Controller, MediaType, Request, Response, get
 from litestar.exceptions import HTTPException as LitestarHTTPException
+from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http import process_result as strawberry_process_result
@@ -63,6 +64,9 @@ def _is_request_error(result: ExecutionResult) -> bool:
 class MediaGraphQLController(GraphQLController):
     """GraphQL over HTTP: 415 for non-JSON bodies, 405 for GET mutations, 400 for request errors."""
 
+    suggestions = True  # "Did you mean ...?" in validation errors (off with introspection)
+    graphiql = True  # the page and its assets are served
+
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
         """Refuse every POST body but JSON: forms and text/plain would allow cross-site requests."""
         if request.method == "POST":
@@ -111,7 +115,9 @@ class MediaGraphQLController(GraphQLController):
         """The body; a request error has no `data` entry and is remembered for the status."""
         if result.errors:
             # Errors raised by extension hooks (ParserCache parses in one) skip ErrorCodes.
-            result.errors = format_errors(result.errors, request_id(request))
+            result.errors = format_errors(
+                result.errors, request_id(request), suggestions=self.suggestions
+            )
         body = strawberry_process_result(result)
         if _is_request_error(result):
             body.pop("data", None)
@@ -146,7 +152,9 @@ class MediaGraphQLController(GraphQLController):
 
     @get("/static/{name:str}", sync_to_thread=False, include_in_schema=False)
     def static_asset(self, request: Request[Any, Any, Any], name: FromPath[str]) -> Response[bytes]:
-        """One vendored GraphiQL asset."""
+        """One vendored GraphiQL asset (404 when GraphiQL is off)."""
+        if not self.graphiql:
+            raise NotFoundException()
         return asset_response(name, request.headers.get("if-none-match"))
 
 
@@ -155,7 +163,7 @@ def graphql_controller(settings: Settings, service: Callable[[], MediaService]) 
     base = make_graphql_controller(
         build_schema(settings),
         path=GRAPHQL_PATH,
-        graphql_ide="graphiql",
+        graphql_ide="graphiql" if settings.graphiql else None,
         allow_queries_via_get=True,
         context_getter=context_getter(service),
         multipart_uploads_enabled=False,  # docs/stack-notes.md §1: multipart brings CSRF back
@@ -166,6 +174,8 @@ def graphql_controller(settings: Settings, service: Callable[[], MediaService]) 
         "__module__": __name__,
         "__doc__": "POST/GET /graphql, the GraphiQL page and its assets.",
         "request_max_body_size": settings.graphql_max_body_bytes,
+        "suggestions": settings.introspection,
+        "graphiql": settings.graphiql,
         # No WebSocket route at all: it would also show up as "websocket" in 405 Allow headers.
         "websocket_endpoint": None,
         "exception_handlers": {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -23,6 +24,8 @@ INTERNAL = "INTERNAL"
 INTERNAL_MESSAGE = "Internal server error"
 MAX_MESSAGE_LENGTH = 300
 RETRY_AFTER_S = "5"
+# graphql-core appends " Did you mean 'subject'?" to validation errors: a map of the schema.
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 
 # Order matters: the first matching class wins (subclasses before their bases).
 
@@ -44,6 +47,28 @@ _HTTP_STATUS = {
     "UNAVAILABLE": 503,
     INTERNAL: 500,
 }
+
+
+# RFC 6750 §3: the refusal reasons a client can act on; every other one reads "invalid".
+_TOKEN_REASONS = {
+    "missing": "missing",
+    "malformed": "malformed",
+    "too_long": "malformed",
+    "missing_kid": "malformed",
+    "unsupported_crit": "malformed",
+    "alg_not_allowed": "malformed",
+    "expired": "expired",
+    "unknown_kid": "unknown_key",
+    "wrong_issuer": "wrong_issuer",
+    "wrong_audience": "wrong_audience",
+    "not_yet_valid": "not_yet_valid",
+    "issued_in_future": "not_yet_valid",
+}
+
+
+def token_reason(exc: MediaError) -> str:
+    """Why a bearer token was refused, in the words of the public contract."""
+    return _TOKEN_REASONS.get(str(exc.data.get("reason", "")), "invalid")
 
 
 def error_code(exc: BaseException) -> str:
@@ -71,6 +96,8 @@ def error_extensions(exc: MediaError, code: str) -> dict[str, Any]:
     limit = exc.data.get("limit")
     if isinstance(limit, int | float) and not isinstance(limit, bool):
         extensions["limit"] = limit
+    if code == "UNAUTHENTICATED":
+        extensions["reason"] = token_reason(exc)
     return extensions
 
 
@@ -92,8 +119,9 @@ def is_unexpected(error: GraphQLError) -> bool:
     return True
 
 
-def format_error(error: GraphQLError, ident: str) -> GraphQLError:
-    """The client-facing version of one error, with `extensions.code`."""
+def format_error(error: GraphQLError, ident: str, *, suggestions: bool = True) -> GraphQLError:
+    """The client-facing version of one error, with `extensions.code` (and no field-name
+    suggestions unless `suggestions`)."""
     original = _original(error)
     if is_unexpected(error):
         message, extensions = INTERNAL_MESSAGE, {"code": INTERNAL, "requestId": ident}
@@ -102,6 +130,8 @@ def format_error(error: GraphQLError, ident: str) -> GraphQLError:
         message, extensions = error_message(original, code), error_extensions(original, code)
     else:
         message, extensions = error.message, {"code": _request_error_code(error, original)}
+        if not suggestions:
+            message = _SUGGESTION.sub("", message)
     return GraphQLError(
         message,
         nodes=error.nodes,
@@ -144,16 +174,23 @@ def log_unexpected(errors: list[GraphQLError], execution_context: ExecutionConte
             )
 
 
-def format_errors(errors: list[GraphQLError], ident: str) -> list[GraphQLError]:
+def format_errors(
+    errors: list[GraphQLError], ident: str, *, suggestions: bool = True
+) -> list[GraphQLError]:
     """Format every error not formatted yet (those without `extensions.code`)."""
     return [
-        error if (error.extensions or {}).get("code") else format_error(error, ident)
+        error
+        if (error.extensions or {}).get("code")
+        else format_error(error, ident, suggestions=suggestions)
         for error in errors
     ]
 
 
 class ErrorCodes(SchemaExtension):
     """Rewrites every error of a result: codes for ours, a masked INTERNAL for the rest."""
+
+    def __init__(self, *, suggestions: bool = True) -> None:
+        self.suggestions = suggestions
 
     def on_operation(self) -> Iterator[None]:
         """Let the operation run, then rewrite its errors."""
@@ -162,7 +199,7 @@ class ErrorCodes(SchemaExtension):
         errors = getattr(result, "errors", None)
         if result is not None and errors:
             ident = context_request_id(self.execution_context)
-            result.errors = format_errors(errors, ident)
+            result.errors = format_errors(errors, ident, suggestions=self.suggestions)
 
 
 def graphql_error_body(message: str, code: str, **extensions: Any) -> dict[str, Any]:
@@ -171,10 +208,15 @@ def graphql_error_body(message: str, code: str, **extensions: Any) -> dict[str, 
 
 
 def transport_response(
-    status: int, message: str, code: str, ident: str, headers: Mapping[str, str] | None = None
+    status: int,
+    message: str,
+    code: str,
+    ident: str,
+    headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
 ) -> Response[dict[str, Any]]:
     """A JSON response with a GraphQL-shaped body and the request id."""
-    extra = {"requestId": ident} if code == INTERNAL else {}
+    extra = {"requestId": ident} if code == INTERNAL else dict(extensions or {})
     return Response(
         graphql_error_body(message, code, **extra),
         status_code=status,
@@ -191,13 +233,19 @@ def media_error_response(request: Request[Any, Any, Any], exc: Exception) -> Res
         return internal_error_response(request, exc)
     assert isinstance(exc, MediaError)
     headers: dict[str, str] = {}
+    extensions: dict[str, Any] = {}
     if code == "UNAUTHENTICATED":
-        # RFC 6750 §3: the challenge; the reason stays in the server, never in the answer.
-        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        # RFC 6750 §3: the challenge says why, so a person can fix the token.
+        reason = token_reason(exc)
+        description = reason.replace("_", " ")
+        headers["WWW-Authenticate"] = (
+            f'Bearer error="invalid_token", error_description="{description}"'
+        )
+        extensions["reason"] = reason
     elif code in ("UNAVAILABLE", "RATE_LIMITED"):
         headers["Retry-After"] = RETRY_AFTER_S
     message = error_message(exc, code)
-    return transport_response(_HTTP_STATUS[code], message, code, ident, headers)
+    return transport_response(_HTTP_STATUS[code], message, code, ident, headers, extensions)
 
 
 _TRANSPORT_CODES = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 
 from graphql import ASTValidationRule, GraphQLError, OperationDefinitionNode
+from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
     MaxTokensLimiter,
@@ -26,11 +27,14 @@ ExtensionFactory = Callable[[], SchemaExtension]
 
 
 def limit_rules(settings: Settings) -> Sequence[type[ASTValidationRule]]:
-    """Depth and alias validation rules, built once so the validation cache can hit."""
-    return (
+    """Depth, alias (and introspection) rules, built once so the validation cache can hit."""
+    rules: list[type[ASTValidationRule]] = [
         query_depth_limiter.create_validator(settings.graphql_max_depth, should_ignore=None),
         max_aliases.create_validator(settings.graphql_max_aliases),
-    )
+    ]
+    if not settings.introspection:
+        rules.append(NoSchemaIntrospectionCustomRule)  # __schema and __type; __typename stays
+    return tuple(rules)
 
 
 class OneOperationOrName(SchemaExtension):

@@ -26,16 +26,17 @@ class MediaSchema(strawberry.Schema):
         log_unexpected(errors, execution_context)
 
 
-def _error_codes() -> SchemaExtension:
-    return ErrorCodes()
-
-
 def build_schema(settings: Settings) -> strawberry.Schema:
     """The schema with the limits of `settings`."""
+
+    def error_codes() -> SchemaExtension:
+        # Suggestions reveal field names just as introspection does: one setting for both.
+        return ErrorCodes(suggestions=settings.introspection)
+
     return MediaSchema(
         query=Query,
         mutation=Mutation,
-        extensions=[*limit_extensions(settings), _error_codes],
+        extensions=[*limit_extensions(settings), error_codes],
     )
 
 

@@ -82,6 +82,9 @@ class Settings:
     client_token: str | None = field(default=None, repr=False)
     share_max_ttl_s: int = 30 * 86_400
     max_share_links: int = 1000
+    # Unset, load_settings turns both off in production.
+    graphiql: bool = True
+    introspection: bool = True
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -256,6 +259,20 @@ def _text(raw: str) -> str:
     return raw.strip()
 
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _bool(name: str) -> Callable[[str], bool]:
+    def parse(raw: str) -> bool:
+        value = raw.strip().lower()
+        if value not in _TRUE | _FALSE:
+            raise ConfigError(f"expected true or false, got {raw!r}", variable=name)
+        return value in _TRUE
+
+    return parse
+
+
 # variable -> (Settings field, parser); README 'Settings' documents each with its default.
 _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MEDIA_DATABASE_URL": ("database_url", _database),
@@ -323,6 +340,8 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MEDIA_TOKEN": ("client_token", _text),
     "MEDIA_SHARE_MAX_TTL_S": ("share_max_ttl_s", _int("MEDIA_SHARE_MAX_TTL_S", 60, 366 * 86_400)),
     "MEDIA_MAX_SHARE_LINKS": ("max_share_links", _int("MEDIA_MAX_SHARE_LINKS", 1, 1_000_000)),
+    "MEDIA_GRAPHIQL": ("graphiql", _bool("MEDIA_GRAPHIQL")),
+    "MEDIA_INTROSPECTION": ("introspection", _bool("MEDIA_INTROSPECTION")),
 }
 
 SETTING_VARIABLES = ("MEDIA_DATA_DIR", *_PARSERS)
@@ -347,6 +366,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ].startswith("file:")
         # docs/security.md §1.18: non-embedded database or storage means production unless said so.
         values["env"] = "development" if embedded else "production"
+    # Exploration aids are for development; production answers only what clients need.
+    for name in ("graphiql", "introspection"):
+        values.setdefault(name, values["env"] != "production")
     settings = Settings(**values)
     _check_production(settings)
     return settings

@@ -93,7 +93,8 @@ def _serve(settings: Settings, host: str, port: int) -> int:
         anyio.run(migrate, settings)
     public = f"http://{host}:{port}"
     app = create_app(settings, public_url=public)
-    print(f"GraphiQL: {(settings.public_url or public)}/graphql", file=sys.stderr, flush=True)
+    if settings.graphiql:
+        print(f"GraphiQL: {(settings.public_url or public)}/graphql", file=sys.stderr, flush=True)
     uvicorn.run(
         app,
         host=host,

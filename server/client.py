@@ -63,8 +63,10 @@ def _graphql(http: httpx.Client, query: str, variables: dict[str, Any]) -> dict[
         raise ClientError(f"HTTP {response.status_code}: not a GraphQL answer") from None
     if body.get("errors"):
         first = body["errors"][0]
-        code = first.get("extensions", {}).get("code", "ERROR")
-        raise ClientError(f"{code}: {first.get('message')}")
+        extensions = first.get("extensions", {})
+        code = extensions.get("code", "ERROR")
+        reason = f" ({extensions['reason']})" if extensions.get("reason") else ""
+        raise ClientError(f"{code}{reason}: {first.get('message')}")
     if response.status_code != 200:
         raise ClientError(f"HTTP {response.status_code}")
     data: dict[str, Any] = body["data"]

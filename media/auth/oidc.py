@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -34,9 +35,23 @@ MAX_TOKEN_CHARS = 16 * 1024
 MAX_DOCUMENT_BYTES = 256 * 1024
 MIN_RSA_BITS = 2048
 TOKEN_CACHE_SIZE = 10_000
-KEY_MAX_AGE_S = 3600.0  # keys the provider withdrew stop verifying within this time
+# Keys the provider withdrew stop verifying within the JWKS response's cache lifetime
+# (Cache-Control max-age), never later than this cap.
+KEY_MAX_AGE_S = 600.0
 _DECODE_ERRORS = (JOSEError, TypeError, ValueError, KeyError, OverflowError)
 _FETCH_ERRORS = (Unavailable, httpx.HTTPError, TimeoutError, ValueError)
+_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d{1,10})\"?\s*(?:,|$)", re.IGNORECASE)
+_NO_CACHE = re.compile(r"(?:^|,)\s*(?:no-store|no-cache)\s*(?:,|$)", re.IGNORECASE)
+
+
+def cache_lifetime(cache_control: str | None) -> float:
+    """How long a JWKS response may be used (RFC 9111 §5.2.2), at most KEY_MAX_AGE_S."""
+    if not cache_control:
+        return KEY_MAX_AGE_S
+    if _NO_CACHE.search(cache_control):
+        return 0.0
+    match = _MAX_AGE.search(cache_control)
+    return KEY_MAX_AGE_S if match is None else min(float(match.group(1)), KEY_MAX_AGE_S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +69,8 @@ class _Verified:
 
     principal: Principal
     expires_at: float
+    kid: str
+    key: _Key
 
 
 def _alg_for(entry: Mapping[str, Any]) -> str | None:
@@ -118,6 +135,7 @@ class _KeySet:
         self._jwks_uri: str | None = None
         self._attempted_at: float | None = None
         self._fetched_at: float | None = None
+        self._lifetime = KEY_MAX_AGE_S
         self._failure: BaseException | None = None
         self._lock = asyncio.Lock()
 
@@ -137,9 +155,13 @@ class _KeySet:
             raise Unavailable(dependency="oidc", reason="jwks_unreachable") from self._failure
         raise Unauthenticated(reason="unknown_kid")
 
+    def current(self, kid: str) -> _Key | None:
+        """The key named kid while the set is fresh, without fetching; None otherwise."""
+        return None if self._stale() else self._keys.get(kid)
+
     def _stale(self) -> bool:
         fetched_at = self._fetched_at
-        return fetched_at is not None and self._clock() - fetched_at >= KEY_MAX_AGE_S
+        return fetched_at is not None and self._clock() - fetched_at >= self._lifetime
 
     async def _refresh_if_due(self) -> None:
         now = self._clock()
@@ -147,7 +169,7 @@ class _KeySet:
             return
         self._attempted_at = now
         try:
-            keys = await self._fetch()
+            keys, lifetime = await self._fetch()
         except _FETCH_ERRORS as exc:
             # Keep the keys we have: tokens signed by known keys still verify while it is down.
             self._failure = exc
@@ -155,19 +177,20 @@ class _KeySet:
             log.warning("oidc key fetch failed for %s: %s", self._issuer, type(exc).__name__)
             return
         self._keys, self._fetched_at, self._failure = keys, now, None
+        self._lifetime = lifetime
 
-    async def _fetch(self) -> dict[str, _Key]:
+    async def _fetch(self) -> tuple[dict[str, _Key], float]:
         with anyio.fail_after(self._timeout_s):
             jwks_uri = self._jwks_uri or await self._discover()
-            document = await self._get_json(jwks_uri)
+            document, cache_control = await self._get_json(jwks_uri)
         entries = document.get("keys")
         if not isinstance(entries, list):
             raise Unavailable(dependency="oidc", reason="jwks_without_keys")
         parsed = (_parse_jwk(entry, self._keys) for entry in entries)
-        return dict(pair for pair in parsed if pair is not None)
+        return dict(pair for pair in parsed if pair is not None), cache_lifetime(cache_control)
 
     async def _discover(self) -> str:
-        document = await self._get_json(self._issuer + DISCOVERY_PATH)
+        document, _ = await self._get_json(self._issuer + DISCOVERY_PATH)
         # OIDC Discovery §4.3: the document's issuer MUST be identical to the one asked for.
         if document.get("issuer") != self._issuer:
             raise Unavailable(dependency="oidc", reason="issuer_mismatch")
@@ -177,9 +200,11 @@ class _KeySet:
         self._jwks_uri = jwks_uri
         return jwks_uri
 
-    async def _get_json(self, url: str) -> dict[str, Any]:
+    async def _get_json(self, url: str) -> tuple[dict[str, Any], str | None]:
+        """The JSON object at `url` and the response's Cache-Control."""
         headers = {"Accept": "application/json"}
         async with self._http.stream("GET", url, headers=headers) as response:
+            cache_control = response.headers.get("cache-control")
             if response.status_code != httpx.codes.OK:
                 status = response.status_code
                 raise Unavailable(dependency="oidc", reason="http_status", status=status)
@@ -191,7 +216,7 @@ class _KeySet:
         document = json.loads(body)
         if not isinstance(document, dict):
             raise Unavailable(dependency="oidc", reason="not_a_json_object")
-        return document
+        return document, cache_control
 
 
 def _number(claims: Mapping[str, Any], name: str) -> float:
@@ -275,7 +300,8 @@ class TokenVerifier:
         digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()  # injective
         cached = self._verified.get(digest)
         if cached is not None:
-            if now < cached.expires_at:
+            # A remembered token counts only while its key is still in a fresh key set.
+            if now < cached.expires_at and self._keys.current(cached.kid) is cached.key:
                 self._verified.move_to_end(digest)
                 return cached.principal
             del self._verified[digest]
@@ -286,7 +312,7 @@ class TokenVerifier:
         claims = self._decode(token, key)
         expires_at = self._check_times(claims, now)
         principal = self._principal(claims)
-        self._remember(digest, _Verified(principal, expires_at))
+        self._remember(digest, _Verified(principal, expires_at, kid, key))
         return principal
 
     async def close(self) -> None:
@@ -307,7 +333,14 @@ class TokenVerifier:
         except ExpiredSignatureError as exc:
             raise Unauthenticated(reason="expired") from exc
         except JWTClaimsError as exc:
-            raise Unauthenticated(reason="invalid_claims") from exc
+            # jose names the claim only in its message ("Invalid issuer", "Invalid audience").
+            text = str(exc).lower()
+            reason = "invalid_claims"
+            if "issuer" in text:
+                reason = "wrong_issuer"
+            elif "audience" in text:
+                reason = "wrong_audience"
+            raise Unauthenticated(reason=reason) from exc
         except _DECODE_ERRORS as exc:
             raise Unauthenticated(reason="invalid_token") from exc
         return claims

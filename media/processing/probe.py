@@ -211,9 +211,9 @@ def parse_exif_datetime(value: object, offset: object = None) -> datetime | None
         return None
     try:
         moment = datetime.strptime(value.strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S")
-    except ValueError:
+        return moment.replace(tzinfo=_offset(offset)).astimezone(UTC)
+    except (ValueError, OverflowError):  # year 1 at +14:00 is before the calendar in UTC
         return None
-    return moment.replace(tzinfo=_offset(offset)).astimezone(UTC)
 
 
 def _offset(raw: object) -> timezone:

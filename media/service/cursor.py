@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+from datetime import UTC, datetime
 
 from media.errors import InvalidInput
 from media.ids import is_media_id
@@ -30,7 +30,7 @@ def _decode(prefix: str, value: str) -> tuple[datetime, str]:
     created_at = datetime.fromisoformat(stamp)
     if created_at.tzinfo is None or not ident:
         raise ValueError(stamp)
-    return created_at, ident
+    return created_at.astimezone(UTC), ident  # OverflowError at the calendar's edges
 
 
 def encode_cursor(cursor: Cursor) -> str:
@@ -45,7 +45,7 @@ def decode_cursor(value: str) -> Cursor:
         if not is_media_id(ident):
             raise ValueError(ident)
         return Cursor(created_at=created_at, id=ident)
-    except (ValueError, UnicodeDecodeError, binascii.Error):
+    except (ValueError, OverflowError, UnicodeDecodeError, binascii.Error):
         raise InvalidInput("invalid cursor", field="after") from None
 
 
@@ -59,5 +59,5 @@ def decode_share_cursor(value: str) -> ShareCursor:
     try:
         created_at, ident = _decode(_LINK_PREFIX, value)
         return ShareCursor(created_at=created_at, id=ident)
-    except (ValueError, UnicodeDecodeError, binascii.Error):
+    except (ValueError, OverflowError, UnicodeDecodeError, binascii.Error):
         raise InvalidInput("invalid cursor", field="after") from None

@@ -17,8 +17,10 @@ class Identity:
 
     async def authenticate(self, authorization: str | None) -> Principal:
         """ANONYMOUS without a header; a verified Principal for a good bearer token."""
-        if authorization is None or not authorization.strip():
+        if authorization is None:
             return ANONYMOUS
+        if not authorization.strip():
+            raise Unauthenticated("empty authorization header", reason="malformed")
         scheme, _, token = authorization.strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_LENGTH:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -21,6 +22,7 @@ from media.models import (
 )
 from media.service.context import Parts
 from media.service.cursor import decode_cursor
+from media.service.dates import input_instant
 from media.service.identity import owner_filter, require_user
 
 logger = logging.getLogger("media.library")
@@ -53,7 +55,7 @@ class Library:
         """One page of the caller's media, newest first."""
         if not 0 <= first <= MAX_PAGE_SIZE:
             raise InvalidInput(f"first must be between 0 and {MAX_PAGE_SIZE}", field="first")
-        _check_filter(media_filter)
+        media_filter = _checked(media_filter)
         cursor = decode_cursor(after) if after else None
         if principal.is_anonymous or not principal.is_user:
             return MediaPage(items=(), has_next_page=False)
@@ -124,12 +126,15 @@ class Library:
                 await anyio.sleep(0.2 * attempt)
 
 
-def _check_filter(media_filter: MediaFilter) -> None:
+def _checked(media_filter: MediaFilter) -> MediaFilter:
+    """The filter with its dates in UTC; InvalidInput for dates no query could use."""
     start, end = media_filter.date_from, media_filter.date_to
-    for name, value in (("mediaDateFrom", start), ("mediaDateTo", end)):
-        if value is not None and value.tzinfo is None:
-            raise InvalidInput("dates need a timezone", field=name)
+    if start is not None:
+        start = input_instant(start, "mediaDateFrom")
+    if end is not None:
+        end = input_instant(end, "mediaDateTo")
     if isinstance(start, datetime) and isinstance(end, datetime) and start > end:
         raise InvalidInput("mediaDateFrom is after mediaDateTo", field="filter")
     if media_filter.name_contains is not None and len(media_filter.name_contains) > 255:
         raise InvalidInput("name filter too long", field="nameContains")
+    return dataclasses.replace(media_filter, date_from=start, date_to=end)

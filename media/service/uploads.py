@@ -39,6 +39,7 @@ from media.models import (
 )
 from media.service.collector import PROCESSING_MARGIN
 from media.service.context import Parts
+from media.service.dates import input_instant
 from media.service.identity import owner_filter, require_user
 from media.service.ingest import Ingest
 
@@ -80,8 +81,9 @@ class Uploads:
             raise TooLarge(
                 "sizeBytes over the limit", field="sizeBytes", limit=settings.max_upload_bytes
             )
-        if request.media_date is not None and request.media_date.tzinfo is None:
-            raise InvalidInput("mediaDate needs a timezone", field="mediaDate")
+        media_date = request.media_date
+        if media_date is not None:
+            media_date = input_instant(media_date, "mediaDate")
         media_type = await repo.media_type(request.media_type.strip().lower())
         if media_type is None:
             raise UnsupportedMediaType("media type not allowed", field="mediaType")
@@ -94,7 +96,7 @@ class Uploads:
             media_type=media_type,
             size_bytes=request.size_bytes,
             original_file_name=request.file_name,
-            media_date=request.media_date,
+            media_date=media_date,
             storage_key=uuid.uuid4().hex,
             upload_id=uuid.uuid4(),
             upload_expires_at=now + timedelta(seconds=settings.upload_ttl_s),

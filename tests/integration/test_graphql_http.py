@@ -200,7 +200,9 @@ def test_field_errors_are_200_with_data_for_graphql_response_json(
 
 def assert_unauthenticated(response: httpx.Response, token: str) -> None:
     assert response.status_code == 401
-    assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+    assert response.headers["www-authenticate"].startswith(
+        'Bearer error="invalid_token", error_description="'
+    )
     assert error_code(response) == "UNAUTHENTICATED"
     assert token not in response.text
 

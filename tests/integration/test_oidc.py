@@ -393,3 +393,48 @@ async def test_verified_tokens_are_cached_until_exp(
         assert await verifier.verify(token) is first
     clock.advance(200)
     assert await refused(verifier, token) == "expired"
+
+
+@pytest.mark.parametrize(
+    ("cache_control", "lifetime_s"),
+    [
+        ("max-age=120", 120.0),
+        ("public, max-age=86400", KEY_MAX_AGE_S),  # capped
+        (None, KEY_MAX_AGE_S),
+        ("no-store", INTERVAL_S),  # refetched as soon as the refresh interval allows
+    ],
+)
+async def test_withdrawn_keys_follow_the_jwks_cache_lifetime(
+    oidc_provider: LocalOidcProvider,
+    verifier: TokenVerifier,
+    clock: ManualClock,
+    cache_control: str | None,
+    lifetime_s: float,
+) -> None:
+    oidc_provider.jwks_cache_control = cache_control
+    doomed = oidc_provider.rotate()
+    exp = int(clock.now + 2 * KEY_MAX_AGE_S)
+    remembered = oidc_provider.mint("jo", key=doomed, exp=exp)
+    await verifier.verify(remembered)
+    oidc_provider.withdraw(doomed)
+    clock.advance(lifetime_s - 1)
+    assert (await verifier.verify(remembered)).subject == "jo"
+    clock.advance(1)
+    # The verified-token cache does not outlive the key that verified it.
+    assert await refused(verifier, remembered) == "unknown_kid"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"iss": "https://elsewhere.example"}, "wrong_issuer"),
+        ({"aud": "another-api"}, "wrong_audience"),
+    ],
+)
+async def test_claim_refusals_name_the_claim(
+    oidc_provider: LocalOidcProvider,
+    verifier: TokenVerifier,
+    overrides: dict[str, Any],
+    reason: str,
+) -> None:
+    assert await refused(verifier, oidc_provider.mint(**overrides)) == reason

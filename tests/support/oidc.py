@@ -73,6 +73,9 @@ class _Handler(BaseHTTPRequestHandler):
         status, document = self.server.provider.answer(self.path)
         body = json.dumps(document).encode()
         self.send_response(status)
+        cache_control = self.server.provider.jwks_cache_control
+        if cache_control is not None and self.path.endswith("/jwks"):
+            self.send_header("Cache-Control", cache_control)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -103,6 +106,7 @@ class LocalOidcProvider:
         self.jwks_hits = 0
         self.discovery_overrides: dict[str, Any] = {}
         self.extra_jwks: list[dict[str, Any]] = []
+        self.jwks_cache_control: str | None = None
         self._release = threading.Event()
         self._release.set()
         self._server: _Server | None = None

@@ -86,7 +86,29 @@ CASES = [
     ("MEDIA_TOKEN", "eyJ.a.b", "eyJ.a.b", None),
     ("MEDIA_SHARE_MAX_TTL_S", "86400", 86400, "59"),
     ("MEDIA_MAX_SHARE_LINKS", "5", 5, "0"),
+    ("MEDIA_GRAPHIQL", "off", False, "maybe"),
+    ("MEDIA_INTROSPECTION", "false", False, "2"),
 ]
+
+
+@pytest.mark.parametrize(
+    ("env", "overrides", "expected"),
+    [
+        ("development", {}, (True, True)),
+        ("production", {}, (False, False)),
+        ("production", {"MEDIA_GRAPHIQL": "true"}, (True, False)),
+        ("production", {"MEDIA_INTROSPECTION": "on"}, (False, True)),
+        ("development", {"MEDIA_GRAPHIQL": "0", "MEDIA_INTROSPECTION": "no"}, (False, False)),
+    ],
+)
+def test_graphiql_and_introspection_follow_the_environment(
+    tmp_path: Path, env: str, overrides: dict[str, str], expected: tuple[bool, bool]
+) -> None:
+    environ = {"MEDIA_DATA_DIR": str(tmp_path), "MEDIA_ENV": env, **overrides}
+    if env == "production":
+        environ |= {"MEDIA_SIGNING_KEYS": "k" * 32, "MEDIA_OIDC_ISSUER": "https://id.example"}
+    settings = load_settings(environ)
+    assert (settings.graphiql, settings.introspection) == expected
 
 
 def test_every_variable_has_a_case() -> None:

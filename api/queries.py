@@ -7,9 +7,10 @@ from typing import Annotated
 import strawberry
 
 from api.context import Info
-from api.ids import parse_media_id
+from api.ids import parse_media_id, require_upload_id
 from api.shares import resolve_share_links, resolve_shared_media
 from api.types import Media, MediaConnection, MediaFilter, Viewer
+from api.upload_types import MultipartUpload
 from media.models import MediaFilter as CoreMediaFilter
 
 DEFAULT_PAGE_SIZE = 20
@@ -58,6 +59,20 @@ async def resolve_medias(
     return MediaConnection.of(page, after=after)
 
 
+UploadIdArgument = Annotated[
+    strawberry.ID, strawberry.argument(description="The uploadId of a multipart upload.")
+]
+
+
+async def resolve_upload(info: Info, upload_id: UploadIdArgument) -> MultipartUpload | None:
+    """A multipart upload and the parts received so far."""
+    context = info.context
+    found = await context.service.multipart.describe(
+        context.principal, require_upload_id(upload_id)
+    )
+    return None if found is None else MultipartUpload.of(found)
+
+
 @strawberry.type(description="Read the caller's identity and media.")
 class Query:
     """Read the caller's identity and media."""
@@ -82,4 +97,9 @@ class Query:
         resolver=resolve_shared_media,
         description="What a share link shows; no bearer needed. Null for an unknown, expired, "
         "revoked or locked link and for a wrong or missing password, all alike.",
+    )
+    upload = strawberry.field(
+        resolver=resolve_upload,
+        description="A multipart upload and the parts received so far (to resume it); null "
+        "when absent, not the caller's or a single-PUT upload.",
     )

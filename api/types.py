@@ -252,6 +252,10 @@ class CreateUploadInput:
     media_date: datetime | None = strawberry.field(
         default=None, description="When the media was captured (needs a timezone)."
     )
+    sha256: str | None = strawberry.field(
+        default=None,
+        description="SHA-256 of the whole file as 64 hex digits; checked once it is stored.",
+    )
 
 
 @strawberry.type(description="One HTTP header the upload request must carry.")

@@ -13,6 +13,7 @@ from media.errors import ConfigError
 
 URL_TTL_CAP_S = 24 * 3600  # docs/security.md §1.4: read URLs never live longer than a day
 UPLOAD_TTL_CAP_S = 3600  # docs/security.md §1.4: upload URLs never live longer than an hour
+MULTIPART_TTL_CAP_S = 7 * 24 * 3600  # a multipart upload lives days; its part URLs stay short
 MIN_SIGNING_KEY_LENGTH = 32
 
 
@@ -59,6 +60,7 @@ class Settings:
     public_url: str | None = None
     url_ttl_s: int = 300
     upload_ttl_s: int = 3600
+    multipart_ttl_s: int = 24 * 3600
     max_upload_bytes: int = 4 * 1024**3
     cors_origins: tuple[str, ...] = ("*",)
     log_level: str = "INFO"
@@ -283,6 +285,10 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MEDIA_PUBLIC_URL": ("public_url", _http_url("MEDIA_PUBLIC_URL")),
     "MEDIA_URL_TTL_S": ("url_ttl_s", _int("MEDIA_URL_TTL_S", 1, URL_TTL_CAP_S)),
     "MEDIA_UPLOAD_TTL_S": ("upload_ttl_s", _int("MEDIA_UPLOAD_TTL_S", 1, UPLOAD_TTL_CAP_S)),
+    "MEDIA_MULTIPART_TTL_S": (
+        "multipart_ttl_s",
+        _int("MEDIA_MULTIPART_TTL_S", 60, MULTIPART_TTL_CAP_S),
+    ),
     "MEDIA_MAX_UPLOAD_BYTES": ("max_upload_bytes", _int("MEDIA_MAX_UPLOAD_BYTES", 1, 5 * 1024**4)),
     "MEDIA_CORS_ORIGINS": ("cors_origins", _origins),
     "MEDIA_ENV": ("env", _choice("MEDIA_ENV", "development", "production")),

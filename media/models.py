@@ -55,6 +55,7 @@ class Purpose(enum.StrEnum):
     DOWNLOAD = "download"
     THUMBNAIL = "thumbnail"
     UPLOAD = "upload"
+    UPLOAD_PART = "upload_part"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +171,21 @@ class UploadRequest:
     created_at: datetime
     completed_at: datetime | None = None
     temp_key: str | None = None
+    part_size: int | None = None  # set for multipart uploads
+    multipart_id: str | None = None  # the storage's id of the multipart upload
+    sha256: str | None = None  # hex digest the client declared, checked at completion
+
+    @property
+    def part_count(self) -> int:
+        """How many parts a multipart upload has (1 for a single PUT)."""
+        if self.part_size is None:
+            return 1
+        return max(1, -(-self.declared_size // self.part_size))
+
+    def part_length(self, number: int) -> int:
+        """The exact size of part `number` (1-based): part_size, the last one the remainder."""
+        size = self.part_size or self.declared_size
+        return min(size, self.declared_size - (number - 1) * size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +200,9 @@ class NewMedia:
     storage_key: str
     upload_id: UUID
     upload_expires_at: datetime
+    sha256: str | None = None
+    part_size: int | None = None
+    multipart_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +233,34 @@ class ObjectInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class PartInfo:
+    """One received part of a multipart upload, as the storage lists it."""
+
+    number: int
+    size: int
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class MultipartState:
+    """A multipart upload and the parts received so far (for a client resuming it)."""
+
+    upload: UploadRequest
+    parts: tuple[PartInfo, ...]
+    media: Media
+
+
+@dataclass(frozen=True, slots=True)
+class PartUrl:
+    """A signed URL for one part: PUT exactly `size` bytes to it."""
+
+    number: int
+    url: SignedUrl
+    size: int
+    headers: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class SignedUrl:
     """An absolute signed URL and when it stops working."""
 
@@ -234,6 +281,7 @@ class UrlClaims:
     max_bytes: int | None = None
     content_type: str | None = None
     link_id: str | None = None  # set when the URL was minted through a share link
+    part_number: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -392,6 +392,16 @@ class Repository:
         return tuple(await self._upload_models(rows))
 
     @guarded
+    async def open_multipart_keys(self) -> frozenset[str]:
+        """Storage keys of multipart uploads that may still receive parts or be assembled."""
+        u = self._t.upload
+        rows = await u.select(u.temp_key).where(
+            u.multipart_id.is_not_null()
+            & u.state.is_in(sorted(state.value for state in OPEN_UPLOAD_STATES))
+        )
+        return frozenset(row["temp_key"] for row in rows if row["temp_key"])
+
+    @guarded
     async def metadata(self, media_id: str) -> MediaMetadata | None:
         """The details of the original, or None when the media does not exist."""
         md = self._t.metadata

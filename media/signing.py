@@ -27,6 +27,7 @@ SALTS: Mapping[Purpose, str] = {
     Purpose.DOWNLOAD: "media.download.v1",
     Purpose.THUMBNAIL: "media.thumbnail.v1",
     Purpose.UPLOAD: "media.upload.v1",
+    Purpose.UPLOAD_PART: "media.upload-part.v1",
 }
 # The prefix sits outside the signature and only picks the salt: a forged prefix picks a salt
 # the signature was not made with, so it fails like any other tampering.
@@ -35,6 +36,7 @@ PREFIXES: Mapping[Purpose, str] = {
     Purpose.DOWNLOAD: "d",
     Purpose.THUMBNAIL: "t",
     Purpose.UPLOAD: "u",
+    Purpose.UPLOAD_PART: "p",
 }
 _BY_PREFIX = {prefix: purpose for purpose, prefix in PREFIXES.items()}
 TTL_CAPS_S: Mapping[Purpose, int] = {
@@ -42,6 +44,7 @@ TTL_CAPS_S: Mapping[Purpose, int] = {
     Purpose.DOWNLOAD: URL_TTL_CAP_S,
     Purpose.THUMBNAIL: URL_TTL_CAP_S,
     Purpose.UPLOAD: UPLOAD_TTL_CAP_S,
+    Purpose.UPLOAD_PART: UPLOAD_TTL_CAP_S,
 }
 
 
@@ -135,6 +138,7 @@ class UrlSigner:
         max_bytes: int | None = None,
         content_type: str | None = None,
         link_id: str | None = None,
+        part_number: int | None = None,
     ) -> tuple[str, datetime]:
         """Return a token for `purpose` and its absolute expiry; ttl is clamped to 1 s..cap."""
         ttl = max(1, min(int(ttl_s), TTL_CAPS_S[purpose]))
@@ -154,6 +158,10 @@ class UrlSigner:
             payload.update(u=str(upload_id), n=max_bytes, t=content_type)
         if link_id is not None:
             payload["l"] = link_id  # the link's public id, never its token
+        if purpose is Purpose.UPLOAD_PART:
+            if upload_id is None or max_bytes is None or part_number is None:
+                raise ValueError("part tokens need upload_id, max_bytes and part_number")
+            payload.update(u=str(upload_id), n=max_bytes, i=part_number)
         body = self._signers[purpose].dumps(payload)
         return f"{PREFIXES[purpose]}.{body}", datetime.fromtimestamp(expires, UTC)
 
@@ -231,7 +239,7 @@ def _claims(payload: dict[str, Any], purpose: Purpose) -> UrlClaims:
         generation, expires = _int(payload["g"]), _int(payload["e"])
         if not isinstance(subject, str) or not is_media_id(media_id):
             raise TypeError("subject or media id")
-        upload_id = max_bytes = content_type = None
+        upload_id = max_bytes = content_type = part_number = None
         if purpose is Purpose.UPLOAD:
             upload_id, max_bytes, content_type = (
                 UUID(payload["u"]),
@@ -243,6 +251,12 @@ def _claims(payload: dict[str, Any], purpose: Purpose) -> UrlClaims:
         link_id = payload.get("l")
         if link_id is not None and not isinstance(link_id, str):
             raise TypeError("link id")
+        if purpose is Purpose.UPLOAD_PART:
+            upload_id, max_bytes, part_number = (
+                UUID(payload["u"]),
+                _int(payload["n"]),
+                _int(payload["i"]),
+            )
         return UrlClaims(
             purpose=purpose,
             media_id=media_id,
@@ -253,6 +267,7 @@ def _claims(payload: dict[str, Any], purpose: Purpose) -> UrlClaims:
             max_bytes=max_bytes,
             content_type=content_type,
             link_id=link_id,
+            part_number=part_number,
         )
     except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
         raise InvalidSignature(reason="malformed") from exc

@@ -43,6 +43,7 @@ ISSUER_LENGTH = 512
 KEY_LENGTH = 512
 LINK_ID_LENGTH = 32
 LINK_TOKEN_LENGTH = 64
+MULTIPART_ID_LENGTH = 1024  # S3 upload ids are opaque; AWS's run to about 200 characters
 
 
 class Identity(BigSerial):
@@ -144,6 +145,9 @@ class UploadRequestRow(Table, tablename="upload_request"):
     created_at = Timestamptz()
     completed_at = Timestamptz(null=True, default=None)
     temp_key = Varchar(length=KEY_LENGTH, null=True, default=None)
+    part_size = BigInt(null=True, default=None)
+    multipart_id = Varchar(length=MULTIPART_ID_LENGTH, null=True, default=None)
+    sha256 = Varchar(length=64, null=True, default=None)
 
 
 class ShareLinkRow(Table, tablename="share_link"):
@@ -253,6 +257,9 @@ def to_upload(row: Mapping[str, Any], media_id: str) -> UploadRequest:
         created_at=aware(row["created_at"]),
         completed_at=utc(row["completed_at"]),
         temp_key=row["temp_key"],
+        part_size=row["part_size"],
+        multipart_id=row["multipart_id"],
+        sha256=row["sha256"],
     )
 
 
@@ -317,6 +324,11 @@ def new_upload_row(table: Any, media_key: int, owner: Owner, new: NewMedia, now:
         declared_type=new.media_type.mime_type,
         expires_at=aware(new.upload_expires_at),
         created_at=now,
+        part_size=new.part_size,
+        multipart_id=new.multipart_id,
+        sha256=new.sha256,
+        # A multipart upload names its object from the start: the collector must not take it.
+        temp_key=new.storage_key if new.multipart_id is not None else None,
     )
 
 

@@ -24,7 +24,7 @@ from server.dev_oidc import dev_oidc_handlers
 from server.lifecycle import Dependencies, dev_issuer, open_dependencies
 from server.request_log import CLIENT_ERRORS, RequestLogMiddleware, log_request, log_unhandled
 from streaming import stream_route_handlers
-from streaming.upload import upload_handler
+from streaming.upload import part_handler, upload_handler
 
 logger = logging.getLogger("media.server")
 
@@ -82,6 +82,7 @@ def create_app(
         graphql_controller(settings, holder.service),
         *stream_route_handlers(settings.cors_origins, observe=log_request),
         upload_handler(settings),
+        part_handler(settings),
     ]
     if issuer is not None:
         handlers.extend(dev_oidc_handlers(issuer))

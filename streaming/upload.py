@@ -26,6 +26,7 @@ from media.errors import (
 )
 from media.models import MediaStatus
 from media.service import MediaService
+from media.service.multipart import MAX_PART_BYTES
 
 logger = logging.getLogger("media.upload")
 
@@ -62,6 +63,18 @@ def error_response(exc: MediaError) -> Response[dict[str, object]]:
     return Response({"error": "internal"}, status_code=500)
 
 
+def _content_length(request: Request[object, object, State]) -> int | None:
+    """The declared body length; InvalidInput when it is not a non-negative integer."""
+    raw = request.headers.get("content-length")
+    try:
+        length = int(raw) if raw is not None else None
+        if length is not None and length < 0:
+            raise ValueError(raw)
+    except ValueError:
+        raise InvalidInput("bad Content-Length", field="Content-Length") from None
+    return length
+
+
 def upload_handler(settings: Settings) -> HTTPRouteHandler:
     """The PUT handler; its body limit is the upload limit, not Litestar's 10 MB default."""
 
@@ -75,17 +88,10 @@ def upload_handler(settings: Settings) -> HTTPRouteHandler:
         request: Request[object, object, State], token: FromPath[str]
     ) -> Response[dict[str, object]]:
         service: MediaService = request.app.state.service
-        raw_length = request.headers.get("content-length")
-        try:
-            length = int(raw_length) if raw_length is not None else None
-            if length is not None and length < 0:
-                raise ValueError(raw_length)
-        except ValueError:
-            return error_response(InvalidInput("bad Content-Length", field="Content-Length"))
         try:
             outcome = await service.uploads.receive(
                 token,
-                content_length=length,
+                content_length=_content_length(request),
                 content_type=request.headers.get("content-type"),
                 body=request.stream(),
             )
@@ -105,3 +111,33 @@ def upload_handler(settings: Settings) -> HTTPRouteHandler:
         return Response(body, status_code=status, headers=headers)
 
     return receive_upload
+
+
+def part_handler(settings: Settings) -> HTTPRouteHandler:
+    """The part PUT; its body limit is one part (at most 5 GiB), on this route only."""
+
+    @put(
+        "/upload/parts/{token:str}",
+        request_max_body_size=min(settings.max_upload_bytes, MAX_PART_BYTES),
+        include_in_schema=False,
+        status_code=200,
+    )
+    async def receive_part(
+        request: Request[object, object, State], token: FromPath[str]
+    ) -> Response[dict[str, object]]:
+        service: MediaService = request.app.state.service
+        try:
+            part = await service.multipart.receive_part(
+                token, content_length=_content_length(request), body=request.stream()
+            )
+        except MediaError as exc:
+            return error_response(exc)
+        body: dict[str, object] = {
+            "partNumber": part.number,
+            "sizeBytes": part.size,
+            "etag": part.etag,
+        }
+        headers = {"Cache-Control": "no-store", "ETag": f'"{part.etag}"'}
+        return Response(body, status_code=200, headers=headers)
+
+    return receive_part

@@ -12,6 +12,7 @@ from media.service.context import Parts
 from media.service.identity import Identity
 from media.service.ingest import Ingest
 from media.service.library import MAX_PAGE_SIZE, Library
+from media.service.multipart import Multipart
 from media.service.shares import CreateShareLink, Shares
 from media.service.streams import Streams
 from media.service.uploads import CreateUpload, UploadOutcome, Uploads
@@ -39,6 +40,7 @@ class MediaService:
         self.streams = Streams(parts)
         self.library = Library(parts, on_change=self.streams.forget)
         self.uploads = Uploads(parts, Ingest(parts))
+        self.multipart = Multipart(parts, self.uploads)
         self.collector = Collector(parts)
         self.shares = Shares(parts, on_revoke=self.streams.forget_link)
 

@@ -44,7 +44,9 @@ class Collector:
                 if info.last_modified < cutoff:
                     await storage.delete(key)
                     removed += 1
-        removed += await storage.sweep_partial(cutoff)
+        # Multipart uploads live longer than the grace; their rows say which are still open.
+        live = await repository.open_multipart_keys()
+        removed += await storage.sweep_partial(cutoff, keep=live)
         if removed:
             logger.info("collector removed %d orphan object(s) or unfinished write(s)", removed)
         return removed

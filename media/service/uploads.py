@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from media.models import (
     OPEN_UPLOAD_STATES,
     Media,
     MediaStatus,
+    MediaType,
     NewMedia,
     ObjectInfo,
     Owner,
@@ -44,6 +46,7 @@ from media.service.identity import owner_filter, require_user
 from media.service.ingest import Ingest
 
 logger = logging.getLogger("media.upload")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,7 @@ class CreateUpload:
     media_type: str
     size_bytes: int
     media_date: datetime | None = None
+    sha256: str | None = None  # lowercase hex of the whole file, checked once it is stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,35 +77,9 @@ class Uploads:
 
     async def create_upload(self, principal: Principal, request: CreateUpload) -> UploadTicket:
         """Store an IN_PROGRESS media and a pending upload; hand out its single-use PUT URL."""
-        require_user(principal)
-        settings, repo = self._parts.settings, self._parts.repository
-        if request.size_bytes <= 0:
-            raise InvalidInput("sizeBytes must be positive", field="sizeBytes")
-        if request.size_bytes > settings.max_upload_bytes:
-            raise TooLarge(
-                "sizeBytes over the limit", field="sizeBytes", limit=settings.max_upload_bytes
-            )
-        media_date = request.media_date
-        if media_date is not None:
-            media_date = input_instant(media_date, "mediaDate")
-        media_type = await repo.media_type(request.media_type.strip().lower())
-        if media_type is None:
-            raise UnsupportedMediaType("media type not allowed", field="mediaType")
-        owner = Owner.of(principal)
-        if await repo.count_open_uploads(owner) >= settings.max_pending_uploads:
-            raise RateLimited("too many open uploads", limit=settings.max_pending_uploads)
-        now = self._parts.clock()
-        new = NewMedia(
-            name=request.file_name,
-            media_type=media_type,
-            size_bytes=request.size_bytes,
-            original_file_name=request.file_name,
-            media_date=media_date,
-            storage_key=uuid.uuid4().hex,
-            upload_id=uuid.uuid4(),
-            upload_expires_at=now + timedelta(seconds=settings.upload_ttl_s),
-        )
-        media, upload = await repo.create_media(owner, new)
+        owner, media_type = await self.admit(principal, request)
+        new = self.new_media(request, media_type, self._parts.settings.upload_ttl_s)
+        media, upload = await self._parts.repository.create_media(owner, new)
         url = self._upload_url(principal, media, upload)
         return UploadTicket(
             upload_id=upload.id,
@@ -113,6 +91,56 @@ class Uploads:
             ),
             max_bytes=upload.declared_size,
             media=media,
+        )
+
+    async def admit(self, principal: Principal, request: CreateUpload) -> tuple[Owner, MediaType]:
+        """Check an upload request (size, date, type, digest, quota) before any write."""
+        require_user(principal)
+        settings, repo = self._parts.settings, self._parts.repository
+        if request.size_bytes <= 0:
+            raise InvalidInput("sizeBytes must be positive", field="sizeBytes")
+        if request.size_bytes > settings.max_upload_bytes:
+            raise TooLarge(
+                "sizeBytes over the limit", field="sizeBytes", limit=settings.max_upload_bytes
+            )
+        if request.media_date is not None:
+            input_instant(request.media_date, "mediaDate")
+        if request.sha256 is not None and _SHA256.fullmatch(request.sha256) is None:
+            raise InvalidInput("sha256 must be 64 lowercase hex digits", field="sha256")
+        media_type = await repo.media_type(request.media_type.strip().lower())
+        if media_type is None:
+            raise UnsupportedMediaType("media type not allowed", field="mediaType")
+        owner = Owner.of(principal)
+        # One row per upload, single or multipart: each counts once.
+        if await repo.count_open_uploads(owner) >= settings.max_pending_uploads:
+            raise RateLimited("too many open uploads", limit=settings.max_pending_uploads)
+        return owner, media_type
+
+    def new_media(
+        self,
+        request: CreateUpload,
+        media_type: MediaType,
+        ttl_s: int,
+        *,
+        storage_key: str | None = None,
+        part_size: int | None = None,
+        multipart_id: str | None = None,
+    ) -> NewMedia:
+        """The rows to write for an admitted request."""
+        return NewMedia(
+            name=request.file_name,
+            media_type=media_type,
+            size_bytes=request.size_bytes,
+            original_file_name=request.file_name,
+            media_date=None
+            if request.media_date is None
+            else input_instant(request.media_date, "mediaDate"),
+            storage_key=storage_key or uuid.uuid4().hex,
+            upload_id=uuid.uuid4(),
+            upload_expires_at=self._parts.clock() + timedelta(seconds=ttl_s),
+            sha256=request.sha256,
+            part_size=part_size,
+            multipart_id=multipart_id,
         )
 
     def _upload_url(self, principal: Principal, media: Media, upload: UploadRequest) -> SignedUrl:
@@ -143,6 +171,8 @@ class Uploads:
         media = await repo.get_media(claims.media_id, None)
         if upload is None or media is None or upload.media_id != media.id:
             raise InvalidSignature("refused", reason="upload absent")
+        if upload.multipart_id is not None:
+            raise InvalidSignature("refused", reason="multipart upload")
         if media.url_generation != claims.generation:
             raise InvalidSignature("refused", reason="revoked")
         if (claims.max_bytes, claims.content_type) != (upload.declared_size, upload.declared_type):
@@ -159,10 +189,28 @@ class Uploads:
         if claimed is None:
             raise Conflict("upload already used")
         info = await self._store(media, upload, body)
+        return UploadOutcome(upload_id=upload.id, media=await self.process(media, upload, info))
+
+    async def process(self, media: Media, upload: UploadRequest, info: ObjectInfo) -> Media:
+        """What follows once all the bytes of an upload are stored, for single PUTs and parts."""
         # Processing must finish or fail cleanly even when the client goes away now.
         with anyio.CancelScope(shield=True):
             done = await self._ingest.run(media, upload, info)
-        return UploadOutcome(upload_id=upload.id, media=done)
+        return done
+
+    async def fail(self, media: Media, upload: UploadRequest | None, reason: str) -> Media:
+        """Mark the media FAILED and delete its bytes, received parts included."""
+        with anyio.CancelScope(shield=True):
+            if upload is not None and upload.multipart_id is not None:
+                await self._abort_parts(media.storage_key, upload.multipart_id)
+            failed = await self._ingest.fail(media, upload, reason, keys=(media.storage_key,))
+        return failed
+
+    async def _abort_parts(self, key: str, multipart_id: str) -> None:
+        try:
+            await self._parts.storage.abort_multipart(key, multipart_id)
+        except MediaError as exc:  # the collector aborts it later (no open row names it then)
+            logger.warning("could not abort a multipart upload: %s", exc.code)
 
     async def _store(
         self, media: Media, upload: UploadRequest, body: AsyncIterable[bytes]
@@ -170,7 +218,7 @@ class Uploads:
         try:
             info = await self._parts.storage.write(
                 media.storage_key,
-                _bounded(
+                bounded_body(
                     body,
                     upload.declared_size,
                     self._parts.settings.upload_idle_timeout_s,
@@ -183,10 +231,11 @@ class Uploads:
                 raise InvalidInput(
                     "body shorter than declared", reason="body shorter than declared"
                 )
+            check_sha256(upload, info)
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
                 await self._ingest.fail(
-                    media, upload, _failure_reason(exc), keys=(media.storage_key,)
+                    media, upload, failure_reason(exc), keys=(media.storage_key,)
                 )
             if isinstance(exc, Exception) and not isinstance(exc, MediaError):
                 # The client went away or the body broke: nothing of it is kept.
@@ -235,9 +284,17 @@ class Uploads:
         if moved is None:
             return 0  # another process got there first
         media = await self._parts.repository.get_media(upload.media_id, None)
+        if media is not None and upload.multipart_id is not None:
+            await self._abort_parts(media.storage_key, upload.multipart_id)
         if media is not None and media.status is MediaStatus.IN_PROGRESS:
             await self._ingest.fail(media, None, "upload expired", keys=(media.storage_key,))
         return 1
+
+
+def check_sha256(upload: UploadRequest, info: ObjectInfo) -> None:
+    """InvalidInput when the client declared a SHA-256 that the stored bytes do not have."""
+    if upload.sha256 is not None and info.sha256 != upload.sha256:
+        raise InvalidInput("sha256 does not match", reason="sha256 does not match")
 
 
 def _check_headers(
@@ -254,7 +311,7 @@ def _check_headers(
         raise InvalidInput("Content-Length under the declared size", field="Content-Length")
 
 
-async def _bounded(
+async def bounded_body(
     body: AsyncIterable[bytes], limit: int, idle_s: float, max_s: float
 ) -> AsyncIterator[bytes]:
     """The body, cut at `limit` bytes, after `idle_s` without a byte or `max_s` in all."""
@@ -277,7 +334,7 @@ async def _bounded(
         yield chunk
 
 
-def _failure_reason(exc: BaseException) -> str:
+def failure_reason(exc: BaseException) -> str:
     if isinstance(exc, TooLarge):
         return "body longer than declared"
     if isinstance(exc, UploadTimeout):

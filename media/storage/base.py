@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+import anyio.from_thread
 import anyio.to_thread
 
 from media.config import Settings
 from media.errors import InvalidInput
-from media.models import ObjectInfo
+from media.models import ObjectInfo, PartInfo
 
 MIN_CHUNK_BYTES = 64 * 1024
 # 64 KiB chunks cost 2-3x the CPU of 256 KiB (docs/stack-notes.md §7); above 1 MiB a slow
@@ -97,8 +98,40 @@ class Storage(Protocol):
         """Every object key in the store, sorted."""
         ...
 
-    async def sweep_partial(self, older_than: datetime) -> int:
-        """Remove unfinished writes begun before `older_than` (temp files, multipart uploads)."""
+    async def sweep_partial(self, older_than: datetime, keep: Collection[str] = ()) -> int:
+        """Remove unfinished writes begun before `older_than`, except the uploads of `keep`."""
+        ...
+
+    async def create_multipart(self, key: str, *, content_type: str) -> str:
+        """Begin a multipart upload that will become object `key`; returns its id."""
+        ...
+
+    async def write_part(
+        self,
+        key: str,
+        multipart_id: str,
+        number: int,
+        chunks: AsyncIterable[bytes],
+        *,
+        offset: int,
+        size: int,
+    ) -> PartInfo:
+        """Stream exactly `size` bytes as part `number` (at byte `offset`), replacing any earlier
+        one; InvalidInput when the stream ends short, NotFound when the upload is gone."""
+        ...
+
+    async def list_parts(self, key: str, multipart_id: str) -> list[PartInfo]:
+        """The parts fully received, by number; NotFound when the upload is gone."""
+        ...
+
+    async def complete_multipart(
+        self, key: str, multipart_id: str, parts: Sequence[PartInfo]
+    ) -> ObjectInfo:
+        """Assemble `parts` (from list_parts, in order) into object `key`."""
+        ...
+
+    async def abort_multipart(self, key: str, multipart_id: str) -> None:
+        """Drop a multipart upload and its parts; an absent one is fine."""
         ...
 
     async def ping(self) -> None:
@@ -117,3 +150,48 @@ async def write_local_file(
     check_key(key)
     limit = await anyio.to_thread.run_sync(lambda: path.stat().st_size)
     return await storage.write(key, file_chunks(path), content_type=content_type, max_bytes=limit)
+
+
+async def _next_chunk(chunks: AsyncIterator[bytes]) -> bytes | None:
+    return await anext(chunks, None)
+
+
+class BlockingReader:
+    """A file-like view of an async byte stream, for a blocking client in a worker thread.
+
+    Each `read` that needs more bytes pulls the next chunk on the event loop, so at most one
+    chunk is held and a part is never buffered whole. The stream's own error (a stall, a
+    client gone) is kept in `error`, since the blocking client may wrap or hide it."""
+
+    def __init__(self, chunks: AsyncIterable[bytes], expected: int) -> None:
+        self._chunks = aiter(chunks)
+        self._expected = expected
+        self._buffer = memoryview(b"")
+        self.error: BaseException | None = None
+        self.count = 0
+
+    def readable(self) -> bool:
+        """Always True."""
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to `size` bytes (the rest for a negative size); b'' at the end of the stream."""
+        if size < 0:
+            size = self._expected - self.count + len(self._buffer)
+        if not self._buffer and self.count < self._expected:
+            self._buffer = memoryview(self._pull())
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return bytes(data)
+
+    def _pull(self) -> bytes:
+        try:
+            chunk = anyio.from_thread.run(_next_chunk, self._chunks)
+        except BaseException as exc:
+            self.error = exc
+            raise
+        if chunk is None:
+            # Ending early would leave the store waiting for the announced length.
+            self.error = InvalidInput("the part body ended before its size", field="body")
+            raise self.error
+        self.count += len(chunk)
+        return chunk

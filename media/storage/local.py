@@ -6,17 +6,19 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+import weakref
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import anyio
 import anyio.to_thread
 
 from media.config import Settings
-from media.errors import NotFound, TooLarge, Unavailable
-from media.models import ObjectInfo
+from media.errors import InvalidInput, NotFound, TooLarge, Unavailable
+from media.models import ObjectInfo, PartInfo
+from media.storage import local_parts
 from media.storage.base import (
     FILE_BLOCK_BYTES,
     check_key,
@@ -26,7 +28,7 @@ from media.storage.base import (
     write_local_file,
 )
 
-_TEMP_PREFIX = ".tmp-"
+_TEMP_PREFIX = local_parts.TEMP_PREFIX
 _NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)  # Linux 4.14+
 _T = TypeVar("_T")
 
@@ -41,6 +43,11 @@ class LocalStorage:
         # Several chunks per thread hop: the hop, not pread, dominates the cost of small chunks.
         self._batch = max(1, FILE_BLOCK_BYTES // chunk_bytes)
         self._limiter = anyio.CapacityLimiter(max_threads)
+        # One writer per part at a time in this process: a part sent twice at once is written
+        # whole by each in turn, never interleaved.
+        self._part_locks: weakref.WeakValueDictionary[tuple[str, int], anyio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     def local_path(self, key: str) -> Path | None:
         """The file of an object (which may not exist)."""
@@ -145,9 +152,74 @@ class LocalStorage:
         path = self._path(key)
         await self._run(lambda: path.unlink(missing_ok=True))
 
-    async def sweep_partial(self, older_than: datetime) -> int:
-        """Delete temp files a crashed write left behind (docs/security.md INV-3)."""
-        return await self._run(_sweep_temp_files, self._root, older_than.timestamp())
+    async def sweep_partial(self, older_than: datetime, keep: Collection[str] = ()) -> int:
+        """Delete temp files of crashed writes and abandoned multipart uploads (docs/security.md
+        INV-3)."""
+        return await self._run(
+            _sweep_temp_files, self._root, older_than.timestamp(), frozenset(keep)
+        )
+
+    async def create_multipart(self, key: str, *, content_type: str) -> str:
+        """Create the temp file the parts go into; its id is the key itself."""
+        await self._run(local_parts.create, self._path(key))
+        return key
+
+    async def write_part(
+        self,
+        key: str,
+        multipart_id: str,
+        number: int,
+        chunks: AsyncIterable[bytes],
+        *,
+        offset: int,
+        size: int,
+    ) -> PartInfo:
+        """Positional writes at `offset`, then fdatasync, then the part's record."""
+        final = self._path(key)
+        lock = self._part_locks.setdefault((key, number), anyio.Lock())
+        async with lock:
+            data, index = await self._run(local_parts.open_part, final, number)
+            try:
+                digest = hashlib.md5(usedforsecurity=False)
+                end = await self._write_at(data, chunks, offset, offset + size, digest)
+                if end != offset + size:
+                    raise InvalidInput("the part body ended before its size", field="body")
+            except BaseException:
+                local_parts.close(data, index)
+                raise
+            return await self._run(local_parts.finish_part, data, index, number, size, digest)
+
+    async def _write_at(
+        self, fd: int, chunks: AsyncIterable[bytes], position: int, end: int, digest: Any
+    ) -> int:
+        pending: list[bytes] = []
+        pending_size = 0
+        async for chunk in chunks:
+            if position + pending_size + len(chunk) > end:
+                raise TooLarge("part exceeds its size", limit=end - position)
+            pending.append(chunk)
+            pending_size += len(chunk)
+            if pending_size >= FILE_BLOCK_BYTES:
+                position = await self._run(local_parts.write_blocks, fd, pending, position, digest)
+                pending, pending_size = [], 0
+        return await self._run(local_parts.write_blocks, fd, pending, position, digest)
+
+    async def list_parts(self, key: str, multipart_id: str) -> list[PartInfo]:
+        """The parts recorded in the index."""
+        return await self._run(local_parts.list_parts, self._path(key))
+
+    async def complete_multipart(
+        self, key: str, multipart_id: str, parts: Sequence[PartInfo]
+    ) -> ObjectInfo:
+        """Cut the temp file to the parts' total, then rename it into place."""
+        final = self._path(key)
+        stat = await self._run(local_parts.assemble, final, sum(part.size for part in parts))
+        await self._run(_fsync_dir, final.parent)
+        return _object_info(stat)
+
+    async def abort_multipart(self, key: str, multipart_id: str) -> None:
+        """Delete the temp file and the index."""
+        await self._run(local_parts.remove, self._path(key))
 
     async def keys(self) -> list[str]:
         """Every object key under the root, sorted (temp files excluded)."""
@@ -311,12 +383,14 @@ def _copy_out(source: Path, target: Path, key: str) -> None:
         shutil.copyfileobj(src, dst, FILE_BLOCK_BYTES)
 
 
-def _sweep_temp_files(root: Path, cutoff: float) -> int:
+def _sweep_temp_files(root: Path, cutoff: float, keep: frozenset[str]) -> int:
     removed = 0
     for folder, _dirs, files in os.walk(root):
         for name in files:
+            if not name.startswith(_TEMP_PREFIX) or local_parts.temp_key(name) in keep:
+                continue
             path = Path(folder, name)
-            if name.startswith(_TEMP_PREFIX) and path.stat().st_mtime < cutoff:
+            if path.stat().st_mtime < cutoff:
                 path.unlink(missing_ok=True)
                 removed += 1
     return removed

@@ -6,7 +6,7 @@ import functools
 import hashlib
 import logging
 import threading
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,9 +21,10 @@ from urllib3.exceptions import HTTPError
 
 from media.config import Settings, StorageUrl
 from media.errors import ConfigError, MediaError, NotFound, TooLarge, Unavailable
-from media.models import ObjectInfo
+from media.models import ObjectInfo, PartInfo
 from media.storage.base import (
     FILE_BLOCK_BYTES,
+    BlockingReader,
     check_key,
     check_range,
     chunk_bytes,
@@ -55,7 +56,7 @@ def _read_blocks(body: StreamingBody, chunk: int, remaining: int) -> list[bytes]
 PART_BYTES = 8 * 1024 * 1024
 CONNECT_TIMEOUT_S = 3.0
 _STORE_ERRORS = (ClientError, BotoCoreError, HTTPError)
-_MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
+_MISSING = frozenset({"NoSuchKey", "NoSuchUpload", "404", "NotFound"})
 _T = TypeVar("_T")
 _Addressing = Literal["auto", "virtual", "path"]
 log = logging.getLogger(__name__)
@@ -181,21 +182,105 @@ class S3Storage:
         """DeleteObject; S3 answers success for absent keys."""
         await self._call(key, self._client.delete_object, Bucket=self._bucket, Key=self._name(key))
 
-    async def sweep_partial(self, older_than: datetime) -> int:
-        """Abort multipart uploads a crashed write left open (they are invisible but billed)."""
-        return await self._call(None, self._abort_stale_uploads, older_than)
+    async def sweep_partial(self, older_than: datetime, keep: Collection[str] = ()) -> int:
+        """Abort multipart uploads a crash or a client left open (they are invisible but billed)."""
+        return await self._call(None, self._abort_stale_uploads, older_than, frozenset(keep))
 
-    def _abort_stale_uploads(self, older_than: datetime) -> int:
+    def _abort_stale_uploads(self, older_than: datetime, keep: frozenset[str]) -> int:
         paginator = self._client.get_paginator("list_multipart_uploads")
         aborted = 0
         for page in paginator.paginate(Bucket=self._bucket, Prefix=self._prefix):
             for upload in page.get("Uploads", []):
-                if upload["Initiated"] < older_than and is_key(upload["Key"][len(self._prefix) :]):
+                key = upload["Key"][len(self._prefix) :]
+                if upload["Initiated"] < older_than and is_key(key) and key not in keep:
                     self._client.abort_multipart_upload(
                         Bucket=self._bucket, Key=upload["Key"], UploadId=upload["UploadId"]
                     )
                     aborted += 1
         return aborted
+
+    async def create_multipart(self, key: str, *, content_type: str) -> str:
+        """CreateMultipartUpload; the object appears only once completed."""
+        created = await self._call(
+            key,
+            self._client.create_multipart_upload,
+            Bucket=self._bucket,
+            Key=self._name(key),
+            ContentType=content_type,
+        )
+        return created["UploadId"]
+
+    async def write_part(
+        self,
+        key: str,
+        multipart_id: str,
+        number: int,
+        chunks: AsyncIterable[bytes],
+        *,
+        offset: int,
+        size: int,
+    ) -> PartInfo:
+        """UploadPart with the stream as its body: chunks go out as they arrive."""
+        reader = BlockingReader(chunks, size)
+        try:
+            sent = await self._call(
+                key,
+                self._client.upload_part,
+                Bucket=self._bucket,
+                Key=self._name(key),
+                UploadId=multipart_id,
+                PartNumber=number,
+                ContentLength=size,
+                Body=reader,
+            )
+        except MediaError:
+            if reader.error is not None:
+                raise reader.error from None  # the body's failure, not the store's
+            raise
+        return PartInfo(number=number, size=size, etag=sent["ETag"].strip('"'))
+
+    async def list_parts(self, key: str, multipart_id: str) -> list[PartInfo]:
+        """ListParts through its paginator (1000 parts a page)."""
+        return await self._call(key, self._list_parts, self._name(key), multipart_id)
+
+    def _list_parts(self, name: str, multipart_id: str) -> list[PartInfo]:
+        paginator = self._client.get_paginator("list_parts")
+        pages = paginator.paginate(Bucket=self._bucket, Key=name, UploadId=multipart_id)
+        return [
+            PartInfo(number=part["PartNumber"], size=part["Size"], etag=part["ETag"].strip('"'))
+            for page in pages
+            for part in page.get("Parts", [])
+        ]
+
+    async def complete_multipart(
+        self, key: str, multipart_id: str, parts: Sequence[PartInfo]
+    ) -> ObjectInfo:
+        """CompleteMultipartUpload from the given (server-listed) parts, then HeadObject."""
+        listed: list[CompletedPartTypeDef] = [
+            {"ETag": f'"{part.etag}"', "PartNumber": part.number} for part in parts
+        ]
+        await self._call(
+            key,
+            self._client.complete_multipart_upload,
+            Bucket=self._bucket,
+            Key=self._name(key),
+            UploadId=multipart_id,
+            MultipartUpload={"Parts": listed},
+        )
+        return await self.stat(key)
+
+    async def abort_multipart(self, key: str, multipart_id: str) -> None:
+        """AbortMultipartUpload; an upload already gone is fine."""
+        try:
+            await self._call(
+                key,
+                self._client.abort_multipart_upload,
+                Bucket=self._bucket,
+                Key=self._name(key),
+                UploadId=multipart_id,
+            )
+        except NotFound:
+            return
 
     async def keys(self) -> list[str]:
         """Every object key directly under the prefix, through the ListObjectsV2 paginator."""
@@ -341,7 +426,12 @@ def _client(url: StorageUrl, settings: Settings) -> S3Client:
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=settings.storage_timeout_s,
         retries={"max_attempts": 3, "mode": "standard"},
-        s3={"addressing_style": cast(_Addressing, url.addressing_style)},  # parsed in config
+        s3={
+            "addressing_style": cast(_Addressing, url.addressing_style),  # parsed in config
+            # Part bodies are streams that cannot be read twice, so SigV4 must not hash them
+            # first (botocore would over plain http); TLS protects the body on https endpoints.
+            "payload_signing_enabled": False,
+        },
         # Default CRC checksums (boto3 >= 1.36) break some S3-compatible stores; we hash ourselves.
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",

@@ -57,6 +57,7 @@ CASES = [
     ),
     ("MEDIA_URL_TTL_S", "600", 600, "86401"),
     ("MEDIA_UPLOAD_TTL_S", "1800", 1800, "3601"),
+    ("MEDIA_MULTIPART_TTL_S", "172800", 172800, "59"),
     ("MEDIA_MAX_UPLOAD_BYTES", "1048576", 1048576, "-1"),
     (
         "MEDIA_CORS_ORIGINS",

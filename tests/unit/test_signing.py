@@ -85,6 +85,7 @@ def test_round_trip_per_purpose(signer: UrlSigner, purpose: Purpose) -> None:
         upload_id=upload_id,
         max_bytes=1000,
         content_type="video/mp4",
+        part_number=3,
     )
     assert token.startswith(PREFIXES[purpose] + ".")
     claims = signer.verify(token, [purpose])
@@ -101,8 +102,13 @@ def test_round_trip_per_purpose(signer: UrlSigner, purpose: Purpose) -> None:
             1000,
             "video/mp4",
         )
+    elif purpose is Purpose.UPLOAD_PART:
+        # A part token names its upload, part and exact size; the type is the upload's.
+        assert (claims.upload_id, claims.max_bytes, claims.part_number) == (upload_id, 1000, 3)
+        assert claims.content_type is None
     else:
         assert claims.upload_id is claims.max_bytes is claims.content_type is None
+        assert claims.part_number is None
 
 
 def test_payload_is_compact_and_carries_no_file_name(signer: UrlSigner) -> None:
@@ -117,6 +123,7 @@ def test_payload_is_compact_and_carries_no_file_name(signer: UrlSigner) -> None:
     [
         (Purpose.STREAM, (Purpose.UPLOAD,)),
         (Purpose.UPLOAD, READS),
+        (Purpose.UPLOAD, (Purpose.UPLOAD_PART,)),
         (Purpose.THUMBNAIL, (Purpose.STREAM, Purpose.DOWNLOAD)),
         (Purpose.DOWNLOAD, (Purpose.STREAM,)),
     ],
@@ -332,3 +339,29 @@ def test_a_key_list_is_required() -> None:
         UrlSigner([])
     with pytest.raises(ValueError, match="leeway"):
         UrlSigner([NEW], leeway_s=31)
+
+
+def test_part_tokens_need_their_upload_part_and_size(signer: UrlSigner) -> None:
+    with pytest.raises(ValueError):
+        signer.sign(
+            Purpose.UPLOAD_PART,
+            media_id=1,
+            subject="a",
+            generation=0,
+            ttl_s=60,
+            upload_id=uuid4(),
+            max_bytes=5,
+        )
+    token, _ = signer.sign(
+        Purpose.UPLOAD_PART,
+        media_id=1,
+        subject="a",
+        generation=0,
+        ttl_s=60,
+        upload_id=uuid4(),
+        max_bytes=5,
+        part_number=2,
+    )
+    assert set(payload_of(token)) == {"v", "k", "p", "m", "s", "g", "e", "u", "n", "i"}
+    # A part token is no upload token, and the other way round.
+    assert reason(signer, token, (Purpose.UPLOAD,)) == "wrong_purpose"

@@ -1,0 +1,157 @@
+"""Storage contract for multipart uploads, against a local folder and moto's S3 server."""
+
+from __future__ import annotations
+
+import hashlib
+import tracemalloc
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from media.errors import InvalidInput, NotFound
+from media.models import PartInfo
+from media.storage import Storage, open_storage
+from tests.integration.test_storage import (
+    MiB,
+    assert_empty,
+    collect,
+    multipart_uploads,
+    new_key,
+    payload,
+    pieces,
+    settings_for,
+)
+
+PART = 5 * MiB
+
+
+@pytest.fixture
+async def storage(storage_url: str, tmp_path: Path) -> AsyncIterator[Storage]:
+    """An open storage of each backend."""
+    opened = await open_storage(settings_for(storage_url, tmp_path))
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def local_storage(tmp_path: Path) -> AsyncIterator[Storage]:
+    """An open local storage."""
+    opened = await open_storage(settings_for(f"file://{tmp_path / 'objects'}", tmp_path))
+    yield opened
+    await opened.close()
+
+
+def split(data: bytes, size: int = PART) -> list[bytes]:
+    """The parts of `data`: `size` bytes each, the last one the remainder."""
+    return [data[offset : offset + size] for offset in range(0, len(data), size)]
+
+
+async def send(
+    store: Storage, key: str, upload: str, number: int, data: bytes, size: int = PART
+) -> PartInfo:
+    """Write part `number` (1-based) of `size`-byte parts."""
+    return await store.write_part(
+        key, upload, number, pieces(data), offset=(number - 1) * size, size=len(data)
+    )
+
+
+async def test_parts_out_of_order_assemble_in_order(storage: Storage, storage_url: str) -> None:
+    data = payload(2 * PART + 1234, seed=3)
+    parts = split(data)
+    key = new_key()
+    upload = await storage.create_multipart(key, content_type="video/mp4")
+    assert await storage.list_parts(key, upload) == []
+    for number in (3, 1, 2):
+        sent = await send(storage, key, upload, number, parts[number - 1])
+        assert (sent.number, sent.size) == (number, len(parts[number - 1]))
+        assert sent.etag and '"' not in sent.etag
+    listed = await storage.list_parts(key, upload)
+    assert [(part.number, part.size) for part in listed] == [(1, PART), (2, PART), (3, 1234)]
+    assert await storage.keys() == []  # nothing visible before completion
+    info = await storage.complete_multipart(key, upload, listed)
+    assert info.size == len(data)
+    assert b"".join(await collect(storage.read(key, 0, len(data)))) == data
+    assert await storage.keys() == [key]
+    if storage_url.startswith("s3://"):
+        assert multipart_uploads(storage_url) == []
+    await storage.delete(key)
+    await assert_empty(storage, storage_url)
+
+
+async def test_a_part_sent_again_replaces_the_first(storage: Storage) -> None:
+    data = payload(PART + 10, seed=4)
+    first, last = split(data)
+    key = new_key()
+    upload = await storage.create_multipart(key, content_type="video/mp4")
+    wrong = await send(storage, key, upload, 1, payload(PART, seed=99))
+    await send(storage, key, upload, 2, last)
+    right = await send(storage, key, upload, 1, first)
+    assert right.etag != wrong.etag
+    listed = await storage.list_parts(key, upload)
+    assert [part.etag for part in listed] == [right.etag, listed[1].etag]
+    await storage.complete_multipart(key, upload, listed)
+    got = b"".join(await collect(storage.read(key, 0, len(data))))
+    assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+    await storage.delete(key)
+
+
+async def test_a_short_part_is_refused_and_not_listed(storage: Storage) -> None:
+    key = new_key()
+    upload = await storage.create_multipart(key, content_type="video/mp4")
+    with pytest.raises(InvalidInput):
+        await storage.write_part(key, upload, 1, pieces(payload(1000)), offset=0, size=PART)
+    assert await storage.list_parts(key, upload) == []
+    await storage.abort_multipart(key, upload)
+
+
+async def test_abort_leaves_nothing(storage: Storage, storage_url: str) -> None:
+    key = new_key()
+    upload = await storage.create_multipart(key, content_type="image/png")
+    await send(storage, key, upload, 1, payload(PART))
+    await storage.abort_multipart(key, upload)
+    await storage.abort_multipart(key, upload)  # twice is fine
+    with pytest.raises(NotFound):
+        await storage.list_parts(key, upload)
+    await assert_empty(storage, storage_url)
+
+
+async def test_sweep_keeps_live_multipart_uploads_and_removes_abandoned_ones(
+    storage: Storage, storage_url: str
+) -> None:
+    live, abandoned = new_key(), new_key()
+    live_upload = await storage.create_multipart(live, content_type="video/mp4")
+    dead_upload = await storage.create_multipart(abandoned, content_type="video/mp4")
+    await send(storage, live, live_upload, 1, payload(100))
+    await send(storage, abandoned, dead_upload, 1, payload(100))
+    future = datetime.now(UTC) + timedelta(minutes=5)
+    assert await storage.sweep_partial(future, keep={live}) >= 1
+    with pytest.raises(NotFound):
+        await storage.list_parts(abandoned, dead_upload)
+    assert [part.number for part in await storage.list_parts(live, live_upload)] == [1]
+    await storage.sweep_partial(future)
+    await assert_empty(storage, storage_url)
+
+
+async def test_a_local_part_is_written_in_bounded_memory(local_storage: Storage) -> None:
+    size = 32 * MiB
+
+    async def generated() -> AsyncIterator[bytes]:
+        block = payload(64 * 1024, seed=8)
+        for _ in range(size // len(block)):
+            yield block
+
+    key = new_key()
+    upload = await local_storage.create_multipart(key, content_type="video/mp4")
+    tracemalloc.start()
+    try:
+        await local_storage.write_part(key, upload, 2, generated(), offset=size, size=size)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * MiB, peak
+    assert [(part.number, part.size) for part in await local_storage.list_parts(key, upload)] == [
+        (2, size)
+    ]
+    await local_storage.abort_multipart(key, upload)

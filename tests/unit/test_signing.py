@@ -345,7 +345,7 @@ def test_part_tokens_need_their_upload_part_and_size(signer: UrlSigner) -> None:
     with pytest.raises(ValueError):
         signer.sign(
             Purpose.UPLOAD_PART,
-            media_id=1,
+            media_id=MEDIA,
             subject="a",
             generation=0,
             ttl_s=60,
@@ -354,7 +354,7 @@ def test_part_tokens_need_their_upload_part_and_size(signer: UrlSigner) -> None:
         )
     token, _ = signer.sign(
         Purpose.UPLOAD_PART,
-        media_id=1,
+        media_id=MEDIA,
         subject="a",
         generation=0,
         ttl_s=60,

@@ -12,13 +12,16 @@ import anyio
 from litestar import Litestar, Request, get
 from litestar.datastructures import State
 from litestar.logging import LoggingConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Response
+from litestar.template.config import TemplateConfig
 
 from api import graphql_controller
 from media.clock import utc_now
 from media.config import Settings
 from media.errors import MediaError
 from media.service import MediaService
+from pages import TEMPLATE_DIRECTORY, share_page_handlers
 from server.cors import cors
 from server.dev_oidc import dev_oidc_handlers
 from server.lifecycle import Dependencies, dev_issuer, open_dependencies
@@ -81,6 +84,7 @@ def create_app(
         readyz,
         graphql_controller(settings, holder.service),
         *stream_route_handlers(settings.cors_origins, observe=log_request),
+        *share_page_handlers(),
         upload_handler(settings),
         part_handler(settings),
     ]
@@ -88,6 +92,8 @@ def create_app(
         handlers.extend(dev_oidc_handlers(issuer))
     return Litestar(
         route_handlers=handlers,  # type: ignore[arg-type]
+        # Jinja2 with autoescaping on, for the share page (pages/templates).
+        template_config=TemplateConfig(directory=TEMPLATE_DIRECTORY, engine=JinjaTemplateEngine),
         lifespan=[lifespan],
         middleware=[RequestLogMiddleware, cors(settings.cors_origins)],
         openapi_config=None,

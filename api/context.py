@@ -36,8 +36,7 @@ def request_id(request: ASGIConnection[Any, Any, Any, Any]) -> str:
     value = request.state.get("request_id")
     if isinstance(value, str):
         return value
-    offered = request.headers.get("x-request-id", "")
-    value = offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex
+    value = accept_request_id(request.headers.get("x-request-id")) or uuid.uuid4().hex
     request.state["request_id"] = value
     return value
 
@@ -49,6 +48,11 @@ def authorization(request: ASGIConnection[Any, Any, Any, Any]) -> str | None:
         # Which one would count differs between proxies and frameworks: refuse them all.
         raise Unauthenticated("several Authorization headers", reason="malformed")
     return values[0] if values else None
+
+
+def accept_request_id(offered: str | None) -> str | None:
+    """A caller's X-Request-ID when it is safe to log and echo, else None."""
+    return offered if offered is not None and _REQUEST_ID.match(offered) else None
 
 
 def context_getter(service: Callable[[], MediaService]) -> ContextGetter:

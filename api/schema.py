@@ -13,6 +13,7 @@ from api.errors import ErrorCodes, log_unexpected
 from api.limits import limit_extensions
 from api.mutations import Mutation
 from api.queries import Query
+from api.tracing import OperationSpan
 from media.config import Settings
 
 
@@ -36,7 +37,11 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return MediaSchema(
         query=Query,
         mutation=Mutation,
-        extensions=[*limit_extensions(settings), error_codes],
+        extensions=[
+            *([OperationSpan] if settings.tracing_enabled else []),
+            *limit_extensions(settings),
+            error_codes,
+        ],
     )
 
 

@@ -15,7 +15,7 @@ from types import FrameType
 
 from bench.procs import Processes
 from bench.report import Row, render
-from bench.scenarios import Outcome, Plan, fullget, graphql, memory, ranges, s3
+from bench.scenarios import Outcome, Plan, fullget, graphql, memory, ranges, s3, telemetry
 from bench.stack import Stack
 
 SCENARIOS: dict[str, Callable[[Plan, Stack], Outcome]] = {
@@ -24,6 +24,7 @@ SCENARIOS: dict[str, Callable[[Plan, Stack], Outcome]] = {
     "s3": s3.run,
     "memory": memory.run,
     "graphql": graphql.run,
+    "telemetry": telemetry.run,
 }
 LISTING = 100
 

@@ -36,7 +36,7 @@ class Service:
 
 
 def _clean_env() -> dict[str, str]:
-    drop = ("MEDIA_", "AWS_")
+    drop = ("MEDIA_", "AWS_", "OTEL_", "PROMETHEUS_")
     return {k: v for k, v in os.environ.items() if not k.startswith(drop)} | AWS_ENV
 
 
@@ -48,6 +48,8 @@ def start_service(
     listing: int = 0,
     storage_url: str | None = None,
     profile_to: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+    name: str | None = None,
 ) -> Service:
     """Seed through storage + repository, then run `media-service serve` as its own process."""
     port = free_port()
@@ -60,6 +62,7 @@ def start_service(
     }
     if storage_url:
         media_env["MEDIA_STORAGE_URL"] = storage_url
+    media_env.update(extra_env or {})
     os.environ.update(AWS_ENV)  # the seeding boto3 client in this process talks to moto too
     settings = load_settings(media_env)
     seeded = anyio.run(seed, settings, objects, listing)
@@ -69,7 +72,9 @@ def start_service(
         if profile_to
         else python(*serve)
     )
-    name = "service-profiled" if profile_to else ("service-s3" if storage_url else "service")
+    name = name or (
+        "service-profiled" if profile_to else ("service-s3" if storage_url else "service")
+    )
     proc = procs.start(name, argv, _clean_env() | media_env)
     url = f"http://127.0.0.1:{port}"
     wait_http(proc, f"{url}/healthz")

@@ -43,7 +43,9 @@ class StorageUrl:
     addressing_style: str = "auto"
 
 
-_SECRETS = frozenset({"signing_keys", "client_token"})
+_SECRETS = frozenset({"signing_keys", "client_token", "metrics_token"})
+# OpenTelemetry span exporters this build ships (OTEL_TRACES_EXPORTER); "none" turns tracing off.
+TRACE_EXPORTERS = ("console", "otlp")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,11 @@ class Settings:
     # Unset, load_settings turns both off in production.
     graphiql: bool = True
     introspection: bool = True
+    log_format: str = "text"
+    metrics_enabled: bool = True
+    metrics_token: str | None = field(default=None, repr=False)
+    metrics_multiproc_dir: Path | None = None
+    traces_exporters: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -114,6 +121,11 @@ class Settings:
     def uses_dev_issuer(self) -> bool:
         """True when tokens come from the built-in development issuer."""
         return self.oidc_issuer is None
+
+    @property
+    def tracing_enabled(self) -> bool:
+        """True when OTEL_TRACES_EXPORTER names an exporter (tracing is off otherwise)."""
+        return bool(self.traces_exporters)
 
     @property
     def dev_key_path(self) -> Path:
@@ -275,6 +287,31 @@ def _bool(name: str) -> Callable[[str], bool]:
     return parse
 
 
+def _exporters(raw: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(n.strip().lower() for n in raw.split(",") if n.strip()))
+    unknown = set(names) - {*TRACE_EXPORTERS, "none"}
+    if unknown:
+        raise ConfigError(
+            f"unknown exporter(s) {sorted(unknown)}; expected {', '.join(TRACE_EXPORTERS)} or none",
+            variable="OTEL_TRACES_EXPORTER",
+        )
+    return () if "none" in names else names
+
+
+def _otlp_protocol(name: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value != "http/protobuf":
+            raise ConfigError(f"only http/protobuf is supported, got {raw!r}", variable=name)
+        return value
+
+    return parse
+
+
+def _folder(raw: str) -> Path:
+    return Path(raw.strip()).expanduser().resolve()
+
+
 # variable -> (Settings field, parser); README 'Settings' documents each with its default.
 _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MEDIA_DATABASE_URL": ("database_url", _database),
@@ -348,6 +385,17 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MEDIA_MAX_SHARE_LINKS": ("max_share_links", _int("MEDIA_MAX_SHARE_LINKS", 1, 1_000_000)),
     "MEDIA_GRAPHIQL": ("graphiql", _bool("MEDIA_GRAPHIQL")),
     "MEDIA_INTROSPECTION": ("introspection", _bool("MEDIA_INTROSPECTION")),
+    "MEDIA_LOG_FORMAT": ("log_format", _choice("MEDIA_LOG_FORMAT", "text", "json")),
+    "MEDIA_METRICS": ("metrics_enabled", _bool("MEDIA_METRICS")),
+    "MEDIA_METRICS_TOKEN": ("metrics_token", _text),
+    # Standard names read by their libraries too; parsed here so a bad value stops the start.
+    "PROMETHEUS_MULTIPROC_DIR": ("metrics_multiproc_dir", _folder),
+    "OTEL_TRACES_EXPORTER": ("traces_exporters", _exporters),
+}
+# Checked only: the OTLP exporter reads them itself, and this build ships its HTTP flavour only.
+_CHECKED_ONLY: dict[str, Callable[[str], object]] = {
+    name: _otlp_protocol(name)
+    for name in ("OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
 }
 
 SETTING_VARIABLES = ("MEDIA_DATA_DIR", *_PARSERS)
@@ -366,6 +414,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raw = env.get(variable)
         if raw is not None and raw.strip() != "":
             values[name] = parse(raw)
+    for variable, check in _CHECKED_ONLY.items():
+        if (raw := env.get(variable)) and raw.strip() and values.get("traces_exporters"):
+            check(raw)
+    if _bool("OTEL_SDK_DISABLED")(env.get("OTEL_SDK_DISABLED") or "false"):
+        values["traces_exporters"] = ()  # the OpenTelemetry switch that turns every signal off
     if "env" not in values:
         embedded = values["database_url"].startswith("sqlite:") and values[
             "storage_url"

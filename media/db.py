@@ -30,6 +30,7 @@ import migrations
 from media import tables
 from media.config import DatabaseUrl, Settings
 from media.errors import Conflict, MediaError, Unavailable
+from media.telemetry import tracing
 
 log = logging.getLogger(__name__)
 
@@ -163,17 +164,22 @@ def translate_error(exc: BaseException) -> MediaError | None:
 def guarded(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
     """Turn driver errors of `method` into MediaErrors (Unavailable, Conflict): the one place."""
 
+    # One span per call of a database operation; its name is the operation, never the SQL.
+    span_name = f"db {method.__name__}"
+    attributes = {"db.operation.name": method.__name__}
+
     @functools.wraps(method)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await method(*args, **kwargs)
-        except MediaError:
-            raise
-        except Exception as exc:
-            translated = translate_error(exc)
-            if translated is None:
+        with tracing.span(span_name, attributes):
+            try:
+                return await method(*args, **kwargs)
+            except MediaError:
                 raise
-            raise translated from exc
+            except Exception as exc:
+                translated = translate_error(exc)
+                if translated is None:
+                    raise
+                raise translated from exc
 
     return wrapper
 

@@ -44,6 +44,7 @@ from media.tables import (
     to_upload,
     utc,
 )
+from media.telemetry.metrics import UPLOADS
 
 FINAL_UPLOAD_STATES = (UploadState.DONE, UploadState.FAILED, UploadState.EXPIRED)
 # Bidirectional overrides make "evil\u202egpj.exe" look like "evilexe.jpg".
@@ -262,6 +263,8 @@ class Repository:
             .where((u.id == upload_id) & u.state.is_in([state.value for state in from_states]))
             .returning(*u.all_columns())
         )
+        if rows and to in FINAL_UPLOAD_STATES:
+            UPLOADS.labels(to.value).inc()  # once per upload: the UPDATE is conditional
         return (await self._upload_models(rows))[0] if rows else None
 
     @guarded

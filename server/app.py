@@ -25,6 +25,7 @@ from pages import TEMPLATE_DIRECTORY, share_page_handlers
 from server.cors import cors
 from server.dev_oidc import dev_oidc_handlers
 from server.lifecycle import Dependencies, dev_issuer, open_dependencies
+from server.observability.wiring import observability
 from server.request_log import CLIENT_ERRORS, RequestLogMiddleware, log_request, log_unhandled
 from streaming import stream_route_handlers
 from streaming.upload import part_handler, upload_handler
@@ -63,6 +64,7 @@ def create_app(
     base_url = (settings.public_url or public_url or "http://127.0.0.1:8090").rstrip("/")
     holder = _Holder()
     issuer = dev_issuer(settings, base_url) if settings.uses_dev_issuer else None
+    observed = observability(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -83,10 +85,13 @@ def create_app(
         healthz,
         readyz,
         graphql_controller(settings, holder.service),
-        *stream_route_handlers(settings.cors_origins, observe=log_request),
+        *stream_route_handlers(
+            settings.cors_origins, observe=log_request, wrap=observed.wrap_stream
+        ),
         *share_page_handlers(),
         upload_handler(settings),
         part_handler(settings),
+        *observed.handlers,
     ]
     if issuer is not None:
         handlers.extend(dev_oidc_handlers(issuer))
@@ -94,8 +99,9 @@ def create_app(
         route_handlers=handlers,  # type: ignore[arg-type]
         # Jinja2 with autoescaping on, for the share page (pages/templates).
         template_config=TemplateConfig(directory=TEMPLATE_DIRECTORY, engine=JinjaTemplateEngine),
-        lifespan=[lifespan],
-        middleware=[RequestLogMiddleware, cors(settings.cors_origins)],
+        lifespan=[lifespan, *observed.lifespan],
+        on_shutdown=observed.on_shutdown,
+        middleware=[*observed.middleware, RequestLogMiddleware, cors(settings.cors_origins)],
         openapi_config=None,
         # The root logger is ours (server.request_log.configure_logging); Litestar keeps its own
         # logger for unhandled exceptions only, never for 4xx, and never with a raw token path.

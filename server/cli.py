@@ -87,7 +87,7 @@ def _serve(settings: Settings, host: str, port: int) -> int:
     from server.app import create_app
     from server.request_log import configure_logging
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.database.engine == "sqlite":
         anyio.run(migrate, settings)

@@ -16,6 +16,7 @@ from media.repository import Repository
 from media.service import MediaService, Parts
 from media.signing import UrlSigner
 from media.storage import Storage, open_storage
+from media.storage.observed import ObservedStorage
 from server.dev_oidc import in_process_http
 from server.keys import signing_keys
 
@@ -54,6 +55,13 @@ def make_verifier(
     return verifier
 
 
+def observed_storage(storage: Storage, settings: Settings) -> Storage:
+    """The storage, recording metrics and spans when either is on."""
+    if not (settings.metrics_enabled or settings.tracing_enabled):
+        return storage
+    return ObservedStorage(storage, "s3" if settings.storage.scheme == "s3" else "local")
+
+
 @contextlib.asynccontextmanager
 async def open_dependencies(
     settings: Settings,
@@ -66,7 +74,7 @@ async def open_dependencies(
     async with contextlib.AsyncExitStack() as stack:
         database = await open_database(settings)
         stack.push_async_callback(database.close)
-        storage = await open_storage(settings)
+        storage = observed_storage(await open_storage(settings), settings)
         stack.push_async_callback(storage.close)
         verifier = make_verifier(settings, issuer, stack)
         parts = Parts(

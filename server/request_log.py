@@ -12,6 +12,8 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from litestar.types.protocols import Logger
 
+from server.observability.logs import log_formatter
+
 logger = logging.getLogger("media.request")
 
 # Path segments that are capabilities (signed tokens) never reach a log line, whatever the case
@@ -85,13 +87,15 @@ def log_request(method: str, route: str, status: int, sent: int, seconds: float)
         "bytes": sent,
         "ms": round(seconds * 1000, 2),
     }
-    logger.info("request %s", json.dumps(line, separators=(",", ":")))
-
-
-def configure_logging(level: str) -> None:
-    """Plain one-line logs on stderr; uvicorn's access log (full URLs) stays off."""
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    # `media_request` lets a JSON log format put the fields at the top level.
+    logger.info(
+        "request %s", json.dumps(line, separators=(",", ":")), extra={"media_request": line}
     )
+
+
+def configure_logging(level: str, log_format: str = "text") -> None:
+    """One-line logs (text or JSON) on stderr; uvicorn's access log (full URLs) stays off."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(log_formatter(log_format))
+    logging.basicConfig(level=level, handlers=[handler])
     logging.getLogger("uvicorn.access").disabled = True

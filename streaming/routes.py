@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from litestar.enums import ScopeType
 from litestar.exceptions import NotFoundException
 from litestar.handlers import ASGIRouteHandler
-from litestar.types import HTTPScope, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 
 from media.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated, Unavailable
 from media.models import StreamTarget
@@ -124,8 +124,11 @@ def stream_route_handlers(
     *,
     clock: Callable[[], datetime] = utc_now,
     observe: RequestObserver | None = None,
+    wrap: Callable[[ASGIApp], ASGIApp] | None = None,
 ) -> list[ASGIRouteHandler]:
-    """The `/media/{token}` route, to pass to the Litestar app (which holds `stream_source`)."""
+    """The `/media/{token}` route, to pass to the Litestar app (which holds `stream_source`).
+
+    `wrap`, when given, wraps the endpoint (telemetry: the route takes no app middleware)."""
     config = StreamConfig(cors_origins=tuple(cors_origins), clock=clock)
 
     async def media_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
@@ -145,7 +148,7 @@ def stream_route_handlers(
                 observe(method, MEDIA_ROUTE, status, sent, time.perf_counter() - started)
 
     handler = SelfContainedRoute(MEDIA_MOUNT, name="media", is_mount=True, copy_scope=False)
-    return [handler(media_endpoint)]
+    return [handler(wrap(media_endpoint) if wrap is not None else media_endpoint)]
 
 
 async def _dispatch(

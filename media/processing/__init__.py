@@ -15,6 +15,7 @@ from media.processing.faststart import make_faststart, needs_faststart
 from media.processing.probe import local_file, probe
 from media.processing.sniff import ALLOWED_TYPES, MP4, SNIFF_BYTES, sniff
 from media.processing.thumbnail import render_thumbnail
+from media.telemetry.stages import stage
 
 __all__ = [
     "ALLOWED_TYPES",
@@ -70,6 +71,7 @@ def process(path: Path, declared_type: str, workdir: Path) -> Processed:
     )
 
 
+@stage("sniff")
 def detect(path: Path, declared_type: str) -> str:
     """The sniffed type of path; UnsupportedMediaType when unknown or not the declared one."""
     with open(local_file(path), "rb") as handle:

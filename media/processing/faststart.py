@@ -9,6 +9,7 @@ from typing import Any
 import av
 
 from media.processing.probe import AV_OPTIONS, invalid, local_file, top_level_boxes
+from media.telemetry.stages import stage
 
 REMUX_FAILED = "video could not be prepared for streaming"
 
@@ -29,6 +30,7 @@ def needs_faststart(path: Path) -> bool:
     return moov_before_mdat(path) is False
 
 
+@stage("faststart")
 def make_faststart(src: Path, dst: Path) -> None:
     """Remux src into dst with moov first, copying streams without re-encoding."""
     source = local_file(src)

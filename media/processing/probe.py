@@ -15,6 +15,7 @@ from PIL import Image
 from media.errors import InvalidInput
 from media.models import MediaKind, ProbeResult
 from media.processing.sniff import JPEG, MP4, PNG, WEBM
+from media.telemetry.stages import stage
 
 MAX_PIXELS = 40_000_000
 MAX_SIDE = 16_384
@@ -92,6 +93,7 @@ def boxes_fill_file(path: Path) -> bool:
     return covered == end
 
 
+@stage("probe")
 def probe(path: Path, mime_type: str) -> ProbeResult:
     """Probe a local file already sniffed as mime_type; raise InvalidInput with a reason."""
     if mime_type in DEMUXERS:

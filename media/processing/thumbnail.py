@@ -20,6 +20,7 @@ from media.processing.probe import (
     local_file,
 )
 from media.processing.sniff import SNIFF_BYTES, sniff
+from media.telemetry.stages import stage
 
 JPEG_QUALITY = 85
 FRAME_AT = 0.10
@@ -28,6 +29,7 @@ MAX_FRAMES_AFTER_SEEK = 600
 _BACKGROUND = (255, 255, 255)
 
 
+@stage("thumbnail")
 def render_thumbnail(
     src: Path,
     kind: MediaKind,

@@ -10,6 +10,8 @@ from media.errors import InvalidSignature
 from media.models import Media, MediaStatus, Purpose, ShareGrant, StreamTarget, UrlClaims
 from media.service.cache import TtlCache
 from media.service.context import Parts
+from media.service.url_checks import counted_url_check
+from media.telemetry.request import note_purpose
 
 logger = logging.getLogger("media.stream")
 
@@ -35,6 +37,7 @@ class Streams:
         # the same bound as media revocation (the TTL), and this process at once (forget_link).
         self._grants: TtlCache[str, ShareGrant] = TtlCache(ttl, 4096)
 
+    @counted_url_check
     async def open_stream(self, token: str) -> StreamTarget:
         """What to serve for a signed read URL; InvalidSignature for every refusal."""
         claims = self._claims.get(token)
@@ -48,7 +51,9 @@ class Streams:
             media_id, lambda: self._parts.repository.get_media(media_id, None)
         )
         # The generation check below stays exact against the row in hand.
-        return target_for(claims, media)
+        target = target_for(claims, media)
+        note_purpose(claims.purpose.value)
+        return target
 
     async def _check_link(self, claims: UrlClaims, link_id: str) -> None:
         shares = self._parts.repository.shares

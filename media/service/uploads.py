@@ -44,6 +44,7 @@ from media.service.context import Parts
 from media.service.dates import input_instant
 from media.service.identity import owner_filter, require_user
 from media.service.ingest import Ingest
+from media.service.url_checks import counted_url_check
 
 logger = logging.getLogger("media.upload")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -156,6 +157,7 @@ class Uploads:
         )
         return SignedUrl(url=f"{self._parts.public_url}/upload/{token}", expires_at=expires_at)
 
+    @counted_url_check
     async def receive(
         self,
         token: str,

@@ -29,6 +29,7 @@ REQUIRED_IN_PRODUCTION = (
     "MEDIA_ENV",
 )
 ONE_SHOT = {"migrate", "create-bucket"}
+OPTIONAL = {"prometheus"}  # only with `--profile observability`
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|_KEYS?$")
 REQUIRED_REFERENCE = re.compile(r"\$\{([A-Z0-9_]+):\?[^}]*\}")
 ENV_EXAMPLE_NAME = re.compile(r"^([A-Z0-9_]+)=", re.MULTILINE)
@@ -281,7 +282,7 @@ def _walk(node: Any) -> Iterator[dict[str, Any]]:
 def test_app_waits_for_migrations_and_healthy_services(services: dict[str, Any]) -> None:
     depends = services["app"]["depends_on"]
     assert depends["migrate"]["condition"] == "service_completed_successfully"
-    for name in set(services) - {"app"}:
+    for name in set(services) - {"app"} - OPTIONAL:
         expected = "service_completed_successfully" if name in ONE_SHOT else "service_healthy"
         assert depends[name]["condition"] == expected, name
     for name, service in services.items():
@@ -290,9 +291,10 @@ def test_app_waits_for_migrations_and_healthy_services(services: dict[str, Any])
                 assert "healthcheck" in services[target], f"{name} -> {target}"
 
 
-def test_only_the_app_and_the_oidc_login_publish_ports(services: dict[str, Any]) -> None:
+def test_only_the_app_the_oidc_login_and_prometheus_publish_ports(services: dict[str, Any]) -> None:
     published = {name for name, service in services.items() if service.get("ports")}
-    assert published == {"app", "keycloak"}
+    assert published == {"app", "keycloak", "prometheus"}
+    assert services["prometheus"]["ports"] == ["127.0.0.1:9090:9090"]
     assert [port.rsplit(":", 1)[1] for port in services["app"]["ports"]] == ["8090"]
     assert services["app"]["command"] == ["serve", "--host", "0.0.0.0", "--port", "8090"]
 
@@ -432,3 +434,33 @@ def test_bucket_job_retries_an_unreachable_store(bucket_job: ModuleType, s3_serv
     environ = _job_env(f"http://127.0.0.1:{free_port()}", "media")
     assert bucket_job.run(environ, attempts=3, sleep=slept.append) == 1
     assert slept == [bucket_job.BACKOFF_S, 2 * bucket_job.BACKOFF_S]
+
+
+def test_prometheus_is_optional_and_scrapes_the_app_with_the_metrics_token(
+    services: dict[str, Any], raw_compose: dict[str, Any]
+) -> None:
+    yaml = importlib.import_module("yaml")
+    prometheus = services["prometheus"]
+    assert prometheus["profiles"] == ["observability"]
+    assert all("profiles" not in services[name] for name in set(services) - OPTIONAL)
+    assert prometheus["depends_on"] == {"app": {"condition": "service_healthy"}}
+    token = TEST_ENV["MEDIA_METRICS_TOKEN"]
+    assert prometheus["environment"]["MEDIA_METRICS_TOKEN"] == token
+    assert services["app"]["environment"]["MEDIA_METRICS_TOKEN"] == token
+    # The entrypoint writes the token file the scrape config reads, then runs Prometheus.
+    script = prometheus["entrypoint"][-1]
+    assert '"$MEDIA_METRICS_TOKEN" > /prometheus/metrics-token' in script
+    assert "exec /bin/prometheus --config.file=/etc/prometheus/prometheus.yml" in script
+    assert "$$MEDIA_METRICS_TOKEN" in raw_compose["services"]["prometheus"]["entrypoint"][-1]
+    mounted = {v.split(":")[1]: v.split(":")[0] for v in prometheus["volumes"]}
+    config = yaml.safe_load((ROOT / mounted["/etc/prometheus/prometheus.yml"]).read_text())
+    (job,) = config["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    assert job["static_configs"] == [{"targets": ["app:8090"]}]
+    port = services["app"]["command"][services["app"]["command"].index("--port") + 1]
+    assert job["static_configs"][0]["targets"][0].endswith(f":{port}")
+    assert job["authorization"] == {
+        "type": "Bearer",
+        "credentials_file": "/prometheus/metrics-token",
+    }
+    assert mounted["/prometheus"] == "prometheus" and "prometheus" in raw_compose["volumes"]

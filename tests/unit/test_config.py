@@ -89,6 +89,11 @@ CASES = [
     ("MEDIA_MAX_SHARE_LINKS", "5", 5, "0"),
     ("MEDIA_GRAPHIQL", "off", False, "maybe"),
     ("MEDIA_INTROSPECTION", "false", False, "2"),
+    ("MEDIA_LOG_FORMAT", "JSON", "json", "xml"),
+    ("MEDIA_METRICS", "false", False, "maybe"),
+    ("MEDIA_METRICS_TOKEN", " s3cret-metrics ", "s3cret-metrics", None),
+    ("PROMETHEUS_MULTIPROC_DIR", "/tmp/prom", Path("/tmp/prom"), None),
+    ("OTEL_TRACES_EXPORTER", "console, otlp", ("console", "otlp"), "zipkin"),
 ]
 
 
@@ -183,3 +188,45 @@ def test_storage_url_parts() -> None:
         "eu-1",
         "path",
     )
+
+
+def test_observability_defaults(tmp_path: Path) -> None:
+    settings = load_settings({"MEDIA_DATA_DIR": str(tmp_path)})
+    assert settings.metrics_enabled and settings.metrics_token is None
+    assert settings.log_format == "text" and settings.metrics_multiproc_dir is None
+    # Unlike the OpenTelemetry default (otlp), tracing stays off until an exporter is named.
+    assert settings.traces_exporters == () and not settings.tracing_enabled
+    assert "metrics_token" in repr(load_settings({"MEDIA_METRICS_TOKEN": "x" * 20}))
+    assert "x" * 20 not in repr(load_settings({"MEDIA_METRICS_TOKEN": "x" * 20}))
+
+
+@pytest.mark.parametrize(
+    ("environ", "exporters"),
+    [
+        ({"OTEL_TRACES_EXPORTER": "none"}, ()),
+        ({"OTEL_TRACES_EXPORTER": "console,none"}, ()),
+        ({"OTEL_TRACES_EXPORTER": "console", "OTEL_SDK_DISABLED": "true"}, ()),
+        ({"OTEL_TRACES_EXPORTER": "console", "OTEL_SDK_DISABLED": "false"}, ("console",)),
+        (
+            {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"},
+            ("otlp",),
+        ),
+        # The protocol only matters when something is exported.
+        ({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, ()),
+    ],
+)
+def test_tracing_switches(
+    tmp_path: Path, environ: dict[str, str], exporters: tuple[str, ...]
+) -> None:
+    settings = load_settings({"MEDIA_DATA_DIR": str(tmp_path), **environ})
+    assert settings.traces_exporters == exporters
+
+
+@pytest.mark.parametrize(
+    "variable", ["OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"]
+)
+def test_grpc_is_refused_while_exporting(tmp_path: Path, variable: str) -> None:
+    environ = {"MEDIA_DATA_DIR": str(tmp_path), "OTEL_TRACES_EXPORTER": "otlp", variable: "grpc"}
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ)
+    assert info.value.data["variable"] == variable

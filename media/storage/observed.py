@@ -1,0 +1,179 @@
+"""A Storage that records every call: `media_storage_operations_total`, durations and spans."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
+
+from opentelemetry.trace import Span
+
+from media.errors import NotFound, TooLarge, Unavailable
+from media.models import ObjectInfo
+from media.storage.base import Storage
+from media.telemetry import tracing
+from media.telemetry.metrics import STORAGE_CALLS, STORAGE_DURATION, Children
+from media.telemetry.tally import CounterTally, counter_tally, histogram_tally
+
+T = TypeVar("T")
+OPERATIONS = ("stat", "read", "write", "write_file", "download", "delete", "keys", "sweep", "ping")
+
+
+def outcome_of(exc: BaseException | None) -> str:
+    """A bounded label for how a call ended."""
+    if exc is None:
+        return "ok"
+    if isinstance(exc, NotFound):
+        return "not_found"
+    if isinstance(exc, TooLarge):
+        return "too_large"
+    if isinstance(exc, Unavailable):
+        return "unavailable"
+    if not isinstance(exc, Exception):
+        return "cancelled"
+    return "error"
+
+
+class ObservedStorage:
+    """Wraps a backend; the metric children of each operation are bound once, here."""
+
+    def __init__(self, inner: Storage, backend: str) -> None:
+        self._inner = inner
+        self._backend = backend
+        self._calls: Children[tuple[str, str], CounterTally] = Children(
+            lambda key: counter_tally(STORAGE_CALLS.labels(backend, *key))
+        )
+        self._durations = {
+            op: histogram_tally(STORAGE_DURATION.labels(backend, op)) for op in OPERATIONS
+        }
+        self._attributes = {
+            op: {"media.storage.backend": backend, "media.storage.operation": op}
+            for op in OPERATIONS
+        }
+
+    async def _observe(self, op: str, call: Callable[[], Awaitable[T]]) -> T:
+        started = time.perf_counter()
+        try:
+            with tracing.span(f"storage {op}", self._attributes[op]):
+                result = await call()
+        except BaseException as exc:
+            self._count(op, exc)
+            raise
+        finally:
+            self._durations[op].observe(time.perf_counter() - started)
+        self._calls[(op, "ok")].add()
+        return result
+
+    def _count(self, op: str, exc: BaseException | None) -> None:
+        self._calls[(op, outcome_of(exc))].add()
+
+    async def stat(self, key: str) -> ObjectInfo:
+        """See Storage.stat."""
+        return await self._observe("stat", lambda: self._inner.stat(key))
+
+    def read(self, key: str, start: int, length: int) -> AsyncIterator[bytes]:
+        """See Storage.read; the duration is the time to the first chunk."""
+        chunks = self._inner.read(key, start, length)
+        # Not a current span: the body is consumed over many awaits, maybe in another task.
+        current = tracing.start_span("storage read", self._attributes["read"])
+        return _ObservedRead(self, chunks, current)
+
+    async def write(
+        self, key: str, chunks: AsyncIterable[bytes], *, content_type: str, max_bytes: int
+    ) -> ObjectInfo:
+        """See Storage.write."""
+        return await self._observe(
+            "write",
+            lambda: self._inner.write(key, chunks, content_type=content_type, max_bytes=max_bytes),
+        )
+
+    async def write_file(self, key: str, path: Path, *, content_type: str) -> ObjectInfo:
+        """See Storage.write_file."""
+        return await self._observe(
+            "write_file", lambda: self._inner.write_file(key, path, content_type=content_type)
+        )
+
+    async def download(self, key: str, path: Path) -> None:
+        """See Storage.download."""
+        await self._observe("download", lambda: self._inner.download(key, path))
+
+    def local_path(self, key: str) -> Path | None:
+        """See Storage.local_path (no I/O, not recorded)."""
+        return self._inner.local_path(key)
+
+    async def delete(self, key: str) -> None:
+        """See Storage.delete."""
+        await self._observe("delete", lambda: self._inner.delete(key))
+
+    async def keys(self) -> list[str]:
+        """See Storage.keys."""
+        return await self._observe("keys", self._inner.keys)
+
+    async def sweep_partial(self, older_than: datetime) -> int:
+        """See Storage.sweep_partial."""
+        return await self._observe("sweep", lambda: self._inner.sweep_partial(older_than))
+
+    async def ping(self) -> None:
+        """See Storage.ping."""
+        await self._observe("ping", self._inner.ping)
+
+    async def close(self) -> None:
+        """See Storage.close."""
+        await self._inner.close()
+
+
+class _ObservedRead:
+    """The chunks of one read, timed to the first chunk and counted once when done.
+
+    A plain async iterator rather than an async generator: no generator frame per chunk and no
+    event-loop bookkeeping of a generator per request (this is the byte path)."""
+
+    __slots__ = ("_chunks", "_done", "_first", "_span", "_started", "_storage")
+
+    def __init__(
+        self, storage: ObservedStorage, chunks: AsyncIterator[bytes], span: Span | None
+    ) -> None:
+        self._storage = storage
+        self._chunks = chunks
+        self._span = span
+        self._started = time.perf_counter()
+        self._first = True
+        self._done = False
+
+    def __aiter__(self) -> _ObservedRead:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            chunk = await self._chunks.__anext__()
+        except StopAsyncIteration:
+            self._finish(None)
+            raise
+        except BaseException as exc:
+            self._finish(exc)
+            raise
+        if self._first:
+            self._first = False
+            self._storage._durations["read"].observe(time.perf_counter() - self._started)
+        return chunk
+
+    async def aclose(self) -> None:
+        """Stop reading (a reader that stops early is not a storage failure)."""
+        self._finish(None)
+        aclose = getattr(self._chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    def _finish(self, exc: BaseException | None) -> None:
+        if self._done:
+            return
+        self._done = True
+        if self._first and exc is None:
+            self._storage._durations["read"].observe(time.perf_counter() - self._started)
+        self._storage._count("read", exc)
+        if self._span is not None:
+            if exc is not None:
+                tracing.mark_failed(self._span, exc)
+            self._span.end()

@@ -1,0 +1,1 @@
+"""Telemetry the core records: Prometheus metrics and OpenTelemetry spans, never a token."""

@@ -1,0 +1,1 @@
+"""Observability of the HTTP process: request telemetry, /metrics, tracing setup, log format."""

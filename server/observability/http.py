@@ -1,0 +1,210 @@
+"""Per-request telemetry as one pure ASGI middleware: request id, metrics and the server span.
+
+It runs after routing, so the route template (`scope["path_template"]`) is known from the start:
+metric labels, span names and URL attributes use it and never the raw path, which carries the
+signed token. Counts go to tallies (media.telemetry.tally) found by one dict lookup per label set.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import time
+from collections.abc import Collection
+from contextvars import Token
+from dataclasses import dataclass
+from typing import Any
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+
+from api.context import accept_request_id
+from media.telemetry import request as request_facts
+from media.telemetry.metrics import (
+    BYTES_SERVED,
+    FIRST_BYTE,
+    HTTP_DURATION,
+    HTTP_REQUESTS,
+    RANGE_OUTCOMES,
+    Children,
+)
+from media.telemetry.tally import CounterTally, HistogramTally, counter_tally, histogram_tally
+
+UNKNOWN_ROUTE = "other"
+_PROPAGATION_HEADERS = (b"traceparent", b"tracestate", b"baggage")
+_RANGE_OUTCOMES = {304: "not_modified", 412: "precondition_failed", 416: "unsatisfiable"}
+# Request ids: a random prefix per process and a counter: unique without a uuid4 (a system call
+# for os.urandom) per request.
+_ID_PREFIX = secrets.token_hex(6)
+_ID_COUNTER = itertools.count(1)
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryConfig:
+    """What the middleware records; `stream_routes` are the templates of signed byte routes.
+
+    `route` names the route of a middleware wrapping one endpoint whose template the router
+    does not know (a mount)."""
+
+    metrics: bool
+    tracer: Tracer | None
+    stream_routes: Collection[str]
+    route: str | None = None
+
+
+class _Exchange:
+    """What one request's send wrapper saw."""
+
+    __slots__ = ("bytes", "first_byte", "multipart", "send", "status")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status = 0
+        self.bytes = 0
+        self.first_byte = 0.0
+        self.multipart = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.body":
+            body = message.get("body", b"")
+            if body:
+                if not self.first_byte:
+                    self.first_byte = time.perf_counter()
+                self.bytes += len(body)
+        elif message["type"] == "http.response.start":
+            self.status = message["status"]
+            if self.status == 206:
+                self.multipart = _is_multipart(message.get("headers", ()))
+        await self.send(message)
+
+
+def _is_multipart(headers: Any) -> bool:
+    for name, value in headers:  # ASGI header names are lower case
+        if name == b"content-type":
+            return bytes(value).startswith(b"multipart/")
+    return False
+
+
+class TelemetryMiddleware:
+    """Request id for the logs, then metrics and a server span when they are on."""
+
+    def __init__(self, app: ASGIApp, config: TelemetryConfig) -> None:
+        self.app = app
+        self.config = config
+        self._requests: Children[tuple[str, str, int], CounterTally] = Children(
+            lambda key: counter_tally(HTTP_REQUESTS.labels(key[0], key[1], str(key[2])))
+        )
+        self._durations: Children[tuple[str, str], HistogramTally] = Children(
+            lambda key: histogram_tally(HTTP_DURATION.labels(*key))
+        )
+        self._bytes: Children[str, CounterTally] = Children(
+            lambda purpose: counter_tally(BYTES_SERVED.labels(purpose))
+        )
+        self._outcomes: Children[str, CounterTally] = Children(
+            lambda outcome: counter_tally(RANGE_OUTCOMES.labels(outcome))
+        )
+        self._first_byte = histogram_tally(FIRST_BYTE)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        route = self.config.route or scope.get("path_template") or UNKNOWN_ROUTE
+        facts, facts_token = request_facts.begin(_request_id(scope))
+        exchange = _Exchange(send)
+        span = self._start_span(scope, route) if self.config.tracer is not None else None
+        try:
+            await self.app(scope, receive, exchange)
+        except Exception as exc:
+            # Answered outside, by the app's exception handlers (a 404 for a bad mount path).
+            exchange.status = exchange.status or int(getattr(exc, "status_code", 500))
+            raise
+        finally:
+            if span is not None:
+                self._end_span(span, exchange.status)
+            if self.config.metrics:
+                self._record(scope["method"], route, exchange, facts.purpose, started)
+            request_facts.end(facts_token)
+
+    def _record(
+        self, method: str, route: str, exchange: _Exchange, purpose: str | None, started: float
+    ) -> None:
+        ended = time.perf_counter()
+        status = exchange.status or 500
+        self._requests[(route, method, status)].add()
+        self._durations[(route, method)].observe(ended - started)
+        if route not in self.config.stream_routes:
+            return
+        self._outcomes[_range_outcome(method, status, exchange.multipart)].add()
+        if purpose is not None and exchange.bytes:
+            self._bytes[purpose].add(exchange.bytes)
+        if exchange.first_byte:
+            self._first_byte.observe(exchange.first_byte - started)
+
+    def _start_span(self, scope: Scope, route: str) -> _ServerSpan:
+        assert self.config.tracer is not None
+        carrier = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in scope["headers"]
+            if name in _PROPAGATION_HEADERS
+        }
+        parent = propagate.extract(carrier)  # W3C traceparent/tracestate by default
+        method = scope["method"]  # type: ignore[typeddict-item]
+        span = self.config.tracer.start_span(
+            f"{method} {route}",
+            context=parent,
+            kind=SpanKind.SERVER,
+            attributes={
+                "http.request.method": method,
+                "http.route": route,
+                # The template, never the path: the path of a signed URL is its token.
+                "url.path": route,
+                "url.scheme": scope.get("scheme", "http"),
+                "network.protocol.version": scope.get("http_version", "1.1"),
+            },
+        )
+        token = otel_context.attach(trace.set_span_in_context(span, parent))
+        return _ServerSpan(span, token)
+
+    @staticmethod
+    def _end_span(server_span: _ServerSpan, status: int) -> None:
+        span = server_span.span
+        span.set_attribute("http.response.status_code", status or 500)
+        if not status or status >= 500:
+            span.set_status(Status(StatusCode.ERROR))
+        span.end()
+        otel_context.detach(server_span.token)
+
+
+@dataclass(frozen=True, slots=True)
+class _ServerSpan:
+    span: trace.Span
+    token: Token[otel_context.Context]
+
+
+def _request_id(scope: Scope) -> str:
+    """The caller's X-Request-ID when it is plain and short, else a new one; kept in the scope."""
+    offered = None
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            offered = value.decode("latin-1")
+            break
+    request_id = accept_request_id(offered) or f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
+    scope.setdefault("state", {})["request_id"] = request_id
+    return request_id
+
+
+def _range_outcome(method: str, status: int, multipart: bool) -> str:
+    if status == 200:
+        return "head" if method == "HEAD" else "full"
+    if status == 206:
+        return "multi" if multipart else "single"
+    if status == 403:
+        return "refused"
+    if status == 503:
+        return "unavailable"
+    return _RANGE_OUTCOMES.get(status, "other")

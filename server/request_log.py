@@ -99,3 +99,5 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     handler.setFormatter(log_formatter(log_format))
     logging.basicConfig(level=level, handlers=[handler])
     logging.getLogger("uvicorn.access").disabled = True
+    # At DEBUG aiosqlite logs every statement with its parameters: share tokens among them.
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.getLevelName(level)))

@@ -17,6 +17,7 @@ from tests.support.app import RunningService
 from tests.support.flow import upload_file
 from tests.support.media_files import make_mp4
 from tests.support.serve_process import ServedProcess, clean_env, serve_process
+from tests.support.sharing import create_link, shared
 
 URLS = """query Urls($id: ID!) { media(id: $id) { id
   streamUrl { url } downloadUrl { url } thumbnailUrl { url } } }"""
@@ -56,11 +57,25 @@ def _drive(service: RunningService, token: str, source: Path) -> tuple[dict[str,
     inline = service.graphql(f'{{ media(id: "{stream_token}") {{ id }} }}', token=token)
     assert inline["data"] is None or inline["data"]["media"] is None
     service.graphql("query Q($id: ID!) { media(id: $id) { id } }", {"id": stream}, token=token)
+    shared = _share(service, token, media["id"])
     tokens = {u.rsplit("/", 1)[1] for u in (stream, download, thumb, tampered, media["uploadUrl"])}
     found = {token, bad_jwt, stream, download, thumb, tampered, media["uploadUrl"], *tokens}
+    found |= shared
     # Parts long enough to be unmistakable: the signature of the JWT, each token's body.
     found |= {token.rsplit(".", 1)[1], *(t.split(".", 1)[1][:24] for t in tokens)}
     return media, found
+
+
+def _share(service: RunningService, token: str, media_id: str) -> set[str]:
+    """A password-protected share link: its media through it, and a wrong password."""
+    password = "guard-password-8c1f"
+    link = create_link(service, token, [media_id], password=password)
+    assert shared(service, link["token"], "nope-nope")["data"]["sharedMedia"] is None
+    through = shared(service, link["token"], password)
+    (item,) = through["data"]["sharedMedia"]["medias"]
+    shared_stream = item["streamUrl"]["url"]
+    assert httpx.get(shared_stream, headers={"Range": "bytes=0-9"}, timeout=30).status_code == 206
+    return {link["token"], link["url"], password, shared_stream, shared_stream.rsplit("/", 1)[1]}
 
 
 def _spans(served: ServedProcess) -> list[dict[str, Any]]:

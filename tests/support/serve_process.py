@@ -42,7 +42,7 @@ def serve_process(
     port: int,
     output: Path,
     *,
-    ready_s: float = 30,
+    ready_s: float = 90,
     stop: signal.Signals = signal.SIGTERM,
 ) -> Iterator[ServedProcess]:
     """Start serve on `port`, wait until /readyz answers 200, stop it with `stop` at the end.

@@ -33,6 +33,11 @@ _RESULTS = {
     "no thumbnail": "absent",
     "media not ready": "not_ready",
     "ticket mismatch": "mismatch",
+    # URLs minted through a share link end with the link.
+    "link revoked": "link_revoked",
+    "link expired": "expired",
+    "not in link": "link_refused",
+    "download not allowed": "link_refused",
 }
 _COUNTERS = {
     result: counter_tally(URL_CHECKS.labels(result))

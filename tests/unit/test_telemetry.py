@@ -56,6 +56,8 @@ def test_stage_times_successes_and_failures_apart() -> None:
         ("revoked", "revoked"),
         ("media absent", "absent"),
         ("media not ready", "not_ready"),
+        ("link revoked", "link_revoked"),
+        ("download not allowed", "link_refused"),
         (SECRET, "other"),  # free text never becomes a label value
         (None, "other"),
     ],

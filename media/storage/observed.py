@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Collection, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
@@ -11,14 +11,29 @@ from typing import TypeVar
 from opentelemetry.trace import Span
 
 from media.errors import NotFound, TooLarge, Unavailable
-from media.models import ObjectInfo
+from media.models import ObjectInfo, PartInfo
 from media.storage.base import Storage
 from media.telemetry import tracing
 from media.telemetry.metrics import STORAGE_CALLS, STORAGE_DURATION, Children
 from media.telemetry.tally import CounterTally, counter_tally, histogram_tally
 
 T = TypeVar("T")
-OPERATIONS = ("stat", "read", "write", "write_file", "download", "delete", "keys", "sweep", "ping")
+OPERATIONS = (
+    "stat",
+    "read",
+    "write",
+    "write_file",
+    "download",
+    "delete",
+    "keys",
+    "sweep",
+    "create_multipart",
+    "write_part",
+    "list_parts",
+    "complete_multipart",
+    "abort_multipart",
+    "ping",
+)
 
 
 def outcome_of(exc: BaseException | None) -> str:
@@ -111,9 +126,51 @@ class ObservedStorage:
         """See Storage.keys."""
         return await self._observe("keys", self._inner.keys)
 
-    async def sweep_partial(self, older_than: datetime) -> int:
+    async def sweep_partial(self, older_than: datetime, keep: Collection[str] = ()) -> int:
         """See Storage.sweep_partial."""
-        return await self._observe("sweep", lambda: self._inner.sweep_partial(older_than))
+        return await self._observe("sweep", lambda: self._inner.sweep_partial(older_than, keep))
+
+    async def create_multipart(self, key: str, *, content_type: str) -> str:
+        """See Storage.create_multipart."""
+        return await self._observe(
+            "create_multipart", lambda: self._inner.create_multipart(key, content_type=content_type)
+        )
+
+    async def write_part(
+        self,
+        key: str,
+        multipart_id: str,
+        number: int,
+        chunks: AsyncIterable[bytes],
+        *,
+        offset: int,
+        size: int,
+    ) -> PartInfo:
+        """See Storage.write_part."""
+        return await self._observe(
+            "write_part",
+            lambda: self._inner.write_part(
+                key, multipart_id, number, chunks, offset=offset, size=size
+            ),
+        )
+
+    async def list_parts(self, key: str, multipart_id: str) -> list[PartInfo]:
+        """See Storage.list_parts."""
+        return await self._observe("list_parts", lambda: self._inner.list_parts(key, multipart_id))
+
+    async def complete_multipart(
+        self, key: str, multipart_id: str, parts: Sequence[PartInfo]
+    ) -> ObjectInfo:
+        """See Storage.complete_multipart."""
+        return await self._observe(
+            "complete_multipart", lambda: self._inner.complete_multipart(key, multipart_id, parts)
+        )
+
+    async def abort_multipart(self, key: str, multipart_id: str) -> None:
+        """See Storage.abort_multipart."""
+        await self._observe(
+            "abort_multipart", lambda: self._inner.abort_multipart(key, multipart_id)
+        )
 
     async def ping(self) -> None:
         """See Storage.ping."""

@@ -94,6 +94,7 @@ class Settings:
     metrics_token: str | None = field(default=None, repr=False)
     metrics_multiproc_dir: Path | None = None
     traces_exporters: tuple[str, ...] = ()
+    send_timeout_s: float = 60.0
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -391,6 +392,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     # Standard names read by their libraries too; parsed here so a bad value stops the start.
     "PROMETHEUS_MULTIPROC_DIR": ("metrics_multiproc_dir", _folder),
     "OTEL_TRACES_EXPORTER": ("traces_exporters", _exporters),
+    "MEDIA_SEND_TIMEOUT_S": ("send_timeout_s", _float("MEDIA_SEND_TIMEOUT_S", 1, 3600)),
 }
 # Checked only: the OTLP exporter reads them itself, and this build ships its HTTP flavour only.
 _CHECKED_ONLY: dict[str, Callable[[str], object]] = {

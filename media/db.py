@@ -12,7 +12,7 @@ import pkgutil
 import sqlite3
 import types
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
@@ -57,7 +57,16 @@ class _SQLiteWrite(SQLiteTransaction):
 
 
 class _PostgresWrite(PostgresTransaction):
-    """A transaction that gives its connection back when BEGIN fails."""
+    """A transaction that waits a bounded time for a connection and gives it back when BEGIN
+    fails."""
+
+    async def get_connection(self) -> Any:
+        """A pooled connection within the engine's budget (asyncpg would wait forever)."""
+        pool = self.engine.pool
+        if pool is None:
+            return await self.engine.get_new_connection()
+        budget = getattr(self.engine, "budget_s", None)
+        return await pool.acquire(timeout=budget)
 
     async def begin(self) -> None:
         try:
@@ -71,10 +80,23 @@ class _PostgresWrite(PostgresTransaction):
 
 
 class _PostgresEngine(PostgresEngine):
-    """PostgresEngine without the blocking version probe in its constructor; ping() checks."""
+    """PostgresEngine without the blocking version probe in its constructor; ping() checks.
+
+    Statements outside a transaction get one time budget for waiting on the pool and running:
+    asyncpg's pool waits forever, so a busy pool queued requests in waves of the query timeout.
+    """
+
+    budget_s: float = 10.0
 
     async def check_version(self) -> None:
         """Skipped: Piccolo would connect synchronously and warn when the server is down."""
+
+    async def _run_in_pool(self, query: str, args: Sequence[Any] | None = None) -> Any:
+        if not self.pool:
+            raise ValueError("A pool isn't currently running.")
+        with anyio.fail_after(self.budget_s):  # TimeoutError: Unavailable at the repository
+            async with self.pool.acquire() as connection:
+                return await connection.fetch(query, *(args or ()))
 
 
 def build_engine(url: DatabaseUrl, *, timeout_s: float = 10.0) -> Engine[Any]:
@@ -93,7 +115,9 @@ def build_engine(url: DatabaseUrl, *, timeout_s: float = 10.0) -> Engine[Any]:
     }
     if url.password is not None:
         config["password"] = url.password
-    return _PostgresEngine(config=config)
+    engine = _PostgresEngine(config=config)
+    engine.budget_s = timeout_s
+    return engine
 
 
 def _bind(table: type[T], engine: Engine[Any]) -> type[T]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from litestar.logging import LoggingConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Response
 from litestar.template.config import TemplateConfig
+from litestar.types import ASGIApp
 
 from api import graphql_controller
 from media.clock import utc_now
@@ -28,6 +30,7 @@ from server.lifecycle import Dependencies, dev_issuer, open_dependencies
 from server.observability.wiring import observability
 from server.request_log import CLIENT_ERRORS, RequestLogMiddleware, log_request, log_unhandled
 from streaming import stream_route_handlers
+from streaming.send_timeout import bound_sends, send_timeout
 from streaming.upload import part_handler, upload_handler
 
 logger = logging.getLogger("media.server")
@@ -86,7 +89,10 @@ def create_app(
         readyz,
         graphql_controller(settings, holder.service),
         *stream_route_handlers(
-            settings.cors_origins, observe=log_request, wrap=observed.wrap_stream
+            settings.cors_origins,
+            observe=log_request,
+            # No app middleware reaches this route: telemetry and the stalled-reader cut wrap it.
+            wrap=functools.partial(_wrap_stream, settings.send_timeout_s, observed.wrap_stream),
         ),
         *share_page_handlers(),
         upload_handler(settings),
@@ -101,7 +107,12 @@ def create_app(
         template_config=TemplateConfig(directory=TEMPLATE_DIRECTORY, engine=JinjaTemplateEngine),
         lifespan=[lifespan, *observed.lifespan],
         on_shutdown=observed.on_shutdown,
-        middleware=[*observed.middleware, RequestLogMiddleware, cors(settings.cors_origins)],
+        middleware=[
+            *observed.middleware,
+            RequestLogMiddleware,
+            send_timeout(settings.send_timeout_s),
+            cors(settings.cors_origins),
+        ],
         openapi_config=None,
         # The root logger is ours (server.request_log.configure_logging); Litestar keeps its own
         # logger for unhandled exceptions only, never for 4xx, and never with a raw token path.
@@ -113,6 +124,14 @@ def create_app(
         ),
         debug=False,
     )
+
+
+def _wrap_stream(
+    send_timeout_s: float, telemetry: Callable[[ASGIApp], ASGIApp] | None, endpoint: ASGIApp
+) -> ASGIApp:
+    """The stream endpoint with its sends bounded, inside the telemetry wrapper if any."""
+    bounded = bound_sends(endpoint, send_timeout_s)
+    return bounded if telemetry is None else telemetry(bounded)
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import time
 from typing import Any
 
@@ -12,25 +13,39 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from litestar.types.protocols import Logger
 
+from media.errors import MediaError
 from server.observability.logs import log_formatter
 
 logger = logging.getLogger("media.request")
 
 # Path segments that are capabilities (signed tokens) never reach a log line, whatever the case
-# of the route prefix and wherever the path is quoted (tracebacks, error messages).
-_SECRET_PATH = re.compile(r"/(media|upload|s)/[^/\s'\"?]+", re.IGNORECASE)
+# of the route prefix. Only URL paths count: the path must start the text, follow a host
+# ("//host:port") or a space, quote or bracket, so a source file such as
+# ".../media/service/x.py" in a traceback stays as it is.
+_SECRET_PATH = re.compile(
+    r"(^|[\s'\"(\[=]|//[^/\s'\"]+)/(media|upload|s)/[^/\s'\"?#]+", re.IGNORECASE
+)
 # Client errors are the client's business: Litestar would log each one with its raw path.
 CLIENT_ERRORS = frozenset(range(400, 500))
 
 
 def redact_path(path: str) -> str:
-    """The path (or any text) with every signed-URL token replaced by a placeholder."""
-    return _SECRET_PATH.sub(lambda match: f"/{match.group(1)}/{{token}}", path)
+    """The path (or any text) with every signed-URL token in a URL replaced by a placeholder."""
+    return _SECRET_PATH.sub(lambda match: f"{match.group(1)}/{match.group(2)}/{{token}}", path)
 
 
 def log_unhandled(log: Logger, scope: Scope, traceback: list[str]) -> None:
-    """Litestar's hook for unhandled exceptions: route template or redacted path, no token."""
+    """Litestar's hook for exceptions: a traceback only for real bugs, never a token.
+
+    Litestar calls it for every exception a handler raised, including the MediaErrors the edges
+    answer on purpose (an expired bearer token is a 401, not a bug); its `disable_stack_trace`
+    matches exact classes and status codes only, so the decision is made here."""
     route = scope.get("path_template") or redact_path(scope.get("path", ""))
+    exc = sys.exc_info()[1]
+    if isinstance(exc, MediaError) and exc.code not in ("INTERNAL", "CONFIG"):
+        # The request line (RequestLogMiddleware) already records the status: no second line.
+        logger.debug("%s %s refused: %s", scope.get("method"), route, exc.code)
+        return
     log.error(
         "unhandled exception on %s %s\n%s",
         scope.get("method"),

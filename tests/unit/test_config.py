@@ -94,6 +94,7 @@ CASES = [
     ("MEDIA_METRICS_TOKEN", " s3cret-metrics ", "s3cret-metrics", None),
     ("PROMETHEUS_MULTIPROC_DIR", "/tmp/prom", Path("/tmp/prom"), None),
     ("OTEL_TRACES_EXPORTER", "console, otlp", ("console", "otlp"), "zipkin"),
+    ("MEDIA_SEND_TIMEOUT_S", "30", 30.0, "0"),
 ]
 
 

@@ -134,10 +134,10 @@ class ShareStore:
         return (await self._links(rows))[0] if rows else None
 
     @guarded
-    async def link_by_token(self, token: str) -> ShareLink | None:
-        """The link of a token, or None."""
+    async def link_by_id(self, link_id: str) -> ShareLink | None:
+        """A link of any owner, or None (the caller checks the token)."""
         link = self._t.share_link
-        rows = await link.select().where(link.token == token)
+        rows = await link.select().where(link.id == link_id)
         return (await self._links(rows))[0] if rows else None
 
     @guarded
@@ -196,20 +196,23 @@ class ShareStore:
         await link.update({link.view_count: link.view_count + 1}).where(link.id == link_id)
 
     @guarded
-    async def failed_attempts(self, link_id: str, window: int) -> int:
-        """Wrong passwords given for the link in attempt window `window`."""
-        link = self._t.share_link
-        rows = await link.select(link.failed_attempts).where(
-            (link.id == link_id) & (link.attempt_window == window)
+    async def take_attempt(self, link_id: str, window: int) -> int:
+        """Count one password attempt in `window` (a new window starts again from one); return
+        the attempts of the window so far, this one included."""
+        sql = (
+            "UPDATE share_link SET failed_attempts = CASE WHEN attempt_window = {} "
+            "THEN failed_attempts + 1 ELSE 1 END, attempt_window = {} WHERE id = {} "
+            "RETURNING failed_attempts"
         )
+        # One conditional statement, never read-then-write: concurrent guesses each take one.
+        rows = await self._t.share_link.raw(sql, window, window, link_id)
         return int(rows[0]["failed_attempts"]) if rows else 0
 
     @guarded
-    async def record_failure(self, link_id: str, window: int) -> None:
-        """Count one wrong password in `window` (a new window starts again from one)."""
+    async def give_back_attempt(self, link_id: str, window: int) -> None:
+        """Return an attempt of `window` that turned out right: only wrong passwords count."""
         sql = (
-            "UPDATE share_link SET failed_attempts = CASE WHEN attempt_window = {} "
-            "THEN failed_attempts + 1 ELSE 1 END, attempt_window = {} WHERE id = {}"
+            "UPDATE share_link SET failed_attempts = failed_attempts - 1 "
+            "WHERE id = {} AND attempt_window = {} AND failed_attempts > 0"
         )
-        # One conditional statement, never read-then-write: concurrent wrong guesses all count.
-        await self._t.share_link.raw(sql, window, window, link_id)
+        await self._t.share_link.raw(sql, link_id, window)

@@ -4,6 +4,7 @@ sees the linked media through URLs that carry the link and die with it."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import math
 import re
 import secrets
@@ -40,12 +41,16 @@ MAX_PAGE_SIZE = 100
 MAX_SHARE_MEDIA = 500
 MAX_PASSWORD_LENGTH = 256
 LINK_ID_BYTES = 12  # 16 URL-safe characters: an id, not a secret
-LINK_TOKEN_BYTES = 32  # 43 URL-safe characters, 256 bits: the capability itself
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
+LINK_ID_LENGTH = 16
+LINK_SECRET_BYTES = 32  # 43 URL-safe characters, 256 bits: the capability itself
+# A token is the link id followed by the secret: the database is searched by the id only, so the
+# secret is never a query parameter, and it is compared in constant time.
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{59}")
 # Wrong passwords per link: at most MAX_FAILED_ATTEMPTS in each window of ATTEMPT_WINDOW_S.
 ATTEMPT_WINDOW_S = 300
 MAX_FAILED_ATTEMPTS = 5
 FORM_MAX_AGE_S = 3600
+HASHING_CONCURRENCY = 2
 # A video's URL must outlive its playback (it is checked on every range request).
 PLAYBACK_MARGIN_S = 600
 
@@ -69,6 +74,8 @@ class Shares:
         self._store = parts.repository.shares
         self._on_revoke = on_revoke  # drops the link's cached grant on the streaming path
         self._hasher = PasswordHasher()
+        # argon2id takes 64 MiB and ~0.2 s of CPU per hash by design: bound how many run at once.
+        self._hashing = anyio.CapacityLimiter(HASHING_CONCURRENCY)
         self._forms = parts.signer.form_tokens()
 
     async def create(self, principal: Principal, request: CreateShareLink) -> ShareLink:
@@ -94,10 +101,13 @@ class Shares:
         password_hash = None
         if request.password is not None:
             password = _password(request.password)
-            password_hash = await anyio.to_thread.run_sync(self._hasher.hash, password)
+            password_hash = await anyio.to_thread.run_sync(
+                self._hasher.hash, password, limiter=self._hashing
+            )
+        link_id = secrets.token_urlsafe(LINK_ID_BYTES)
         new = NewShareLink(
-            id=secrets.token_urlsafe(LINK_ID_BYTES),
-            token=secrets.token_urlsafe(LINK_TOKEN_BYTES),
+            id=link_id,
+            token=link_id + secrets.token_urlsafe(LINK_SECRET_BYTES),
             title=title,
             expires_at=self._parts.clock() + timedelta(seconds=ttl),
             allow_download=request.allow_download,
@@ -135,8 +145,8 @@ class Shares:
         """What the holder of `token` may see; only GRANTED carries the link and its media."""
         if not _TOKEN.fullmatch(token):
             return SharedSet(ShareAccess.UNKNOWN)
-        link = await self._store.link_by_token(token)
-        if link is None:
+        link = await self._store.link_by_id(token[:LINK_ID_LENGTH])
+        if link is None or not hmac.compare_digest(link.token.encode(), token.encode()):
             return SharedSet(ShareAccess.UNKNOWN)
         now = self._parts.clock()
         if link.expires_at <= now:
@@ -145,12 +155,13 @@ class Shares:
             if password is None:
                 return SharedSet(ShareAccess.PASSWORD_REQUIRED)
             window = int(now.timestamp()) // ATTEMPT_WINDOW_S
-            # Checked before hashing: argon2 is costly on purpose, and the count is per link.
-            if await self._store.failed_attempts(link.id, window) >= MAX_FAILED_ATTEMPTS:
+            # The attempt is taken before hashing, so a burst of concurrent guesses cannot all
+            # pass the check at once; a right password gives it back.
+            if await self._store.take_attempt(link.id, window) > MAX_FAILED_ATTEMPTS:
                 return SharedSet(ShareAccess.RATE_LIMITED)
             if not await self._password_matches(link.password_hash, password):
-                await self._store.record_failure(link.id, window)
                 return SharedSet(ShareAccess.WRONG_PASSWORD)
+            await self._store.give_back_attempt(link.id, window)
         await self._store.count_view(link.id)
         medias = await self._store.shared_media(link.id)
         ready = tuple(media for media in medias if media.status is MediaStatus.SUCCESS)
@@ -166,7 +177,7 @@ class Shares:
             except (Argon2Error, InvalidHashError):
                 return False
 
-        return await anyio.to_thread.run_sync(verify)
+        return await anyio.to_thread.run_sync(verify, limiter=self._hashing)
 
     def signed_url(
         self, link: ShareLink, media: Media, purpose: Purpose, expires_in: int | None

@@ -4,9 +4,11 @@ guards, 404/410, and that the HTML names nothing outside the service."""
 from __future__ import annotations
 
 import html
+import logging
 import re
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -142,7 +144,8 @@ def test_unusable_links_get_plain_404_and_410_pages(
     revoked = create_link(service, owner, [pair[1]["id"]])
     assert ok(service.graphql(REVOKE_LINK, {"id": revoked["id"]}, token=owner))
     expiring = create_link(service, owner, [pair[1]["id"]], expiresIn=30)
-    for token in ["A" * 43, "short", revoked["token"]]:
+    live = create_link(service, owner, [pair[1]["id"]])
+    for token in ["A" * 59, "short", revoked["token"], live["token"][:16] + "A" * 43]:
         response = httpx.get(f"{service.url}/s/{token}", timeout=10)
         assert response.status_code == 404, token
         assert "does not exist" in response.text and "/media/" not in response.text
@@ -236,3 +239,41 @@ def test_wrong_passwords_are_rate_limited_per_link(
         assert _unlock(client, page_url(service, neighbour), "s3cret").status_code == 200
         clock.advance(ATTEMPT_WINDOW_S)
         assert _unlock(client, url, "s3cret").status_code == 200
+
+
+def test_concurrent_guesses_cannot_pass_the_limit_together(
+    service: RunningService, clock: ManualClock, owner: str, pair: list[dict[str, Any]]
+) -> None:
+    link = create_link(service, owner, [pair[1]["id"]], password="s3cret")
+    url = page_url(service, link)
+    clock.advance(ATTEMPT_WINDOW_S - clock.now.timestamp() % ATTEMPT_WINDOW_S + 1)
+    with httpx.Client(timeout=30) as client:
+        field = _form_token(client.get(url).text)
+        guess = {"password": "guess", "form_token": field}
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            answers = list(pool.map(lambda _: client.post(url, data=guess).status_code, range(12)))
+    assert sorted(answers) == [403] * MAX_FAILED_ATTEMPTS + [429] * (12 - MAX_FAILED_ATTEMPTS)
+
+
+def test_no_link_token_reaches_the_logs(
+    service: RunningService,
+    owner: str,
+    pair: list[dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    link = create_link(service, owner, [pair[0]["id"]], password="s3cret")
+    url = page_url(service, link)
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)  # as `serve` does (configure_logging)
+    with caplog.at_level(logging.DEBUG):
+        with httpx.Client(timeout=10) as client:
+            _unlock(client, url, "wrong")
+            _unlock(client, url, "s3cret")
+        httpx.get(f"{service.url}/s/{link['token']}x", timeout=10)
+        httpx.post(url, content=b"x" * 10_000, timeout=10)
+    # The test's own HTTP client (httpx, httpcore) logs its URLs; everything else is the server.
+    server = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
+    text = "\n".join(f"{record.getMessage()} {record.args}" for record in server)
+    assert '"route":"/s/{token:str}"' in text or '"route":"/s/{token}"' in text, text[:2000]
+    leaks = [r.name for r in server if link["token"][16:] in f"{r.getMessage()} {r.args}"]
+    assert leaks == []
+    assert logging.getLogger("aiosqlite").level == logging.INFO

@@ -147,7 +147,9 @@ def test_unusable_links_all_look_alike(service: RunningService, media_files: Med
     assert ok(service.graphql(REVOKE_LINK, {"id": revoked["id"]}, token=owner))["revokeShareLink"]
     locked = create_link(service, owner, [image["id"]], password="opensesame")
     for token, password in [
-        ("A" * 43, None),  # well formed, unknown
+        ("A" * 59, None),  # well formed, unknown
+        (locked["token"][:16] + "A" * 43, "opensesame"),  # a real link's id, a wrong secret
+        (locked["token"] + "A", "opensesame"),
         ("not a token!", None),
         ("", None),
         ("x" * 5000, None),

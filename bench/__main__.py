@@ -15,7 +15,17 @@ from types import FrameType
 
 from bench.procs import Processes
 from bench.report import Row, render
-from bench.scenarios import Outcome, Plan, fullget, graphql, memory, ranges, s3, telemetry
+from bench.scenarios import (
+    Outcome,
+    Plan,
+    encryption,
+    fullget,
+    graphql,
+    memory,
+    ranges,
+    s3,
+    telemetry,
+)
 from bench.stack import Stack
 
 SCENARIOS: dict[str, Callable[[Plan, Stack], Outcome]] = {
@@ -25,6 +35,7 @@ SCENARIOS: dict[str, Callable[[Plan, Stack], Outcome]] = {
     "memory": memory.run,
     "graphql": graphql.run,
     "telemetry": telemetry.run,
+    "encryption": encryption.run,
 }
 LISTING = 100
 

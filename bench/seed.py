@@ -117,10 +117,10 @@ async def seed(settings: Settings, objects: dict[str, int], listing: int = 0) ->
     """Migrate, then store `objects` (name -> size) and `listing` small media with thumbnails."""
     await migrate(settings)
     database = await open_database(settings)
-    storage = await open_storage(settings)
+    repo = Repository(database)
+    storage = await open_storage(settings, repo)
     signer = UrlSigner(settings.signing_keys)
     owner = owner_for(settings)
-    repo = Repository(database)
     seeded: dict[str, Seeded] = {}
     try:
         for name, size in objects.items():

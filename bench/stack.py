@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -140,6 +141,7 @@ class Stack:
     _nginx: tuple[Proc, str] | None = field(default=None)
     _nginx_tried: bool = False
     _s3: tuple[Service, str] | None = None
+    _encrypted: Service | None = None
 
     def local(self) -> Service:
         """The service on local storage, with the big object and the listing seeded."""
@@ -148,6 +150,19 @@ class Stack:
                 self.procs, self.tmp / "local", {"big": self.big_bytes}, listing=self.listing
             )
         return self._local
+
+    def encrypted(self) -> Service:
+        """The service on local storage with encryption at rest, the same big object seeded."""
+        if self._encrypted is None:
+            key = "bench:" + base64.b64encode(os.urandom(32)).decode()
+            self._encrypted = start_service(
+                self.procs,
+                self.tmp / "encrypted",
+                {"big": self.big_bytes},
+                extra_env={"MEDIA_ENCRYPTION_KEYS": key},
+                name="service-encrypted",
+            )
+        return self._encrypted
 
     def big_file(self) -> Path:
         """The file holding the big object."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -43,7 +46,17 @@ class StorageUrl:
     addressing_style: str = "auto"
 
 
-_SECRETS = frozenset({"signing_keys", "client_token", "metrics_token"})
+@dataclass(frozen=True, slots=True)
+class MasterKey:
+    """One entry of MEDIA_ENCRYPTION_KEYS: an id stored beside each data key it wraps."""
+
+    id: str
+    secret: bytes = field(repr=False)
+
+
+MASTER_KEY_BYTES = 32
+_MASTER_KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_SECRETS = frozenset({"signing_keys", "client_token", "metrics_token", "encryption_keys"})
 # OpenTelemetry span exporters this build ships (OTEL_TRACES_EXPORTER); "none" turns tracing off.
 TRACE_EXPORTERS = ("console", "otlp")
 
@@ -95,6 +108,7 @@ class Settings:
     metrics_multiproc_dir: Path | None = None
     traces_exporters: tuple[str, ...] = ()
     send_timeout_s: float = 60.0
+    encryption_keys: tuple[MasterKey, ...] = field(default=(), repr=False)
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -249,6 +263,30 @@ def _keys(raw: str) -> tuple[str, ...]:
     return keys
 
 
+def _master_keys(raw: str) -> tuple[MasterKey, ...]:
+    """`id:base64(32 bytes)` entries, oldest first; the last one encrypts, all decrypt."""
+    name = "MEDIA_ENCRYPTION_KEYS"
+    keys: list[MasterKey] = []
+    for entry in (item.strip() for item in raw.split(",")):
+        if not entry:
+            continue
+        key_id, colon, encoded = entry.partition(":")
+        if not colon or _MASTER_KEY_ID.fullmatch(key_id) is None:
+            raise ConfigError("expected id:base64 entries, id of [A-Za-z0-9._-]", variable=name)
+        try:
+            secret = base64.b64decode(encoded.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigError(f"key {key_id!r} is not valid base64", variable=name) from None
+        if len(secret) != MASTER_KEY_BYTES:
+            raise ConfigError(f"key {key_id!r} must decode to 32 bytes", variable=name)
+        if any(key.id == key_id for key in keys):
+            raise ConfigError(f"key id {key_id!r} appears twice", variable=name)
+        keys.append(MasterKey(key_id, secret))
+    if not keys:
+        raise ConfigError("expected a comma list of id:base64 keys", variable=name)
+    return tuple(keys)
+
+
 def _origins(raw: str) -> tuple[str, ...]:
     origins = tuple(origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip())
     for origin in origins:
@@ -393,6 +431,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PROMETHEUS_MULTIPROC_DIR": ("metrics_multiproc_dir", _folder),
     "OTEL_TRACES_EXPORTER": ("traces_exporters", _exporters),
     "MEDIA_SEND_TIMEOUT_S": ("send_timeout_s", _float("MEDIA_SEND_TIMEOUT_S", 1, 3600)),
+    "MEDIA_ENCRYPTION_KEYS": ("encryption_keys", _master_keys),
 }
 # Checked only: the OTLP exporter reads them itself, and this build ships its HTTP flavour only.
 _CHECKED_ONLY: dict[str, Callable[[str], object]] = {

@@ -139,6 +139,7 @@ class BoundTables:
     upload: type[tables.UploadRequestRow]
     share_link: type[tables.ShareLinkRow]
     share_media: type[tables.ShareLinkMediaRow]
+    envelope: type[tables.ObjectEnvelopeRow]
 
     @classmethod
     def on(cls, engine: Engine[Any]) -> BoundTables:
@@ -152,6 +153,7 @@ class BoundTables:
             upload=_bind(tables.UploadRequestRow, engine),
             share_link=_bind(tables.ShareLinkRow, engine),
             share_media=_bind(tables.ShareLinkMediaRow, engine),
+            envelope=_bind(tables.ObjectEnvelopeRow, engine),
         )
 
 

@@ -87,3 +87,7 @@ class Unavailable(MediaError):
     def dependency(self) -> str:
         """Which dependency failed."""
         return str(self.data.get("dependency", "unknown"))
+
+
+class CorruptObject(Unavailable):
+    """A stored object failed authentication (tampered, truncated, moved); never served as is."""

@@ -417,3 +417,14 @@ class SharedSet:
     access: ShareAccess
     link: ShareLink | None = None
     medias: tuple[Media, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """How one stored object is encrypted: its wrapped data key and the object's header."""
+
+    storage_key: str
+    format: str  # the chunked-AEAD format of the bytes at rest
+    master_key_id: str  # which MEDIA_ENCRYPTION_KEYS entry wrapped the data key
+    wrapped_key: bytes  # nonce || AES-GCM(master key, data key) || tag
+    header: bytes  # salt || key commitment, also the first bytes of the object

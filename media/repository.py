@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import unicodedata
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
@@ -14,6 +15,7 @@ from media.errors import Conflict, InvalidInput, NotFound, UnsupportedMediaType
 from media.models import (
     OPEN_UPLOAD_STATES,
     Cursor,
+    Envelope,
     Media,
     MediaFilter,
     MediaMetadata,
@@ -31,12 +33,14 @@ from media.share_store import ShareStore
 from media.tables import (
     NAME_LENGTH,
     aware,
+    envelope_row,
     metadata_values,
     new_binding_row,
     new_media_row,
     new_upload_row,
     success_values,
     thumbnail_row,
+    to_envelope,
     to_media,
     to_media_type,
     to_metadata,
@@ -410,3 +414,66 @@ class Repository:
         md = self._t.metadata
         rows = await md.select().where(md.media.public_id == media_id)
         return to_metadata(rows[0], media_id) if rows else None
+
+    # --- envelopes of encrypted objects (the EnvelopeStore of media.storage.keyring) -----------
+
+    @guarded
+    async def get_envelope(self, storage_key: str) -> Envelope | None:
+        """The envelope of an object, or None when it is stored in plaintext (or absent)."""
+        e = self._t.envelope
+        rows = await e.select().where(e.storage_key == storage_key)
+        return to_envelope(rows[0]) if rows else None
+
+    @guarded
+    async def put_envelope(self, envelope: Envelope) -> None:
+        """Insert or replace the envelope of an object."""
+        e = self._t.envelope
+        async with self._db.transaction():
+            await e.delete().where(e.storage_key == envelope.storage_key)
+            await e.insert(envelope_row(e, envelope, self._now()))
+
+    @guarded
+    async def delete_envelope(self, storage_key: str) -> None:
+        """Remove an envelope; absent is fine."""
+        e = self._t.envelope
+        await e.delete().where(e.storage_key == storage_key)
+
+    @guarded
+    async def master_key_ids(self) -> frozenset[str]:
+        """Every master key id some envelope still names."""
+        e = self._t.envelope
+        rows = await e.select(e.master_key_id).distinct()
+        return frozenset(row["master_key_id"] for row in rows)
+
+    @guarded
+    async def envelopes_to_rewrap(
+        self, newest: str, after: str, limit: int
+    ) -> tuple[Envelope, ...]:
+        """Up to `limit` envelopes not under `newest`, storage keys above `after`, in key order."""
+        e = self._t.envelope
+        rows = await (
+            e.select()
+            .where((e.master_key_id != newest) & (e.storage_key > after))
+            .order_by(e.storage_key)
+            .limit(limit)
+        )
+        return tuple(to_envelope(row) for row in rows)
+
+    @guarded
+    async def rewrap_envelope(self, old: Envelope, new: Envelope) -> bool:
+        """Swap the wrapped key only if the row still holds `old`'s (compare-and-set)."""
+        e = self._t.envelope
+        rows = await (
+            e.update({e.master_key_id: new.master_key_id, e.wrapped_key: _b64(new.wrapped_key)})
+            .where(
+                (e.storage_key == old.storage_key)
+                & (e.master_key_id == old.master_key_id)
+                & (e.wrapped_key == _b64(old.wrapped_key))
+            )
+            .returning(e.storage_key)
+        )
+        return bool(rows)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")

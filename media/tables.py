@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from piccolo.table import Table
 from media.ids import MEDIA_ID_LENGTH, new_media_id
 from media.models import (
     SHARE_TITLE_LENGTH,
+    Envelope,
     Media,
     MediaKind,
     MediaMetadata,
@@ -176,6 +178,17 @@ class ShareLinkMediaRow(Table, tablename="share_link_media"):
     position = Integer()
 
 
+class ObjectEnvelopeRow(Table, tablename="object_envelope"):
+    """How one stored object is encrypted at rest (no row: stored in plaintext)."""
+
+    storage_key = Varchar(length=KEY_LENGTH, primary_key=True)
+    format = Varchar(length=64)
+    master_key_id = Varchar(length=64, index=True)
+    wrapped_key = Varchar(length=128)  # base64
+    header = Varchar(length=128)  # base64
+    created_at = Timestamptz()
+
+
 TABLES: tuple[type[Table], ...] = (
     MediaTypeRow,
     MediaRow,
@@ -185,6 +198,7 @@ TABLES: tuple[type[Table], ...] = (
     UploadRequestRow,
     ShareLinkRow,
     ShareLinkMediaRow,
+    ObjectEnvelopeRow,
 )
 
 
@@ -358,3 +372,26 @@ def metadata_values(table: Any, probe: ProbeResult) -> dict[Any, Any]:
         table.audio_codec: probe.audio_codec,
         table.bit_rate: probe.bit_rate,
     }
+
+
+def to_envelope(row: Mapping[str, Any]) -> Envelope:
+    """An object_envelope row as a model."""
+    return Envelope(
+        storage_key=row["storage_key"],
+        format=row["format"],
+        master_key_id=row["master_key_id"],
+        wrapped_key=base64.b64decode(row["wrapped_key"]),
+        header=base64.b64decode(row["header"]),
+    )
+
+
+def envelope_row(table: Any, envelope: Envelope, now: datetime) -> Any:
+    """An object_envelope row of `table` (a bound ObjectEnvelopeRow) for the model."""
+    return table(
+        storage_key=envelope.storage_key,
+        format=envelope.format,
+        master_key_id=envelope.master_key_id,
+        wrapped_key=base64.b64encode(envelope.wrapped_key).decode("ascii"),
+        header=base64.b64encode(envelope.header).decode("ascii"),
+        created_at=now,
+    )

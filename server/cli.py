@@ -1,4 +1,4 @@
-"""The `media-service` command: serve, migrate, export-schema, dev-token, upload, url."""
+"""The `media-service` command: serve, migrate, rewrap-keys, dev-token, upload, url and more."""
 
 from __future__ import annotations
 
@@ -23,6 +23,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=DEFAULT_HOST)
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
     commands.add_parser("migrate", help="apply database migrations forward (idempotent)")
+    rewrap = commands.add_parser(
+        "rewrap-keys",
+        help="re-wrap every data key under the newest MEDIA_ENCRYPTION_KEYS entry (resumable)",
+    )
+    rewrap.add_argument("--batch", type=int, default=200, help="rows read per query")
     export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.add_argument("--output", type=Path, help="write to this file instead of stdout")
     token = commands.add_parser("dev-token", help="print a bearer JWT from the embedded issuer")
@@ -64,6 +69,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         anyio.run(migrate, settings)
         print("migrations applied", file=sys.stderr)
         return 0
+    if args.command == "rewrap-keys":
+        return anyio.run(_rewrap_keys, settings, max(1, args.batch))
     if args.command == "export-schema":
         from api.schema import schema_sdl
 
@@ -107,6 +114,33 @@ def _serve(settings: Settings, host: str, port: int) -> int:
         limit_concurrency=settings.max_concurrency,
         proxy_headers=True,
     )
+    return 0
+
+
+async def _rewrap_keys(settings: Settings, batch: int) -> int:
+    from media.db import migrate, open_database
+    from media.repository import Repository
+    from media.storage.keyring import Keyring, rewrap_all
+
+    if not settings.encryption_keys:
+        raise ConfigError("rewrap-keys needs the master keys", variable="MEDIA_ENCRYPTION_KEYS")
+    keyring = Keyring(settings.encryption_keys)
+    if settings.database.engine == "sqlite":
+        await migrate(settings)
+    database = await open_database(settings)
+    try:
+        repository = Repository(database)
+        report = await rewrap_all(repository, keyring, batch)
+        left = sorted(await repository.master_key_ids() - {keyring.newest})
+    finally:
+        await database.close()
+    print(f"rewrapped {report.rewrapped} data key(s) under master key {keyring.newest!r}")
+    if report.unreadable:
+        print(f"master key(s) {list(report.unreadable)} are named but not configured: add them")
+    if left:
+        print(f"data keys still under {left}: run rewrap-keys again", file=sys.stderr)
+        return 1
+    print("every data key is under the newest master key: older keys may be removed")
     return 0
 
 

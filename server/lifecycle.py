@@ -74,12 +74,13 @@ async def open_dependencies(
     async with contextlib.AsyncExitStack() as stack:
         database = await open_database(settings)
         stack.push_async_callback(database.close)
-        storage = observed_storage(await open_storage(settings), settings)
+        repository = Repository(database, clock=clock)
+        storage = observed_storage(await open_storage(settings, repository), settings)
         stack.push_async_callback(storage.close)
         verifier = make_verifier(settings, issuer, stack)
         parts = Parts(
             settings=settings,
-            repository=Repository(database, clock=clock),
+            repository=repository,
             storage=storage,
             signer=UrlSigner(signing_keys(settings), clock=clock),
             verifier=verifier,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.server
+import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import free_port, unavailable
-from tests.support.app import RunningService
+from tests.support.app import RunningService, embedded_service_at
 from tests.support.flow import upload_file
 from tests.support.media_files import make_mp4
 
@@ -67,10 +69,21 @@ def page_origin(html: str) -> Iterator[str]:
         server.server_close()
 
 
-def test_video_plays_and_seeks(embedded_service: RunningService, tmp_path: Path) -> None:
+@pytest.fixture(params=["plaintext", "encrypted"])
+def playback_service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningService]:
+    """The embedded default, storing in plaintext, then with encryption at rest."""
+    environ = {}
+    if request.param == "encrypted":
+        environ["MEDIA_ENCRYPTION_KEYS"] = "k1:" + base64.b64encode(os.urandom(32)).decode()
+    with embedded_service_at(tmp_path / "data", **environ) as service:
+        yield service
+
+
+def test_video_plays_and_seeks(playback_service: RunningService, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()
+    embedded_service = playback_service
     source = make_mp4(tmp_path / "film.mp4", seconds=6.0, size=(320, 240), faststart=False)
     media = upload_file(embedded_service, embedded_service.token("viewer"), source, "video/mp4")
     stream_url = media["streamUrl"]["url"]

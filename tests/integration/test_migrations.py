@@ -32,6 +32,7 @@ TABLES = {
     "upload_request",
     "share_link",
     "share_link_media",
+    "object_envelope",
 }
 CHILDREN = {
     "user_media_binding",
@@ -131,7 +132,7 @@ async def test_migrate_twice_is_idempotent(empty_url: str, tmp_path: Path) -> No
     assert await inspector.indexes() >= INDEXES
     assert await inspector.cascading_children() == CHILDREN
     ran = await inspector.rows("SELECT name FROM migration WHERE app_name = 'media'")
-    assert len(ran) == MIGRATION_COUNT == 7
+    assert len(ran) == MIGRATION_COUNT == 8
     assert len(await inspector.rows("SELECT extension FROM media_type")) == 5
 
 

@@ -102,7 +102,7 @@ async def _empty(url: str) -> None:
     connection = await asyncpg.connect(url, timeout=3)
     try:
         await connection.execute("SET lock_timeout = '5s'")
-        await connection.execute("TRUNCATE media CASCADE")
+        await connection.execute("TRUNCATE media, object_envelope CASCADE")
     finally:
         await connection.close()
 

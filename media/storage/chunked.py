@@ -1,0 +1,252 @@
+"""Chunked AEAD at rest: C2SP chunked-encryption v1, Cobblestone-128 (docs/encryption.md).
+
+An object is `salt[24] || commitment[32] || chunk_0 || ... || chunk_n`; each chunk seals 16 KiB of
+plaintext with AES-128-GCM under a nonce derived from its index; the final chunk is always shorter
+than 16 KiB (possibly empty), which is what makes truncation and extension detectable. Pure and
+synchronous: the storage layer decides where it runs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import constant_time, hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+
+from media.errors import CorruptObject
+
+FORMAT = "c2sp-ce-v1/aes-128-gcm/hkdf-sha512"
+CHUNK = 16 * 1024  # plaintext bytes per chunk (fixed by the construction)
+TAG = 16
+SEALED = CHUNK + TAG  # bytes of one full chunk at rest
+SALT = 24
+COMMITMENT = 32
+HEADER = SALT + COMMITMENT
+KEY = 16  # AES-128 data key
+NONCE = 12
+MAX_CHUNKS = 1 << 38  # the spec's counter limit (4 PiB)
+_INFO = b"c2sp.org/chunked-encryption@v1+AEAD_AES_128_GCM\x00"
+
+
+def derive(input_key: bytes, salt: bytes, context: bytes) -> tuple[bytes, bytes, bytes]:
+    """(key, base nonce, commitment): HKDF-Expand(SHA-512) of the input key, salt and context."""
+    if len(input_key) != KEY or len(salt) != SALT:
+        raise ValueError("input key must be 16 bytes and salt 24 bytes")
+    # SHA-512 is the hash of pyca's Cobblestone-128, so its output decrypts with ours and back.
+    out = HKDFExpand(hashes.SHA512(), KEY + NONCE + COMMITMENT, _INFO + salt + context).derive(
+        input_key
+    )
+    return out[:KEY], out[KEY : KEY + NONCE], out[KEY + NONCE :]
+
+
+def new_header(input_key: bytes, context: bytes, salt: bytes | None = None) -> bytes:
+    """A fresh `salt || commitment` for one object (random salt unless given, for test vectors)."""
+    salt = os.urandom(SALT) if salt is None else salt
+    return salt + derive(input_key, salt, context)[2]
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkCipher:
+    """The per-object AEAD state: seal or open chunk i at any position (random access)."""
+
+    aead: AESGCM
+    base_nonce: int
+    header: bytes
+    name: str  # what to call the object in errors (its storage key)
+
+    @classmethod
+    def open(cls, input_key: bytes, header: bytes, context: bytes, name: str) -> ChunkCipher:
+        """Derive from the header; CorruptObject unless its commitment matches (checked first)."""
+        if len(header) != HEADER:
+            raise CorruptObject("bad header length", dependency="storage", key=name)
+        key, nonce, commitment = derive(input_key, header[:SALT], context)
+        if not constant_time.bytes_eq(commitment, header[SALT:]):
+            raise CorruptObject("key commitment mismatch", dependency="storage", key=name)
+        return cls(AESGCM(key), int.from_bytes(nonce, "big"), header, name)
+
+    def nonce(self, index: int) -> bytes:
+        """The nonce of chunk `index`: base nonce XOR index, big-endian."""
+        if not 0 <= index < MAX_CHUNKS:
+            raise CorruptObject("chunk index out of range", dependency="storage", key=self.name)
+        return (self.base_nonce ^ index).to_bytes(NONCE, "big")
+
+    def seal(self, index: int, plaintext: bytes | memoryview) -> bytes:
+        """Chunk `index` at rest: AES-GCM ciphertext followed by its tag, AAD empty."""
+        return self.aead.encrypt(self.nonce(index), plaintext, None)
+
+    def open_chunk(self, index: int, sealed: bytes | memoryview, *, final: bool) -> bytes:
+        """The plaintext of chunk `index`; CorruptObject when tampered, moved, cut or misplaced."""
+        out = bytearray(max(0, len(sealed) - TAG))
+        self.open_into(index, sealed, memoryview(out), final)
+        return bytes(out)
+
+    def open_into(
+        self, index: int, sealed: bytes | memoryview, out: memoryview, final: bool
+    ) -> None:
+        """Decrypt chunk `index` into `out` (its exact plaintext size); CorruptObject otherwise."""
+        size = len(sealed)
+        # A full chunk is never final, and only the final chunk may be short (C2SP truncation rule).
+        if (final and not TAG <= size < SEALED) or (not final and size != SEALED):
+            raise CorruptObject(
+                "chunk has the wrong length", dependency="storage", key=self.name, chunk=index
+            )
+        try:
+            self.aead.decrypt_into(self.nonce(index), sealed, None, out)
+        except InvalidTag:
+            raise CorruptObject(
+                "chunk failed authentication", dependency="storage", key=self.name, chunk=index
+            ) from None
+
+
+def ciphertext_size(plain: int) -> int:
+    """Bytes at rest of a `plain`-byte object: header, full chunks, one short final chunk."""
+    return HEADER + (plain // CHUNK) * SEALED + (plain % CHUNK) + TAG
+
+
+def plaintext_size(stored: int) -> int | None:
+    """The plaintext size of a `stored`-byte object, or None when no valid object has that size."""
+    body = stored - HEADER
+    if body < TAG:
+        return None
+    full, last = divmod(body, SEALED)
+    if last < TAG:  # ends on a chunk boundary (truncated) or inside a tag
+        return None
+    return full * CHUNK + last - TAG
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """The stored bytes that hold a plaintext range: whole chunks first..last."""
+
+    first: int  # index of the first chunk
+    offset: int  # where chunk `first` starts at rest
+    length: int  # bytes at rest up to the end of chunk `last`
+    skip: int  # plaintext bytes of chunk `first` before the range
+
+
+def span(start: int, length: int) -> Span:
+    """Map plaintext [start, start+length) to the chunks holding it (length > 0)."""
+    first, skip = divmod(start, CHUNK)
+    last = (start + length - 1) // CHUNK
+    return Span(first, HEADER + first * SEALED, (last - first + 1) * SEALED, skip)
+
+
+class Sealer:
+    """Streaming encryption from chunk 0: plaintext in, bytes at rest out; finish() ends it."""
+
+    def __init__(self, cipher: ChunkCipher) -> None:
+        self._cipher = cipher
+        self._index = 0
+        self._pending = b""
+        self._started = False
+
+    def feed(self, data: bytes) -> bytes:
+        """Bytes at rest for every full chunk now complete (the header first)."""
+        out = []
+        if not self._started:
+            self._started = True
+            out.append(self._cipher.header)
+        buffer = self._pending + data if self._pending else data
+        view = memoryview(buffer)
+        full = len(buffer) // CHUNK
+        for n in range(full):
+            out.append(self._cipher.seal(self._index, view[n * CHUNK : (n + 1) * CHUNK]))
+            self._index += 1
+        self._pending = bytes(view[full * CHUNK :])
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        """The final, short chunk (empty plaintext when the size is a multiple of 16 KiB)."""
+        head = self.feed(b"")
+        return head + self._cipher.seal(self._index, self._pending)
+
+
+class Opener:
+    """Streaming decryption of consecutive chunks from index `first`, fed in pieces of any size.
+
+    Only the plaintext window [skip, skip+length) of those chunks is returned; every chunk is
+    authenticated all the same. Whole chunks are decrypted straight into the output buffer."""
+
+    def __init__(
+        self,
+        cipher: ChunkCipher,
+        first: int,
+        skip: int = 0,
+        length: int | None = None,
+        work: bytearray | None = None,
+    ) -> None:
+        self._cipher = cipher
+        self.index = first
+        self._skip = skip  # plaintext bytes still to drop (inside the first chunk)
+        self._left = length  # plaintext bytes still wanted (None: all)
+        self._pending = bytearray()
+        # Decryption space; the caller may share one among readers, since every use of it ends
+        # (copied out as bytes) before feed() returns. Fewer large short-lived allocations.
+        self._work = work if work is not None else bytearray(CHUNK)
+        self.received = 0
+
+    def feed(self, data: bytes) -> bytes:
+        """The wanted plaintext of every chunk now complete; a partial chunk waits for more."""
+        self.received += len(data)
+        view = memoryview(data)
+        chunks: list[memoryview] = []
+        if self._pending:
+            take = min(SEALED - len(self._pending), len(view))
+            self._pending += view[:take]
+            view = view[take:]
+            if len(self._pending) < SEALED:
+                return b""
+            chunks.append(memoryview(bytes(self._pending)))
+            self._pending = bytearray()
+        full = len(view) // SEALED
+        chunks.extend(view[n * SEALED : (n + 1) * SEALED] for n in range(full))
+        self._pending += view[full * SEALED :]
+        return self._open(chunks, final=False)
+
+    def finish(self, *, at_end: bool) -> bytes:
+        """What is left: the final short chunk when the object ended (`at_end`), else nothing."""
+        if not at_end:
+            return b""
+        if not self._pending:
+            # The object ended on a chunk boundary: its short final chunk was cut off.
+            raise CorruptObject(
+                "object truncated", dependency="storage", key=self._cipher.name, chunk=self.index
+            )
+        last = memoryview(bytes(self._pending))
+        self._pending = bytearray()
+        return self._open([last], final=True)
+
+    def _open(self, chunks: list[memoryview], *, final: bool) -> bytes:
+        if not chunks:
+            return b""
+        sizes = [len(chunk) - TAG if len(chunk) >= TAG else 0 for chunk in chunks]
+        total = max(0, sum(sizes) - self._skip)
+        wanted = total if self._left is None else min(total, self._left)
+        if len(self._work) < wanted + CHUNK:
+            self._work = bytearray(wanted + CHUNK)
+        space = memoryview(self._work)
+        target, scratch = space[:wanted], space[wanted : wanted + CHUNK]
+        position = 0
+        for chunk, size in zip(chunks, sizes, strict=True):
+            low = min(self._skip, size)
+            high = min(size, low + (wanted - position))
+            if low == 0 and high == size == CHUNK:
+                self._cipher.open_into(self.index, chunk, target[position : position + size], final)
+            else:  # a partial or short chunk: through the scratch space
+                plain = scratch[:size]
+                self._cipher.open_into(self.index, chunk, plain, final)
+                target[position : position + high - low] = plain[low:high]
+            position += high - low
+            self._skip -= low
+            self.index += 1
+        if self._left is not None:
+            self._left -= wanted
+        return bytes(target)
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an incomplete chunk held back."""
+        return len(self._pending)

@@ -1,0 +1,323 @@
+"""Encryption at rest as a layer over any Storage: every writer and reader goes through it.
+
+Writes seal the stream chunk by chunk (media/storage/chunked.py) under a fresh data key whose
+envelope is recorded before the first byte is stored; reads map a plaintext range to the chunks
+that hold it, fetch only those (one ranged read), and authenticate each before yielding a byte.
+Objects without an envelope were stored before encryption was turned on and pass through as they
+are. Sizes, sha256 and ranges are the plaintext's; the etag is the stored object's (it changes
+whenever the bytes do, so it stays a strong validator of the plaintext).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO, Final
+
+import anyio
+import anyio.to_thread
+
+from media.errors import CorruptObject, MediaError, TooLarge
+from media.models import Envelope, ObjectInfo
+from media.storage.base import FILE_BLOCK_BYTES, Storage, check_key, check_range, write_local_file
+from media.storage.chunked import (
+    CHUNK,
+    FORMAT,
+    HEADER,
+    KEY,
+    SEALED,
+    ChunkCipher,
+    Opener,
+    Sealer,
+    ciphertext_size,
+    new_header,
+    plaintext_size,
+    span,
+)
+from media.storage.keyring import EnvelopeStore, Keyring
+
+logger = logging.getLogger("media.encryption")
+
+CACHE_ENTRIES = 4096
+WORK_BYTES = 2 * 1024 * 1024
+_PLAIN: Final = "plain"
+_Entry = ChunkCipher | str
+
+
+def context(storage_key: str) -> bytes:
+    """What each object's keys are bound to: a ciphertext moved to another key never opens."""
+    return b"media-service/object/v1|" + storage_key.encode()
+
+
+class EncryptedStorage:
+    """A Storage that stores chunked AEAD in `inner`, with envelopes kept in `envelopes`."""
+
+    def __init__(
+        self, inner: Storage, keyring: Keyring, envelopes: EnvelopeStore, *, chunk_bytes: int
+    ) -> None:
+        self._inner = inner
+        self._keyring = keyring
+        self._envelopes = envelopes
+        self._chunk = chunk_bytes
+        # Keys are written once and read many times: an object's cipher (or its being plaintext)
+        # never changes, and re-wrapping keeps the data key, so entries stay valid until deleted.
+        self._cache: OrderedDict[str, _Entry] = OrderedDict()
+        # Shared decryption space (see Opener): sized for the largest piece a backend yields.
+        self._work = bytearray(WORK_BYTES)
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    async def stat(self, key: str) -> ObjectInfo:
+        """The inner object's etag and time, with the plaintext size."""
+        info = await self._inner.stat(key)
+        entry = await self._entry(key)
+        if isinstance(entry, str):
+            self._remember(key, _PLAIN)
+            return info
+        plain = plaintext_size(info.size)
+        if plain is None:
+            raise _loud(CorruptObject("impossible size", dependency="storage", key=key))
+        return replace(info, size=plain)
+
+    def read(self, key: str, start: int, length: int) -> AsyncIterator[bytes]:
+        """Plaintext [start, start+length), authenticated chunk by chunk."""
+        check_key(key)
+        check_range(start, length)
+        return self._read(key, start, length)
+
+    async def _read(self, key: str, start: int, length: int) -> AsyncIterator[bytes]:
+        entry = self._cache.get(key)
+        if entry is None:
+            entry = await self._entry(key)
+        if isinstance(entry, str):
+            async with _closing(self._inner.read(key, start, length)) as chunks:
+                async for chunk in chunks:
+                    self._remember(key, _PLAIN)  # only once the object is known to exist
+                    yield chunk
+            return
+        if length == 0:
+            await self._inner.stat(key)  # still NotFound for an absent object
+            return
+        where = span(start, length)
+        opener = Opener(entry, where.first, where.skip, length, self._work)
+        stored = self._inner.read(key, where.offset, where.length)
+        try:
+            async for piece in stored:
+                plain = opener.feed(piece)
+                if plain:
+                    for out in self._bounded(plain):
+                        yield out
+            at_end = opener.received < where.length
+            if at_end and opener.received == 0 and where.first > 0:
+                # Nothing at all where the range starts: past the end, or cut there.
+                await self._check_final(key, entry)
+                return
+            for out in self._bounded(opener.finish(at_end=at_end)):
+                yield out
+        except CorruptObject as exc:
+            raise _loud(exc) from None
+        finally:
+            # The inner readers release their file or body without awaiting: no shield needed.
+            aclose = getattr(stored, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    def _bounded(self, plain: bytes) -> list[bytes]:
+        """`plain` cut into pieces of at most chunk_bytes."""
+        if len(plain) <= self._chunk:
+            return [plain] if plain else []
+        view = memoryview(plain)
+        return [bytes(view[i : i + self._chunk]) for i in range(0, len(view), self._chunk)]
+
+    async def _check_final(self, key: str, cipher: ChunkCipher) -> None:
+        """Authenticate the end of an object a range found nothing of: past the end, or cut."""
+        plain = plaintext_size((await self._inner.stat(key)).size)
+        if plain is None:
+            raise CorruptObject("object truncated", dependency="storage", key=key)
+        index = plain // CHUNK
+        async with _closing(self._inner.read(key, HEADER + index * SEALED, SEALED)) as stored:
+            data = b"".join([piece async for piece in stored])
+        cipher.open_chunk(index, data, final=True)
+
+    async def download(self, key: str, path: Path) -> None:
+        """Decrypt the whole object into a local file (a processing job's scratch space)."""
+        info = await self.stat(key)
+        handle: BinaryIO = await anyio.to_thread.run_sync(path.open, "wb")
+        try:
+            batch: list[bytes] = []
+            size = 0
+            async with _closing(self.read(key, 0, info.size)) as chunks:
+                async for chunk in chunks:
+                    batch.append(chunk)
+                    size += len(chunk)
+                    if size >= FILE_BLOCK_BYTES:
+                        await anyio.to_thread.run_sync(handle.writelines, batch)
+                        batch, size = [], 0
+            await anyio.to_thread.run_sync(handle.writelines, batch)
+        except BaseException:
+            handle.close()
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
+            raise
+        handle.close()
+
+    def local_path(self, key: str) -> Path | None:
+        """Always None: the bytes on disk are not the plaintext, so callers download instead."""
+        check_key(key)
+        return None
+
+    # --- writes --------------------------------------------------------------------------------
+
+    async def write(
+        self, key: str, chunks: AsyncIterable[bytes], *, content_type: str, max_bytes: int
+    ) -> ObjectInfo:
+        """Record a new envelope, then store the sealed stream; nothing is left on failure."""
+        check_key(key)
+        cipher = await self._new_envelope(key)
+        hasher = hashlib.sha256()
+        counted = [0]
+        try:
+            info = await self._inner.write(
+                key,
+                self._seal(cipher, chunks, hasher, counted, max_bytes),
+                content_type=content_type,
+                max_bytes=ciphertext_size(max_bytes),
+            )
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                self._cache.pop(key, None)
+                await self._forget_envelope(key)
+            raise
+        return replace(info, size=counted[0], sha256=hasher.hexdigest())
+
+    async def _seal(
+        self,
+        cipher: ChunkCipher,
+        chunks: AsyncIterable[bytes],
+        hasher: hashlib._Hash,
+        counted: list[int],
+        max_bytes: int,
+    ) -> AsyncIterator[bytes]:
+        sealer = Sealer(cipher)
+        pending: list[bytes] = []
+        size = 0
+        async for chunk in chunks:
+            counted[0] += len(chunk)
+            if counted[0] > max_bytes:
+                raise TooLarge("object exceeds the byte limit", limit=max_bytes)
+            pending.append(chunk)
+            size += len(chunk)
+            if size >= FILE_BLOCK_BYTES:
+                # Hashing and sealing a MiB is blocking work: one worker-thread hop per MiB.
+                yield await anyio.to_thread.run_sync(_seal_batch, sealer, hasher, pending)
+                pending, size = [], 0
+        sealed = await anyio.to_thread.run_sync(_seal_batch, sealer, hasher, pending)
+        yield sealed + sealer.finish()
+
+    async def write_file(self, key: str, path: Path, *, content_type: str) -> ObjectInfo:
+        """Encrypt a local file into the store."""
+        return await write_local_file(self, key, path, content_type=content_type)
+
+    async def delete(self, key: str) -> None:
+        """Remove the object, then its envelope."""
+        await self._inner.delete(key)
+        self._cache.pop(key, None)
+        await self._envelopes.delete_envelope(key)
+
+    # --- pass-through --------------------------------------------------------------------------
+
+    async def keys(self) -> list[str]:
+        """Every object key of the inner store."""
+        return await self._inner.keys()
+
+    async def sweep_partial(self, older_than: datetime) -> int:
+        """The inner store's unfinished writes."""
+        return await self._inner.sweep_partial(older_than)
+
+    async def ping(self) -> None:
+        """The inner store answers."""
+        await self._inner.ping()
+
+    async def close(self) -> None:
+        """Close the inner store."""
+        await self._inner.close()
+
+    # --- envelopes -----------------------------------------------------------------------------
+
+    async def _new_envelope(self, key: str) -> ChunkCipher:
+        data_key = os.urandom(KEY)
+        header = new_header(data_key, context(key))
+        key_id, wrapped = self._keyring.wrap(data_key, key)
+        # Recorded before any byte is stored: an encrypted object never exists without it.
+        await self._envelopes.put_envelope(Envelope(key, FORMAT, key_id, wrapped, header))
+        cipher = ChunkCipher.open(data_key, header, context(key), key)
+        self._remember(key, cipher)
+        return cipher
+
+    async def _forget_envelope(self, key: str) -> None:
+        try:
+            await self._envelopes.delete_envelope(key)
+        except MediaError:
+            logger.warning("could not remove the envelope of a failed write; it names no object")
+
+    async def _entry(self, key: str) -> _Entry:
+        entry = self._cache.get(key)
+        if entry is not None:
+            self._cache.move_to_end(key)
+            return entry
+        envelope = await self._envelopes.get_envelope(key)
+        if envelope is None:
+            return _PLAIN  # remembered by the caller once the object is seen to exist
+        if envelope.format != FORMAT:
+            raise _loud(CorruptObject("unknown format", dependency="storage", key=key))
+        data_key = self._keyring.unwrap(envelope)
+        try:
+            cipher = ChunkCipher.open(data_key, envelope.header, context(key), key)
+        except CorruptObject as exc:
+            raise _loud(exc) from None
+        self._remember(key, cipher)
+        return cipher
+
+    def _remember(self, key: str, entry: _Entry) -> None:
+        self._cache[key] = entry
+        self._cache.move_to_end(key)
+        if len(self._cache) > CACHE_ENTRIES:
+            self._cache.popitem(last=False)
+
+
+@contextlib.asynccontextmanager
+async def _closing(chunks: AsyncIterator[bytes]) -> AsyncIterator[AsyncIterator[bytes]]:
+    """Close a read however the consumer stops, so the inner file or body is released."""
+    try:
+        yield chunks
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            with anyio.CancelScope(shield=True):
+                await aclose()
+
+
+def _seal_batch(sealer: Sealer, hasher: hashlib._Hash, pieces: list[bytes]) -> bytes:
+    out = []
+    for piece in pieces:
+        hasher.update(piece)
+        out.append(sealer.feed(piece))
+    return b"".join(out)
+
+
+def _loud(exc: CorruptObject) -> CorruptObject:
+    """Log an authentication failure at ERROR with what failed: someone altered the store."""
+    logger.error(
+        "stored object failed authentication: %s (key %s, chunk %s)",
+        exc.detail,
+        exc.data.get("key"),
+        exc.data.get("chunk", "-"),
+    )
+    return exc

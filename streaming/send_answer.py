@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import anyio
 from litestar.types import Receive, Send
 
+from media.errors import MediaError
 from streaming.responses import Answer, close_readers
+
+logger = logging.getLogger("media.stream")
 
 
 async def send_answer(
@@ -42,9 +47,17 @@ async def _stream(result: Answer, send: Send, receive: Receive) -> int:
         if result.body:
             await send({"type": "http.response.body", "body": result.body, "more_body": True})
             sent += len(result.body)
-        async for chunk in result.rest:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            sent += len(chunk)
+        try:
+            async for chunk in result.rest:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                sent += len(chunk)
+        except MediaError as exc:
+            # The headers are out, so no error status can follow: stop without completing the
+            # body, and the server closes the connection short of Content-Length. The client sees
+            # an incomplete answer, never wrong bytes (a stored object failing authentication).
+            logger.error("stream stopped after %d bytes: %s", sent, exc.code)
+            tasks.cancel_scope.cancel()
+            return sent
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         tasks.cancel_scope.cancel()
     return sent

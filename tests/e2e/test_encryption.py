@@ -4,6 +4,7 @@ and key rotation with the `rewrap-keys` command."""
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import random
 import subprocess
@@ -98,13 +99,16 @@ def test_ranges_and_validators_are_the_plaintexts(
         assert b"JFIF" not in at_rest
 
 
-def test_tampered_bytes_stop_the_stream_never_wrong_bytes(tmp_path: Path) -> None:
+def test_tampered_bytes_stop_the_stream_never_wrong_bytes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     source = tmp_path / "noise.png"
     Image.frombytes("RGB", (400, 400), random.Random(4).randbytes(400 * 400 * 3)).save(source)
     data = source.read_bytes()
     bad_chunk = 12
     assert len(data) > (bad_chunk + 2) * CHUNK
     environ = {"MEDIA_ENCRYPTION_KEYS": master_key("k1"), "MEDIA_STREAM_CHUNK_BYTES": "65536"}
+    caplog.set_level(logging.INFO)
     with embedded_service_at(tmp_path / "data", **environ) as service:
         media = upload_file(service, service.token(), source, "image/png")
         url = media["streamUrl"]["url"]
@@ -132,6 +136,10 @@ def test_tampered_bytes_stop_the_stream_never_wrong_bytes(tmp_path: Path) -> Non
                 received += piece
         assert 0 < len(received) <= bad_chunk * CHUNK
         assert received == data[: len(received)]
+    logged = [record.getMessage() for record in caplog.records]
+    assert any("stream stopped after" in line for line in logged), logged
+    assert any("failed authentication" in line for line in logged), logged
+    assert not any('"status":500' in line for line in logged), logged
 
 
 def test_rotation_with_rewrap_then_the_old_key_removed(tmp_path: Path) -> None:

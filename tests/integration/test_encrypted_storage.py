@@ -271,19 +271,26 @@ async def test_envelope_rows_on_both_engines(repository: Repository) -> None:
     from media.storage.chunked import FORMAT
 
     keys = sorted(new_key() for _ in range(3))
-    for index, key in enumerate(keys):
-        envelope = Envelope(key, FORMAT, "k1" if index else "k0", os.urandom(44), os.urandom(56))
-        await repository.put_envelope(envelope)
-        assert await repository.get_envelope(key) == envelope
-    assert await repository.master_key_ids() == {"k0", "k1"}
-    pending = await repository.envelopes_to_rewrap("k1", "", 10)
-    assert [e.storage_key for e in pending] == [keys[0]]
-    assert await repository.envelopes_to_rewrap("k1", keys[0], 10) == ()
-    moved = Envelope(keys[0], FORMAT, "k1", os.urandom(44), pending[0].header)
-    assert await repository.rewrap_envelope(pending[0], moved)
-    assert not await repository.rewrap_envelope(pending[0], moved)  # compare-and-set
-    assert await repository.get_envelope(keys[0]) == moved
-    await repository.delete_envelope(keys[0])
-    await repository.delete_envelope(keys[0])
-    assert await repository.get_envelope(keys[0]) is None
-    assert await repository.master_key_ids() == {"k1"}
+    try:
+        for index, key in enumerate(keys):
+            envelope = Envelope(
+                key, FORMAT, "k1" if index else "k0", os.urandom(44), os.urandom(56)
+            )
+            await repository.put_envelope(envelope)
+            assert await repository.get_envelope(key) == envelope
+        assert await repository.master_key_ids() == {"k0", "k1"}
+        pending = await repository.envelopes_to_rewrap("k1", "", 10)
+        assert [e.storage_key for e in pending] == [keys[0]]
+        assert await repository.envelopes_to_rewrap("k1", keys[0], 10) == ()
+        moved = Envelope(keys[0], FORMAT, "k1", os.urandom(44), pending[0].header)
+        assert await repository.rewrap_envelope(pending[0], moved)
+        assert not await repository.rewrap_envelope(pending[0], moved)  # compare-and-set
+        assert await repository.get_envelope(keys[0]) == moved
+        await repository.delete_envelope(keys[0])
+        await repository.delete_envelope(keys[0])
+        assert await repository.get_envelope(keys[0]) is None
+        assert await repository.master_key_ids() == {"k1"}
+    finally:
+        # The PostgreSQL database is shared with services that start without keys.
+        for key in keys:
+            await repository.delete_envelope(key)

@@ -95,6 +95,7 @@ CASES = [
     ("PROMETHEUS_MULTIPROC_DIR", "/tmp/prom", Path("/tmp/prom"), None),
     ("OTEL_TRACES_EXPORTER", "console, otlp", ("console", "otlp"), "zipkin"),
     ("MEDIA_SEND_TIMEOUT_S", "30", 30.0, "0"),
+    ("MEDIA_ENCRYPTION_KEYS", "k1:" + "A" * 43 + "=", None, "k1:c2hvcnQ="),
 ]
 
 

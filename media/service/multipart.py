@@ -216,6 +216,7 @@ class Multipart:
                 chunks,
                 offset=(number - 1) * upload.part_size,
                 size=size,
+                last=number == upload.part_count,
             )
         except NotFound as exc:  # aborted or expired while the part was on its way
             raise Conflict("the upload no longer accepts parts") from exc

@@ -115,9 +115,11 @@ class Storage(Protocol):
         *,
         offset: int,
         size: int,
+        last: bool = False,
     ) -> PartInfo:
         """Stream exactly `size` bytes as part `number` (at byte `offset`), replacing any earlier
-        one; InvalidInput when the stream ends short, NotFound when the upload is gone."""
+        one; InvalidInput when the stream ends short, NotFound when the upload is gone. `last`
+        says the part ends the object (the encryption layer seals its final chunk there)."""
         ...
 
     async def list_parts(self, key: str, multipart_id: str) -> list[PartInfo]:

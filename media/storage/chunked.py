@@ -135,13 +135,16 @@ def span(start: int, length: int) -> Span:
 
 
 class Sealer:
-    """Streaming encryption from chunk 0: plaintext in, bytes at rest out; finish() ends it."""
+    """Streaming encryption from chunk `first`: plaintext in, bytes at rest out.
 
-    def __init__(self, cipher: ChunkCipher) -> None:
+    An object is sealed from chunk 0 with its header first; a part of one (whole chunks at their
+    place in the object) from its first chunk, without the header unless it is the first part."""
+
+    def __init__(self, cipher: ChunkCipher, first: int = 0, *, header: bool = True) -> None:
         self._cipher = cipher
-        self._index = 0
+        self._index = first
         self._pending = b""
-        self._started = False
+        self._started = not header
 
     def feed(self, data: bytes) -> bytes:
         """Bytes at rest for every full chunk now complete (the header first)."""
@@ -158,10 +161,33 @@ class Sealer:
         self._pending = bytes(view[full * CHUNK :])
         return b"".join(out)
 
-    def finish(self) -> bytes:
-        """The final, short chunk (empty plaintext when the size is a multiple of 16 KiB)."""
+    def finish(self, *, final: bool = True) -> bytes:
+        """The rest: with `final`, the short final chunk (empty plaintext when the size is a
+        multiple of 16 KiB); without, nothing more (a partial chunk left over is dropped, so
+        the bytes at rest come out short and the store refuses them)."""
         head = self.feed(b"")
+        if not final:
+            return head
         return head + self._cipher.seal(self._index, self._pending)
+
+
+def part_layout(number: int, offset: int, size: int, *, last: bool) -> tuple[int, int, bool]:
+    """(offset at rest, size at rest, ends the object) of a plaintext part that starts at a chunk
+    boundary; the first part carries the header, the part that ends the object its final chunk."""
+    if offset % CHUNK:
+        raise ValueError("a part must start at a multiple of 16 KiB")
+    final = last or size % CHUNK != 0  # only the last part can end inside a chunk
+    stored = (size // CHUNK) * SEALED + ((size % CHUNK) + TAG if final else 0)
+    if number == 1:
+        return 0, HEADER + stored, final
+    return HEADER + (offset // CHUNK) * SEALED, stored, final
+
+
+def part_plaintext_size(number: int, stored: int) -> int:
+    """The plaintext size of a part that has `stored` bytes at rest."""
+    body = stored - (HEADER if number == 1 else 0)
+    full, rest = divmod(max(body, 0), SEALED)
+    return full * CHUNK + max(rest - TAG, 0)
 
 
 class Opener:

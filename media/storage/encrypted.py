@@ -15,7 +15,7 @@ import hashlib
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +25,7 @@ import anyio
 import anyio.to_thread
 
 from media.errors import CorruptObject, MediaError, TooLarge
-from media.models import Envelope, ObjectInfo
+from media.models import Envelope, ObjectInfo, PartInfo
 from media.storage.base import FILE_BLOCK_BYTES, Storage, check_key, check_range, write_local_file
 from media.storage.chunked import (
     CHUNK,
@@ -38,6 +38,8 @@ from media.storage.chunked import (
     Sealer,
     ciphertext_size,
     new_header,
+    part_layout,
+    part_plaintext_size,
     plaintext_size,
     span,
 )
@@ -216,14 +218,86 @@ class EncryptedStorage:
             size += len(chunk)
             if size >= FILE_BLOCK_BYTES:
                 # Hashing and sealing a MiB is blocking work: one worker-thread hop per MiB.
-                yield await anyio.to_thread.run_sync(_seal_batch, sealer, hasher, pending)
+                sealed = await anyio.to_thread.run_sync(_seal_batch, sealer, hasher, pending)
                 pending, size = [], 0
+                if sealed:  # an empty piece would read as the end of the body
+                    yield sealed
         sealed = await anyio.to_thread.run_sync(_seal_batch, sealer, hasher, pending)
         yield sealed + sealer.finish()
 
     async def write_file(self, key: str, path: Path, *, content_type: str) -> ObjectInfo:
         """Encrypt a local file into the store."""
         return await write_local_file(self, key, path, content_type=content_type)
+
+    # --- multipart uploads: parts are sealed at their place in the object ------------------------
+
+    async def create_multipart(self, key: str, *, content_type: str) -> str:
+        """Record the object's envelope first: every part is sealed under its data key."""
+        check_key(key)
+        await self._new_envelope(key)
+        try:
+            return await self._inner.create_multipart(key, content_type=content_type)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                self._cache.pop(key, None)
+                await self._forget_envelope(key)
+            raise
+
+    async def write_part(
+        self,
+        key: str,
+        multipart_id: str,
+        number: int,
+        chunks: AsyncIterable[bytes],
+        *,
+        offset: int,
+        size: int,
+        last: bool = False,
+    ) -> PartInfo:
+        """Seal the part's chunks at their index (its offset is a multiple of 16 KiB)."""
+        cipher = await self._entry(key)
+        if isinstance(cipher, str):
+            raise _loud(
+                CorruptObject("multipart upload without envelope", dependency="storage", key=key)
+            )
+        stored_at, stored_size, final = part_layout(number, offset, size, last=last)
+        sealer = Sealer(cipher, offset // CHUNK, header=number == 1)
+        info = await self._inner.write_part(
+            key,
+            multipart_id,
+            number,
+            _sealed_part(sealer, chunks, final),
+            offset=stored_at,
+            size=stored_size,
+            last=last,
+        )
+        return replace(info, size=part_plaintext_size(number, info.size))
+
+    async def list_parts(self, key: str, multipart_id: str) -> list[PartInfo]:
+        """The inner parts, with their plaintext sizes."""
+        parts = await self._inner.list_parts(key, multipart_id)
+        return [replace(p, size=part_plaintext_size(p.number, p.size)) for p in parts]
+
+    async def complete_multipart(
+        self, key: str, multipart_id: str, parts: Sequence[PartInfo]
+    ) -> ObjectInfo:
+        """Assemble the inner parts of the same numbers; the object's size is the plaintext's."""
+        wanted = {part.number for part in parts}
+        stored = [p for p in await self._inner.list_parts(key, multipart_id) if p.number in wanted]
+        info = await self._inner.complete_multipart(key, multipart_id, stored)
+        plain = plaintext_size(info.size)
+        if plain is None:
+            # The last part was not sent as the end of the object: no final chunk.
+            raise _loud(
+                CorruptObject("assembled object has no final chunk", dependency="storage", key=key)
+            )
+        return replace(info, size=plain, sha256=None)
+
+    async def abort_multipart(self, key: str, multipart_id: str) -> None:
+        """Drop the upload, then its envelope."""
+        await self._inner.abort_multipart(key, multipart_id)
+        self._cache.pop(key, None)
+        await self._envelopes.delete_envelope(key)
 
     async def delete(self, key: str) -> None:
         """Remove the object, then its envelope."""
@@ -237,9 +311,9 @@ class EncryptedStorage:
         """Every object key of the inner store."""
         return await self._inner.keys()
 
-    async def sweep_partial(self, older_than: datetime) -> int:
+    async def sweep_partial(self, older_than: datetime, keep: Collection[str] = ()) -> int:
         """The inner store's unfinished writes."""
-        return await self._inner.sweep_partial(older_than)
+        return await self._inner.sweep_partial(older_than, keep)
 
     async def ping(self) -> None:
         """The inner store answers."""
@@ -302,6 +376,22 @@ async def _closing(chunks: AsyncIterator[bytes]) -> AsyncIterator[AsyncIterator[
         if aclose is not None:
             with anyio.CancelScope(shield=True):
                 await aclose()
+
+
+async def _sealed_part(
+    sealer: Sealer, chunks: AsyncIterable[bytes], final: bool
+) -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        # Sealing is blocking work: pieces beyond a few chunks go to a worker thread.
+        if len(chunk) > 4 * SEALED:
+            sealed = await anyio.to_thread.run_sync(sealer.feed, chunk)
+        else:
+            sealed = sealer.feed(chunk)
+        if sealed:  # an empty piece would read as the end of the body
+            yield sealed
+    rest = sealer.finish(final=final)
+    if rest:
+        yield rest
 
 
 def _seal_batch(sealer: Sealer, hasher: hashlib._Hash, pieces: list[bytes]) -> bytes:

@@ -173,6 +173,7 @@ class LocalStorage:
         *,
         offset: int,
         size: int,
+        last: bool = False,
     ) -> PartInfo:
         """Positional writes at `offset`, then fdatasync, then the part's record."""
         final = self._path(key)

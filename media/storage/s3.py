@@ -219,6 +219,7 @@ class S3Storage:
         *,
         offset: int,
         size: int,
+        last: bool = False,
     ) -> PartInfo:
         """UploadPart with the stream as its body: chunks go out as they arrive."""
         reader = BlockingReader(chunks, size)

@@ -164,3 +164,40 @@ def test_rotation_with_rewrap_then_the_old_key_removed(tmp_path: Path) -> None:
         found = service.graphql(query, {"id": media_id}, token=admin(service))
         url = found["data"]["media"]["streamUrl"]["url"]
         assert httpx.get(url, timeout=30).content == source.read_bytes()
+
+
+def test_multipart_upload_is_sealed_part_by_part(tmp_path: Path) -> None:
+    from tests.support.multipart import (
+        MiB,
+        complete,
+        create_multipart,
+        make_noise_png,
+        ok,
+        part_of,
+        put_part,
+        sha256_hex,
+        sign,
+    )
+
+    part = 5 * MiB
+    data = make_noise_png(tmp_path / "big.png", size=(2000, 1800)).read_bytes()
+    assert len(data) > 2 * part
+    with embedded_service_at(tmp_path / "data", MEDIA_ENCRYPTION_KEYS=master_key("k1")) as svc:
+        token = svc.token()
+        upload = create_multipart(svc, token, data, sha256=sha256_hex(data))
+        count = upload["partCount"]
+        urls = sign(svc, token, upload["uploadId"], list(range(1, count + 1)))
+        for number in reversed(range(1, count + 1)):  # out of order, the last one first
+            sent = put_part(urls[number], part_of(data, part, number))
+            assert sent.status_code == 200, sent.text
+            assert sent.json()["sizeBytes"] == len(part_of(data, part, number))
+        media = ok(complete(svc, token, upload["uploadId"]), "completeUpload")
+        assert (media["status"], media["sizeBytes"]) == ("SUCCESS", len(data))
+        url = media["streamUrl"]["url"]
+        assert sha256_hex(httpx.get(url, timeout=60).content) == sha256_hex(data)
+        span = f"bytes={part - 100}-{part + 99}"  # across the first part boundary
+        across = httpx.get(url, headers={"Range": span}, timeout=30)
+        assert (across.status_code, across.content) == (206, data[part - 100 : part + 100])
+        window = data[part + 1000 : part + 1064]
+        for path in stored_files(svc).values():
+            assert window not in path.read_bytes() and b"IHDR" not in path.read_bytes()

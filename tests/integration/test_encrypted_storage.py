@@ -41,6 +41,12 @@ from tests.integration.test_storage import (  # noqa: F401  (the contract, colle
     test_write_over_max_bytes_leaves_nothing,
     test_write_stat_read_round_trip,
 )
+from tests.integration.test_storage_multipart import (  # noqa: F401  (collected again here)
+    test_a_part_sent_again_replaces_the_first,
+    test_a_short_part_is_refused_and_not_listed,
+    test_abort_leaves_nothing,
+    test_parts_out_of_order_assemble_in_order,
+)
 from tests.support.s3 import s3_client
 
 # The storage contract tests imported above run again here, through the encryption layer: this
@@ -294,3 +300,47 @@ async def test_envelope_rows_on_both_engines(repository: Repository) -> None:
         # The PostgreSQL database is shared with services that start without keys.
         for key in keys:
             await repository.delete_envelope(key)
+
+
+@pytest.mark.parametrize("tail", [0, 1, CHUNK - 1, CHUNK])
+async def test_encrypted_parts_at_their_place(
+    storage: Storage, storage_url: str, tail: int
+) -> None:
+    part = 5 * MiB
+    data = MARKER + payload(2 * part + tail - len(MARKER))
+    key = new_key()
+    upload = await storage.create_multipart(key, content_type="video/mp4")
+    count = 3 if tail else 2
+    chunks = [data[i * part : (i + 1) * part] for i in range(count)]
+    for number in reversed(range(1, count + 1)):
+        body = chunks[number - 1]
+        sent = await storage.write_part(
+            key,
+            upload,
+            number,
+            pieces(body),
+            offset=(number - 1) * part,
+            size=len(body),
+            last=number == count,
+        )
+        assert sent.size == len(body)
+    listed = await storage.list_parts(key, upload)
+    assert [p.size for p in listed] == [len(c) for c in chunks]
+    info = await storage.complete_multipart(key, upload, listed)
+    assert info.size == len(data)
+    at_rest = stored_bytes(storage_url, key)
+    assert len(at_rest) == ciphertext_size(len(data)) and MARKER not in at_rest
+    for start, length in [(0, 10), (part - 5, 10), (2 * part - 3, 3 + tail), (len(data) - 1, 5)]:
+        got = b"".join(await collect(storage.read(key, start, length)))
+        assert got == data[start : start + length]
+    assert b"".join(await collect(storage.read(key, 0, len(data)))) == data
+
+
+async def test_a_last_part_not_sent_as_last_is_refused(storage: Storage) -> None:
+    part = 5 * MiB
+    data = payload(part)
+    key = new_key()
+    upload = await storage.create_multipart(key, content_type="video/mp4")
+    await storage.write_part(key, upload, 1, pieces(data), offset=0, size=part)
+    with pytest.raises(CorruptObject):
+        await storage.complete_multipart(key, upload, await storage.list_parts(key, upload))

@@ -145,12 +145,13 @@ class ObservedStorage:
         *,
         offset: int,
         size: int,
+        last: bool = False,
     ) -> PartInfo:
         """See Storage.write_part."""
         return await self._observe(
             "write_part",
             lambda: self._inner.write_part(
-                key, multipart_id, number, chunks, offset=offset, size=size
+                key, multipart_id, number, chunks, offset=offset, size=size, last=last
             ),
         )
 

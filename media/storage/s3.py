@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import logging
@@ -40,10 +41,9 @@ if TYPE_CHECKING:
 S3_READ_BYTES = 1024 * 1024  # per worker-thread hop; memory per stream stays O(1 MiB)
 
 
-def _read_blocks(body: StreamingBody, chunk: int, remaining: int) -> list[bytes]:
-    """Up to S3_READ_BYTES of a response body, as chunks of at most `chunk` bytes."""
+def _read_blocks(body: StreamingBody, chunk: int, budget: int) -> list[bytes]:
+    """Up to `budget` bytes of a response body, as chunks of at most `chunk` bytes."""
     blocks: list[bytes] = []
-    budget = min(S3_READ_BYTES, remaining)
     while budget > 0:
         data = body.read(min(chunk, budget))
         if not data:
@@ -107,17 +107,34 @@ class S3Storage:
         body = await self._call(key, self._get_range, name, start, length)
         if body is None:
             return
+        ahead: asyncio.Future[list[bytes]] | None = None
         try:
+            # The first batch is one chunk (time to first byte); then about 1 MiB per thread hop,
+            # the next batch read while this one is sent: at most one batch ahead per stream.
+            blocks = await self._call(
+                key, _read_blocks, body, self._chunk, min(self._chunk, length)
+            )
             remaining = length
-            while remaining > 0:
-                # Several chunks per thread hop (about 1 MiB): the hop dominates smaller reads.
-                blocks = await self._call(key, _read_blocks, body, self._chunk, remaining)
+            while blocks:
+                remaining -= sum(len(data) for data in blocks)
+                if remaining > 0:
+                    budget = min(S3_READ_BYTES, remaining)
+                    ahead = asyncio.ensure_future(
+                        self._call(key, _read_blocks, body, self._chunk, budget)
+                    )
                 for data in blocks:
-                    remaining -= len(data)
                     yield data
-                if not blocks:
+                if ahead is None:
                     return
+                blocks, ahead = await ahead, None
         finally:
+            if ahead is not None:
+                # The thread still holds the body: let it finish before closing under it.
+                ahead.cancel()
+                with anyio.CancelScope(shield=True):
+                    await asyncio.wait([ahead])
+                if not ahead.cancelled():
+                    ahead.exception()  # retrieved: a failed read-ahead nobody waits for is moot
             # Drops the connection rather than draining it: no thread reads on after a disconnect.
             body.close()
 

@@ -407,8 +407,11 @@ async def test_s3_early_close_closes_the_body(s3_storage: Storage) -> None:
     assert await reader.__anext__() == data[:CHUNK]
     assert [body.closed for body in bodies] == [False]
     await reader.aclose()  # type: ignore[attr-defined]
-    # One thread hop reads at most S3_READ_BYTES; nothing more is read after the close.
-    assert [(body.closed, body.reads) for body in bodies] == [(True, S3_READ_BYTES // CHUNK)]
+    # The first hop reads one chunk and the read-ahead at most S3_READ_BYTES more (one batch
+    # ahead); nothing more is read after the close.
+    (body,) = bodies
+    assert body.closed
+    assert 1 <= body.reads <= 1 + S3_READ_BYTES // CHUNK
     assert ranges == [f"bytes=0-{len(data) - 1}"]
 
 

@@ -1,7 +1,9 @@
 """The Python floor: a bare ASGI app serving BENCH_FILE by os.pread, ranges included.
 
 Run as `python -m uvicorn bench.floor:app`; it checks nothing and looks nothing up, so its cost is
-what uvicorn plus one pread per chunk costs. Any path serves the same file.
+what uvicorn plus one pread per chunk costs. Any path serves the same file. With BENCH_PATHSEND=1
+and a server that offers the `http.response.pathsend` extension (granian), a full GET hands the
+file to the server instead (zero-copy on its side).
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ Send = Callable[[Message], Awaitable[None]]
 
 CHUNK_BYTES = 256 * 1024
 _RANGE = re.compile(rb"bytes=(\d+)-(\d+)")
-_FD = os.open(os.environ.get("BENCH_FILE", "/dev/null"), os.O_RDONLY)
+_FILE = os.environ.get("BENCH_FILE", "/dev/null")
+_FD = os.open(_FILE, os.O_RDONLY)
+_PATHSEND = os.environ.get("BENCH_PATHSEND") == "1"
 _SIZE = os.fstat(_FD).st_size
 
 
@@ -46,6 +50,9 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     await send(
         {"type": "http.response.start", "status": 206 if wanted else 200, "headers": headers}
     )
+    if _PATHSEND and not wanted and "http.response.pathsend" in scope.get("extensions", {}):
+        await send({"type": "http.response.pathsend", "path": _FILE})
+        return
     position, end = start, start + length
     while position < end:
         block = os.pread(_FD, min(CHUNK_BYTES, end - position), position)

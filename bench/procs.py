@@ -28,6 +28,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0  # exited meanwhile
+    # Fields after the command name start at field 3; utime and stime are fields 14 and 15.
+    return int(fields[11]) + int(fields[12])
+
+
+def _process_tree(root: int) -> list[int]:
+    """`root` and every live descendant, from /proc/<pid>/task/<tid>/children."""
+    found = [root]
+    index = 0
+    while index < len(found) and index < 1000:
+        with contextlib.suppress(FileNotFoundError):
+            for task in Path(f"/proc/{found[index]}/task").iterdir():
+                with contextlib.suppress(FileNotFoundError):
+                    found.extend(int(pid) for pid in (task / "children").read_text().split())
+        index += 1
+    return found
+
+
 @dataclass
 class Proc:
     """One started child process (leader of its own process group) and its log file."""
@@ -42,10 +64,10 @@ class Proc:
         return self.popen.pid
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the process (all threads) so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        # Fields after the command name start at field 3; utime and stime are fields 14 and 15.
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        """User + system CPU time of the process and its live descendants (all threads) so far.
+
+        Descendants count for servers that fork workers (`serve --workers N`, granian)."""
+        return sum(_cpu_ticks(pid) for pid in _process_tree(self.pid)) / CLOCK_TICKS
 
     def memory_kib(self) -> dict[str, int]:
         """VmRSS and VmHWM (peak) from /proc/<pid>/status, in KiB."""

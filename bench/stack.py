@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,7 @@ class Service:
     url: str
     settings: Settings
     seeded: dict[str, Seeded]
+    env: dict[str, str] = field(default_factory=dict)  # the MEDIA_* environment it runs with
 
 
 def _clean_env() -> dict[str, str]:
@@ -79,7 +81,20 @@ def start_service(
     proc = procs.start(name, argv, _clean_env() | media_env)
     url = f"http://127.0.0.1:{port}"
     wait_http(proc, f"{url}/healthz")
-    return Service(proc=proc, url=url, settings=settings, seeded=seeded)
+    return Service(proc=proc, url=url, settings=settings, seeded=seeded, env=media_env)
+
+
+def start_variant(
+    procs: Processes, service: Service, name: str, overrides: dict[str, str]
+) -> tuple[Proc, str]:
+    """Another process serving the same data as `service`, with some settings changed."""
+    port = free_port()
+    env = service.env | {"MEDIA_PUBLIC_URL": f"http://127.0.0.1:{port}"} | overrides
+    argv = python("-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(port))
+    proc = procs.start(name, argv, _clean_env() | env)
+    url = f"http://127.0.0.1:{port}"
+    wait_http(proc, f"{url}/healthz")
+    return proc, url + service.seeded["big"].stream_path
 
 
 def start_floor(procs: Processes, file: Path, *, framework: bool = False) -> tuple[Proc, str]:
@@ -100,6 +115,43 @@ def start_floor(procs: Processes, file: Path, *, framework: bool = False) -> tup
     )
     name = "litestar" if framework else "floor"
     proc = procs.start(name, argv, _clean_env() | {"BENCH_FILE": str(file)})
+    url = f"http://127.0.0.1:{port}/media/object"
+    wait_http(proc, url)
+    return proc, url
+
+
+def granian_binary() -> str | None:
+    """granian next to this Python, or None (it is a bench-only dependency)."""
+    path = Path(sys.executable).with_name("granian")
+    return str(path) if path.exists() else None
+
+
+def start_granian_floor(procs: Processes, file: Path, *, pathsend: bool) -> tuple[Proc, str]:
+    """bench.floor under granian (one worker, one runtime thread); with `pathsend`, full GETs
+    are handed to granian as a file path (`http.response.pathsend`)."""
+    binary = granian_binary()
+    assert binary is not None
+    port = free_port()
+    argv = [
+        binary,
+        "--interface",
+        "asgi",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--runtime-threads",
+        "1",
+        "--no-ws",
+        "--log-level",
+        "warning",
+        "bench.floor:app",
+    ]
+    env = {"BENCH_FILE": str(file), "BENCH_PATHSEND": "1" if pathsend else "0"}
+    name = "granian-pathsend" if pathsend else "granian"
+    proc = procs.start(name, argv, _clean_env() | env)
     url = f"http://127.0.0.1:{port}/media/object"
     wait_http(proc, url)
     return proc, url
@@ -138,6 +190,7 @@ class Stack:
     _local: Service | None = None
     _floor: tuple[Proc, str] | None = None
     _litestar: tuple[Proc, str] | None = None
+    _granian: dict[bool, tuple[Proc, str]] = field(default_factory=dict)
     _nginx: tuple[Proc, str] | None = field(default=None)
     _nginx_tried: bool = False
     _s3: tuple[Service, str] | None = None
@@ -181,6 +234,16 @@ class Stack:
         if self._litestar is None:
             self._litestar = start_floor(self.procs, self.big_file(), framework=True)
         return self._litestar
+
+    def granian(self, *, pathsend: bool) -> tuple[Proc, str] | None:
+        """The pread floor under granian, or None when granian is not installed."""
+        if granian_binary() is None:
+            return None
+        if pathsend not in self._granian:
+            self._granian[pathsend] = start_granian_floor(
+                self.procs, self.big_file(), pathsend=pathsend
+            )
+        return self._granian[pathsend]
 
     def nginx(self) -> tuple[Proc, str] | None:
         """nginx serving the big object's file, or None when nginx is not installed."""

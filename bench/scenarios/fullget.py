@@ -8,7 +8,7 @@ from typing import Any
 from bench.procs import Proc, python, run_json
 from bench.report import Row
 from bench.scenarios import Outcome, Plan
-from bench.stack import Stack
+from bench.stack import Stack, start_variant
 
 TARGET_CPU_RATIO = 1.1  # x the pread floor's CPU per GB
 
@@ -59,6 +59,14 @@ def run(plan: Plan, stack: Stack) -> Outcome:
     """Measure full GETs of the service, the floors and nginx."""
     service = stack.local()
     servers = stack.big_object_servers()
+    # The same service with 1 MiB chunks: one send (and one read) per MiB instead of four.
+    servers["service-1MiB"] = start_variant(
+        stack.procs, service, "service-1MiB", {"MEDIA_STREAM_CHUNK_BYTES": str(1024 * 1024)}
+    )
+    for pathsend in (False, True):
+        granian = stack.granian(pathsend=pathsend)
+        if granian is not None:
+            servers["granian-pathsend" if pathsend else "granian"] = granian
     figures = {name: measure(proc, url, plan) for name, (proc, url) in servers.items()}
     svc = figures.pop("service")
     size_mib = service.seeded["big"].size // (1024 * 1024)
@@ -81,5 +89,9 @@ def run(plan: Plan, stack: Stack) -> Outcome:
     )
     outcome.notes.append(
         "nginx serves full GETs with sendfile(2): the bytes never enter user space"
+    )
+    outcome.notes.append(
+        "granian: the pread floor under granian; granian-pathsend: the same app handing full"
+        " GETs to granian with http.response.pathsend (what the service's pathsend path would get)"
     )
     return outcome

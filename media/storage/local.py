@@ -71,9 +71,13 @@ class LocalStorage:
                 for block in blocks:
                     yield block
                     position += len(block)
-                if position >= end or len(blocks) < self._batch:
+                if position >= end or not blocks:
                     return  # done, or end of file before the end of the range
-                blocks = await self._run(_pread_batch, fd, position, end, self._chunk, self._batch)
+                blocks = self._cached_blocks(fd, position, end)
+                if not blocks:
+                    blocks = await self._run(
+                        _pread_batch, fd, position, end, self._chunk, self._batch
+                    )
         finally:
             # Closing a descriptor does not block; doing it inline survives cancellation.
             os.close(fd)
@@ -81,13 +85,11 @@ class LocalStorage:
     async def _first_blocks(
         self, path: str, key: str, position: int, end: int
     ) -> tuple[int, list[bytes]]:
-        if end - position > self._chunk or _NOWAIT is None:
+        if _NOWAIT is None:
             # Opening and the first batch share one thread hop.
             return await self._run(
                 _open_and_read, path, key, position, end, self._chunk, self._batch
             )
-        # A small range whose bytes sit in the page cache is read on the loop without blocking
-        # (RWF_NOWAIT fails instead of waiting for the disk): no thread hop for the common case.
         try:
             fd = _open_for_read(path, key)
         except OSError as exc:
@@ -95,13 +97,30 @@ class LocalStorage:
                 "storage folder failed", dependency="storage", errno=exc.errno
             ) from exc
         try:
-            cached = _read_cached(fd, position, end - position, _NOWAIT)
-            if cached is not None:
-                return fd, [cached]
+            blocks = self._cached_blocks(fd, position, end)
+            if blocks:
+                return fd, blocks
             return fd, await self._run(_pread_batch, fd, position, end, self._chunk, self._batch)
         except BaseException:
             os.close(fd)
             raise
+
+    def _cached_blocks(self, fd: int, position: int, end: int) -> list[bytes]:
+        """Up to one batch of chunks read on the loop, as long as each is in the page cache.
+
+        RWF_NOWAIT fails instead of waiting for the disk, so the loop never blocks; a thread hop
+        per batch is what a cached read saves (on a busy machine each hop waits for both
+        threads to be scheduled). Empty when the next chunk is not cached: the caller hops."""
+        blocks: list[bytes] = []
+        if _NOWAIT is None:
+            return blocks
+        while len(blocks) < self._batch and position < end:
+            block = _read_cached(fd, position, min(self._chunk, end - position), _NOWAIT)
+            if block is None:
+                break
+            blocks.append(block)
+            position += len(block)
+        return blocks
 
     async def write(
         self, key: str, chunks: AsyncIterable[bytes], *, content_type: str, max_bytes: int

@@ -361,6 +361,24 @@ async def test_local_early_close_releases_the_file(local_storage: Storage) -> No
     assert path not in open_paths()
 
 
+@pytest.mark.parametrize(("start", "length"), [(0, 3 * MiB + 5), (MiB - 7, CHUNK), (10, 100)])
+async def test_local_read_of_bytes_out_of_the_page_cache(
+    local_storage: Storage, start: int, length: int
+) -> None:
+    # Reads on the loop only take cached bytes; evicted ones come through a worker thread.
+    data = payload(3 * MiB + 5)
+    key = new_key()
+    await local_storage.write(key, pieces(data, MiB), content_type="video/mp4", max_bytes=len(data))
+    fd = os.open(str(local_storage.local_path(key)), os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # clean pages (fsynced) are dropped
+    finally:
+        os.close(fd)
+    got = await collect(local_storage.read(key, start, length))
+    assert b"".join(got) == data[start : start + length]
+    assert max(len(chunk) for chunk in got) <= CHUNK
+
+
 class RecordingBody:
     """Wraps a botocore body to record reads and closes."""
 

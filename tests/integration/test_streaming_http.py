@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from typing import Any
 from uuid import uuid4
 
 import httpx
 import pytest
+from litestar import Litestar, get
 
 from media.models import Purpose
+from streaming.routes import stream_route_handlers
 from tests.support.streaming_source import (
     LAST_MODIFIED,
     StreamingHarness,
@@ -474,3 +477,40 @@ def test_disconnect_closes_the_storage_iterator(
     assert log.closed.wait(timeout=5), "the storage iterator was not closed"
     assert log.delivered < log.length
     assert all(read.closed.wait(timeout=5) for read in streaming.source.reads)
+
+
+def test_the_route_logs_itself_and_no_app_middleware_runs(
+    client: httpx.Client, streaming: StreamingHarness, media: str
+) -> None:
+    seen_by_middleware: list[str] = []
+    observed: list[tuple[str, str, int, int]] = []
+
+    class Recording:
+        def __init__(self, app: Any) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            seen_by_middleware.append(scope["path"])
+            await self.app(scope, receive, send)
+
+    @get("/other", sync_to_thread=False)
+    def other() -> str:
+        return "ok"
+
+    def observe(method: str, route: str, status: int, sent: int, seconds: float) -> None:
+        assert seconds >= 0
+        observed.append((method, route, status, sent))
+
+    handlers = stream_route_handlers(clock=streaming.clock, observe=observe)
+    app = Litestar(route_handlers=[*handlers, other], middleware=[Recording], debug=False)
+    app.state.stream_source = streaming.source
+    with serve(app) as base:
+        url = media.replace(streaming.url, base)
+        assert client.get(url, headers={"Range": "bytes=0-9"}).status_code == 206
+        assert client.head(url).status_code == 200
+        assert client.get(base + "/media/nonsense").status_code == 403
+        assert client.get(url + "/extra").status_code == 404
+        assert client.get(base + "/other").status_code == 200
+    route = "/media/{token}"
+    assert observed == [("GET", route, 206, 10), ("HEAD", route, 200, 0), ("GET", route, 403, 21)]
+    assert seen_by_middleware == ["/other"]

@@ -67,9 +67,12 @@ def _drive(service: RunningService, token: str, source: Path) -> tuple[dict[str,
 
 
 def _share(service: RunningService, token: str, media_id: str) -> set[str]:
-    """A password-protected share link: its media through it, and a wrong password."""
+    """A password-protected share link: its page, its media through it, a wrong password."""
     password = "guard-password-8c1f"
     link = create_link(service, token, [media_id], password=password)
+    assert httpx.get(link["url"], timeout=30).status_code == 200  # the password form
+    refused = httpx.post(link["url"], data={"password": password}, timeout=30)
+    assert refused.status_code == 403  # no form token: refused, still without a token anywhere
     assert shared(service, link["token"], "nope-nope")["data"]["sharedMedia"] is None
     through = shared(service, link["token"], password)
     (item,) = through["data"]["sharedMedia"]["medias"]
@@ -168,6 +171,8 @@ def _check_spans(spans: list[dict[str, Any]]) -> None:
         "GET /media/{token}",
         "HEAD /media/{token}",
         "PUT /upload/{token}",
+        "GET /s/{token}",
+        "POST /s/{token}",
         "POST /graphql",
         "mutation",  # the anonymous createUpload of tests.support.flow
         "query Urls",

@@ -94,3 +94,21 @@ async def test_a_read_of_an_absent_object_counts_not_found(observed: tuple[Stora
         async with aclosing(storage.read(uuid.uuid4().hex, 0, 10)) as chunks:
             await anext(chunks)
     assert _count(backend, "read", "not_found") == before + 1
+
+
+async def test_multipart_calls_are_counted(observed: tuple[Storage, str]) -> None:
+    storage, backend = observed
+    key, part = uuid.uuid4().hex, bytes(range(256)) * 20480  # one 5 MiB part
+    ops = ("create_multipart", "write_part", "list_parts", "complete_multipart", "abort_multipart")
+    before = {op: _count(backend, op, "ok") for op in ops}
+    upload = await storage.create_multipart(key, content_type="video/mp4")
+    await storage.write_part(key, upload, 1, _chunks(part), offset=0, size=len(part))
+    parts = await storage.list_parts(key, upload)
+    info = await storage.complete_multipart(key, upload, parts)
+    assert info.size == len(part)
+    await storage.abort_multipart(
+        key, await storage.create_multipart(key, content_type="video/mp4")
+    )
+    expected = {op: 1.0 for op in ops} | {"create_multipart": 2.0}
+    assert {op: _count(backend, op, "ok") - before[op] for op in ops} == expected
+    await storage.delete(key)

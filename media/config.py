@@ -109,6 +109,9 @@ class Settings:
     traces_exporters: tuple[str, ...] = ()
     send_timeout_s: float = 60.0
     encryption_keys: tuple[MasterKey, ...] = field(default=(), repr=False)
+    in_process_worker: bool = True
+    job_stall_s: float = 60.0
+    job_retry_s: int = 10
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -432,6 +435,9 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "OTEL_TRACES_EXPORTER": ("traces_exporters", _exporters),
     "MEDIA_SEND_TIMEOUT_S": ("send_timeout_s", _float("MEDIA_SEND_TIMEOUT_S", 1, 3600)),
     "MEDIA_ENCRYPTION_KEYS": ("encryption_keys", _master_keys),
+    "MEDIA_IN_PROCESS_WORKER": ("in_process_worker", _bool("MEDIA_IN_PROCESS_WORKER")),
+    "MEDIA_JOB_STALL_S": ("job_stall_s", _float("MEDIA_JOB_STALL_S", 3, 3600)),
+    "MEDIA_JOB_RETRY_S": ("job_retry_s", _int("MEDIA_JOB_RETRY_S", 1, 3600)),
 }
 # Checked only: the OTLP exporter reads them itself, and this build ships its HTTP flavour only.
 _CHECKED_ONLY: dict[str, Callable[[str], object]] = {
@@ -471,6 +477,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         values.setdefault(name, values["env"] != "production")
     settings = Settings(**values)
     _check_production(settings)
+    if not settings.in_process_worker and settings.database.engine == "sqlite":
+        # On SQLite the job queue lives inside the serving process: nothing else could run it.
+        raise ConfigError(
+            "false needs PostgreSQL (MEDIA_DATABASE_URL)", variable="MEDIA_IN_PROCESS_WORKER"
+        )
     return settings
 
 

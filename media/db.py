@@ -346,3 +346,8 @@ async def migrate(settings: Settings) -> None:
     log.info("migrations: %s", " | ".join(output.getvalue().split("\n")).strip(" |"))
     if not result.success:
         raise RuntimeError(f"migration failed: {result.message}")
+    if isinstance(engine, PostgresEngine):
+        from media import jobstore  # imports this module: the queue's schema needs our engine
+
+        if await jobstore.apply_schema(engine):
+            log.info("migrations: job queue schema installed")

@@ -428,3 +428,13 @@ class Envelope:
     master_key_id: str  # which MEDIA_ENCRYPTION_KEYS entry wrapped the data key
     wrapped_key: bytes  # nonce || AES-GCM(master key, data key) || tag
     header: bytes  # salt || key commitment, also the first bytes of the object
+
+
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    """One durable job to enqueue in the same transaction as the state change that makes it due."""
+
+    queue: str
+    task: str
+    lock: str  # jobs sharing a lock never run at the same time (one per media)
+    args: tuple[tuple[str, str], ...]

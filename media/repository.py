@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from media import jobstore
 from media.clock import utc_now
 from media.db import Database, guarded
 from media.errors import Conflict, InvalidInput, NotFound, UnsupportedMediaType
@@ -16,6 +17,7 @@ from media.models import (
     OPEN_UPLOAD_STATES,
     Cursor,
     Envelope,
+    JobRequest,
     Media,
     MediaFilter,
     MediaMetadata,
@@ -23,6 +25,7 @@ from media.models import (
     MediaStatus,
     MediaType,
     NewMedia,
+    ObjectInfo,
     Owner,
     ProbeResult,
     Thumbnail,
@@ -272,6 +275,47 @@ class Repository:
         return (await self._upload_models(rows))[0] if rows else None
 
     @guarded
+    async def queue_processing(
+        self, upload_id: UUID, media_id: int, stored: ObjectInfo, job: JobRequest | None
+    ) -> Media | None:
+        """RECEIVING → PROCESSING with the stored original's details, and the job that processes
+        it, in one transaction; None when the upload was no longer receiving."""
+        t, now = self._t, self._now()
+        async with self._db.transaction():
+            moved = await (
+                t.upload.update({t.upload.state: UploadState.PROCESSING.value})
+                .where((t.upload.id == upload_id) & (t.upload.state == UploadState.RECEIVING.value))
+                .returning(t.upload.id)
+            )
+            if not moved:
+                return None
+            # The job reads what it needs from the row: size, etag and the hash taken while the
+            # bytes arrived (they are never read again just to hash them).
+            values: dict[Any, Any] = {
+                t.media.size_bytes: stored.size,
+                t.media.etag: stored.etag,
+                t.media.sha256: stored.sha256 or "",
+                t.media.updated_at: now,
+            }
+            rows = await (
+                t.media.update(values)
+                .where((t.media.id == media_id) & (t.media.status == MediaStatus.IN_PROGRESS.value))
+                .returning(*t.media.all_columns())
+            )
+            if job is not None:
+                await jobstore.defer(self._db, job)
+        return to_media(rows[0]) if rows else None
+
+    @guarded
+    async def uploads_in_state(self, state: UploadState, limit: int = 1000) -> tuple[UUID, ...]:
+        """Ids of uploads in `state`, oldest first."""
+        u = self._t.upload
+        rows = await (
+            u.select(u.id).where(u.state == state.value).order_by(u.created_at).limit(limit)
+        )
+        return tuple(UUID(str(row["id"])) for row in rows)
+
+    @guarded
     async def mark_success(
         self,
         media_id: str,
@@ -384,14 +428,18 @@ class Repository:
         return frozenset(found)
 
     @guarded
-    async def expired_uploads(self, now: datetime, limit: int = 100) -> tuple[UploadRequest, ...]:
-        """Open uploads whose expires_at is before `now`, oldest first."""
+    async def expired_uploads(
+        self,
+        now: datetime,
+        limit: int = 100,
+        states: Collection[UploadState] = OPEN_UPLOAD_STATES,
+    ) -> tuple[UploadRequest, ...]:
+        """Uploads in `states` (default: open) whose expires_at is before `now`, oldest first."""
         u = self._t.upload
         rows = await (
             u.select()
             .where(
-                u.state.is_in(sorted(state.value for state in OPEN_UPLOAD_STATES))
-                & (u.expires_at < aware(now))
+                u.state.is_in(sorted(state.value for state in states)) & (u.expires_at < aware(now))
             )
             .order_by(u.expires_at)
             .limit(limit)

@@ -26,7 +26,7 @@ from media.service import MediaService
 from pages import TEMPLATE_DIRECTORY, share_page_handlers
 from server.cors import cors
 from server.dev_oidc import dev_oidc_handlers
-from server.lifecycle import Dependencies, dev_issuer, open_dependencies
+from server.lifecycle import Dependencies, dev_issuer, open_dependencies, work_jobs
 from server.observability.wiring import observability
 from server.request_log import CLIENT_ERRORS, RequestLogMiddleware, log_request, log_unhandled
 from streaming import stream_route_handlers
@@ -77,6 +77,8 @@ def create_app(
             app.state.stream_source = deps.service.streams
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(_reaper, deps.service, settings.reaper_interval_s)
+                if settings.in_process_worker:
+                    tasks.start_soon(work_jobs, deps, settings.processing_workers)
                 if settings.collector_interval_s:
                     tasks.start_soon(_collector, deps.service, settings.collector_interval_s)
                 try:

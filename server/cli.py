@@ -1,4 +1,4 @@
-"""The `media-service` command: serve, migrate, rewrap-keys, dev-token, upload, url and more."""
+"""The `media-service` command: serve, worker, migrate, rewrap-keys, dev-token, upload, url and more."""
 
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="migrate the embedded default if needed, then serve")
     serve.add_argument("--host", default=DEFAULT_HOST)
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    worker = commands.add_parser("worker", help="run processing jobs only (PostgreSQL)")
+    worker.add_argument(
+        "--concurrency", type=int, default=None, help="jobs at once (MEDIA_PROCESSING_WORKERS)"
+    )
     commands.add_parser("migrate", help="apply database migrations forward (idempotent)")
     rewrap = commands.add_parser(
         "rewrap-keys",
@@ -63,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "serve":
         return _serve(settings, args.host, args.port)
+    if args.command == "worker":
+        return _worker(settings, args.concurrency or settings.processing_workers)
     if args.command == "migrate":
         from media.db import migrate
 
@@ -142,6 +148,21 @@ async def _rewrap_keys(settings: Settings, batch: int) -> int:
         return 1
     print("every data key is under the newest master key: older keys may be removed")
     return 0
+
+
+def _worker(settings: Settings, concurrency: int) -> int:
+    from server.worker import run_worker
+
+    if settings.database.engine == "sqlite":
+        print(
+            "media-service: worker: needs PostgreSQL; on SQLite `serve` runs the jobs",
+            file=sys.stderr,
+        )
+        return 2
+    if concurrency < 1:
+        print("media-service: worker: --concurrency must be at least 1", file=sys.stderr)
+        return 2
+    return run_worker(settings, concurrency)
 
 
 def _dev_token(settings: Settings, args: argparse.Namespace) -> int:

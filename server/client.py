@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import mimetypes
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ import httpx
 from media.config import Settings
 
 CHUNK = 256 * 1024
+WAIT_LIMIT_S = 3600.0  # how long `upload` waits for processing (queued behind other jobs too)
 CREATE = """mutation($input: CreateUploadInput!) {
   createUpload(input: $input) { uploadId uploadUrl method headers { name value } }
 }"""
@@ -91,14 +94,35 @@ def _upload(http: httpx.Client, path: Path, name: str | None) -> int:
         headers=headers,
         timeout=httpx.Timeout(30, read=600),
     )
-    if put.status_code not in (200, 422):
+    if put.status_code != 202:
         raise ClientError(f"upload refused: HTTP {put.status_code} {put.text[:200]}")
-    media = _graphql(http, COMPLETE, {"id": ticket["uploadId"]})["completeUpload"]
+    media = _wait(http, ticket["uploadId"])
     if media["status"] != "SUCCESS":
         raise ClientError(f"media {media['id']} {media['status']}: {media.get('failureReason')}")
     print(media["id"])
     print(media["streamUrl"]["url"])
     return 0
+
+
+def _wait(http: httpx.Client, upload_id: str) -> dict[str, Any]:
+    """Ask completeUpload until processing ended, with a spinner on a terminal."""
+    spinner = itertools.cycle("|/-\\")
+    shown = sys.stderr.isatty()
+    deadline = time.monotonic() + WAIT_LIMIT_S
+    pause = 0.1
+    while True:
+        media: dict[str, Any] = _graphql(http, COMPLETE, {"id": upload_id})["completeUpload"]
+        if media["status"] != "IN_PROGRESS":
+            break
+        if time.monotonic() > deadline:
+            raise ClientError(f"media {media['id']} still processing; ask again with `url`")
+        if shown:
+            print(f"\rprocessing {next(spinner)}", end="", file=sys.stderr, flush=True)
+        time.sleep(pause)
+        pause = min(pause * 1.5, 2.0)  # quick for a small file, gentle for a long transcode
+    if shown:
+        print("\r" + " " * 16 + "\r", end="", file=sys.stderr, flush=True)
+    return media
 
 
 def _read(path: Path, size: int) -> Iterator[bytes]:

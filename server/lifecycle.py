@@ -12,6 +12,8 @@ from media.auth.oidc import TokenVerifier
 from media.clock import utc_now
 from media.config import Settings
 from media.db import Database, open_database
+from media.jobs.local import LocalQueue
+from media.jobs.postgres import PostgresQueue
 from media.repository import Repository
 from media.service import MediaService, Parts
 from media.signing import UrlSigner
@@ -31,6 +33,7 @@ class Dependencies:
     storage: Storage
     verifier: TokenVerifier
     service: MediaService
+    queue: LocalQueue | PostgresQueue
 
 
 def dev_issuer(settings: Settings, base_url: str) -> DevIssuer:
@@ -87,4 +90,22 @@ async def open_dependencies(
             public_url=base_url,
             clock=clock,
         )
-        yield Dependencies(database, storage, verifier, MediaService(parts))
+        queue = make_queue(settings, database)
+        stack.callback(queue.close)
+        yield Dependencies(database, storage, verifier, MediaService(parts, queue), queue)
+
+
+def make_queue(settings: Settings, database: Database) -> LocalQueue | PostgresQueue:
+    """procrastinate on PostgreSQL; on SQLite, jobs run inside the serving process."""
+    if settings.database.engine == "sqlite":
+        return LocalQueue(settings.job_retry_s)
+    return PostgresQueue(settings, database)
+
+
+async def work_jobs(deps: Dependencies, concurrency: int) -> None:
+    """Run processing jobs in this process until cancelled."""
+    processing = deps.service.processing
+    if isinstance(deps.queue, LocalQueue):
+        await deps.queue.work(processing.run_job, concurrency, processing.pending)
+    else:
+        await deps.queue.work(processing.run_job, concurrency)

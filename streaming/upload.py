@@ -24,7 +24,6 @@ from media.errors import (
     UnsupportedMediaType,
     UploadTimeout,
 )
-from media.models import MediaStatus
 from media.service import MediaService
 from media.service.multipart import MAX_PART_BYTES
 
@@ -82,7 +81,7 @@ def upload_handler(settings: Settings) -> HTTPRouteHandler:
         "/upload/{token:str}",
         request_max_body_size=settings.max_upload_bytes,
         include_in_schema=False,
-        status_code=200,
+        status_code=202,
     )
     async def receive_upload(
         request: Request[object, object, State], token: FromPath[str]
@@ -102,13 +101,12 @@ def upload_handler(settings: Settings) -> HTTPRouteHandler:
             "uploadId": str(outcome.upload_id),
             "mediaId": media.id,
             "status": media.status.name,
-            "failureReason": media.failure_reason,
         }
-        headers = {"Cache-Control": "no-store"}
-        if media.status is MediaStatus.SUCCESS and media.etag:
-            headers["ETag"] = f'"{media.etag}"'
-        status = 200 if media.status is MediaStatus.SUCCESS else 422
-        return Response(body, status_code=status, headers=headers)
+        if media.failure_reason is not None:  # reaped or failed before its job was queued
+            body["failureReason"] = media.failure_reason
+        # 202: the bytes are stored and the processing job is queued (or it already ended);
+        # completeUpload, media(id) or the mediaUpdated subscription tell how it ends.
+        return Response(body, status_code=202, headers={"Cache-Control": "no-store"})
 
     return receive_upload
 

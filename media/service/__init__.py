@@ -7,12 +7,14 @@ import logging
 from media.auth import Verifier
 from media.clock import utc_now
 from media.errors import Unavailable
+from media.jobs import JobQueue
 from media.service.collector import Collector
 from media.service.context import Parts
 from media.service.identity import Identity
 from media.service.ingest import Ingest
 from media.service.library import MAX_PAGE_SIZE, Library
 from media.service.multipart import Multipart
+from media.service.processing import Processing
 from media.service.shares import CreateShareLink, Shares
 from media.service.streams import Streams
 from media.service.uploads import CreateUpload, UploadOutcome, Uploads
@@ -34,12 +36,14 @@ __all__ = [
 class MediaService:
     """Everything the GraphQL and HTTP edges may ask of the core."""
 
-    def __init__(self, parts: Parts) -> None:
+    def __init__(self, parts: Parts, queue: JobQueue) -> None:
         self.parts = parts
         self.identity = Identity(parts)
         self.streams = Streams(parts)
         self.library = Library(parts, on_change=self.streams.forget)
-        self.uploads = Uploads(parts, Ingest(parts))
+        ingest = Ingest(parts)
+        self.processing = Processing(parts, ingest, queue)
+        self.uploads = Uploads(parts, ingest, self.processing)
         self.multipart = Multipart(parts, self.uploads)
         self.collector = Collector(parts)
         self.shares = Shares(parts, on_revoke=self.streams.forget_link)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import anyio
 
-from media.errors import InvalidInput, MediaError
+from media.errors import InvalidInput, MediaError, Unavailable
 from media.models import (
     OPEN_UPLOAD_STATES,
     Media,
@@ -33,15 +33,11 @@ class Ingest:
         self._limiter = anyio.CapacityLimiter(parts.settings.processing_workers)
         self._workroot = parts.settings.data_dir / "work"
 
-    async def run(self, media: Media, upload: UploadRequest, info: ObjectInfo) -> Media:
-        """Process the stored original; returns the media as SUCCESS or FAILED."""
-        repo = self._parts.repository
-        moved = await repo.transition_upload(
-            upload.id, {UploadState.RECEIVING}, UploadState.PROCESSING
-        )
-        if moved is None:  # reaped or failed meanwhile
-            current = await repo.get_media(media.id, None)
-            return current or media
+    async def run(
+        self, media: Media, upload: UploadRequest, info: ObjectInfo, *, final: bool = True
+    ) -> Media:
+        """Process the stored original of a PROCESSING upload; returns the media as SUCCESS or
+        FAILED. Unless `final`, an outage (Unavailable) is raised for the job to be retried."""
         workdir = self._workroot / uuid.uuid4().hex
         written: list[str] = [media.storage_key]
         try:
@@ -55,6 +51,12 @@ class Ingest:
             return await self.fail(
                 media, upload, str(exc.data.get("reason") or exc.detail), written
             )
+        except Unavailable as exc:
+            if not final:
+                logger.warning("processing media %s met an outage (%s); retrying", media.id, exc)
+                await self._quiet_delete(written[1:])  # the original stays for the next attempt
+                raise
+            return await self.fail(media, upload, "processing failed, try again", written)
         except MediaError as exc:
             logger.warning("processing media %s failed: %s", media.id, exc.code)
             return await self.fail(media, upload, "processing failed, try again", written)

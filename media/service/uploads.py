@@ -44,6 +44,7 @@ from media.service.context import Parts
 from media.service.dates import input_instant
 from media.service.identity import owner_filter, require_user
 from media.service.ingest import Ingest
+from media.service.processing import Processing
 from media.service.url_checks import counted_url_check
 
 logger = logging.getLogger("media.upload")
@@ -72,9 +73,10 @@ class UploadOutcome:
 class Uploads:
     """Use cases from createUpload to a SUCCESS or FAILED media."""
 
-    def __init__(self, parts: Parts, ingest: Ingest) -> None:
+    def __init__(self, parts: Parts, ingest: Ingest, processing: Processing) -> None:
         self._parts = parts
         self._ingest = ingest
+        self._processing = processing
 
     async def create_upload(self, principal: Principal, request: CreateUpload) -> UploadTicket:
         """Store an IN_PROGRESS media and a pending upload; hand out its single-use PUT URL."""
@@ -166,7 +168,7 @@ class Uploads:
         content_type: str | None,
         body: AsyncIterable[bytes],
     ) -> UploadOutcome:
-        """The signed PUT: claim the upload, stream the body to storage, then process it."""
+        """The signed PUT: claim the upload, stream the body to storage, queue its processing."""
         claims = self._parts.signer.verify(token, {Purpose.UPLOAD})
         repo = self._parts.repository
         upload = await repo.get_upload(claims.upload_id) if claims.upload_id else None
@@ -194,11 +196,9 @@ class Uploads:
         return UploadOutcome(upload_id=upload.id, media=await self.process(media, upload, info))
 
     async def process(self, media: Media, upload: UploadRequest, info: ObjectInfo) -> Media:
-        """What follows once all the bytes of an upload are stored, for single PUTs and parts."""
-        # Processing must finish or fail cleanly even when the client goes away now.
-        with anyio.CancelScope(shield=True):
-            done = await self._ingest.run(media, upload, info)
-        return done
+        """What follows once all the bytes of an upload are stored, for single PUTs and parts:
+        its processing job is queued; the media stays IN_PROGRESS until the job ends."""
+        return await self._processing.enqueue(media, upload, info)
 
     async def fail(self, media: Media, upload: UploadRequest | None, reason: str) -> Media:
         """Mark the media FAILED and delete its bytes, received parts included."""
@@ -246,7 +246,7 @@ class Uploads:
         return info
 
     async def complete(self, principal: Principal, upload_id: uuid.UUID) -> Media:
-        """Idempotent: the media's current state (SUCCESS or FAILED once processing ended)."""
+        """Idempotent: the media's current state (IN_PROGRESS until its job ended)."""
         require_user(principal)
         repo = self._parts.repository
         upload = await repo.get_upload(upload_id)
@@ -263,7 +263,8 @@ class Uploads:
         """Fail uploads that can no longer finish, remove their objects; safe in many processes."""
         now = self._parts.clock()
         count = 0
-        for upload in await self._parts.repository.expired_uploads(now, limit):
+        unqueued = OPEN_UPLOAD_STATES - {UploadState.PROCESSING}
+        for upload in await self._parts.repository.expired_uploads(now, limit, unqueued):
             count += await self.reap_one(upload)
         return count
 
@@ -272,6 +273,8 @@ class Uploads:
         now = self._parts.clock()
         if upload.state not in OPEN_UPLOAD_STATES or upload.expires_at >= now:
             return 0
+        if upload.state is UploadState.PROCESSING:
+            return 0  # its durable job owns it: retried, then FAILED after the last attempt
         # A receiving or processing upload is only reaped once it cannot still be running: its
         # body is cut after the maximum duration, and processing gets a margin more.
         running_limit = timedelta(seconds=self._parts.settings.upload_max_duration_s)

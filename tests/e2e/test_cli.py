@@ -20,7 +20,7 @@ from tests.support.media_files import MediaFiles
 SCRIPT = Path(sys.executable).parent / "media-service"
 ROOT = Path(__file__).resolve().parents[2]
 ME = "query { me { subject scopes } }"
-COMMANDS = ("serve", "migrate", "export-schema", "dev-token", "upload", "url")
+COMMANDS = ("serve", "worker", "migrate", "export-schema", "dev-token", "upload", "url")
 
 
 def _env(service: RunningService) -> dict[str, str]:

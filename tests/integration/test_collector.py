@@ -42,11 +42,13 @@ async def test_collects_old_orphans_only(tmp_path: Path, storage_url: str) -> No
             owner, CreateUpload("kept.png", "image/png", len(data))
         )
         token = ticket.url.url.rsplit("/", 1)[1]
-        done = await service.uploads.receive(
+        received = await service.uploads.receive(
             token, content_length=len(data), content_type="image/png", body=_once(data)
         )
-        assert done.media.thumbnail is not None
-        named = {done.media.storage_key, done.media.thumbnail.storage_key}
+        await service.processing.run_job(received.upload_id, 0)  # the job, run right here
+        done = await service.library.get_media(owner, received.media.id)
+        assert done is not None and done.thumbnail is not None
+        named = {done.storage_key, done.thumbnail.storage_key}
         orphan = uuid.uuid4().hex
         await storage.write(orphan, _once(b"left behind"), content_type="image/png", max_bytes=64)
         assert set(await storage.keys()) == named | {orphan}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -118,10 +119,15 @@ def upload(service: RunningService, token: str, path: Path, media_type: str) -> 
     response = httpx.request(
         ticket["method"], ticket["uploadUrl"], content=body, headers=headers, timeout=60
     )
-    assert response.status_code < 300, response.text
-    completed = service.graphql(COMPLETE, {"id": ticket["uploadId"]}, token=token)
-    media: dict[str, Any] = ok(completed)["completeUpload"]
-    return media
+    assert response.status_code == 202, response.text
+    deadline = time.monotonic() + 15
+    while True:  # the processing job ends after the 202
+        completed = service.graphql(COMPLETE, {"id": ticket["uploadId"]}, token=token)
+        media: dict[str, Any] = ok(completed)["completeUpload"]
+        if media["status"] != "IN_PROGRESS":
+            return media
+        assert time.monotonic() < deadline, media
+        time.sleep(0.05)
 
 
 def walk(service: RunningService, token: str, first: int, **variables: Any) -> list[list[str]]:

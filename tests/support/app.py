@@ -117,12 +117,19 @@ def production_settings(
 
 @pytest.fixture
 def production_service(
-    tmp_path: Path, postgres_url: str, s3_bucket: str, oidc_provider: Any
+    tmp_path: Path, postgres_template: str, s3_bucket: str, oidc_provider: Any
 ) -> Iterator[RunningService]:
-    """PostgreSQL + moto S3 server + the local OIDC provider, all over real connections."""
-    settings, mint = production_settings(tmp_path / "data", postgres_url, s3_bucket, oidc_provider)
-    with run_service(settings, mint) as running:
-        yield running
+    """PostgreSQL + moto S3 server + the local OIDC provider, all over real connections.
+
+    A database of its own: the app works the job queue, which must not hold other apps' jobs."""
+    from tests.support.postgres import fresh_database
+
+    with fresh_database(postgres_template) as database_url:
+        settings, mint = production_settings(
+            tmp_path / "data", database_url, s3_bucket, oidc_provider
+        )
+        with run_service(settings, mint) as running:
+            yield running
 
 
 @pytest.fixture(params=["embedded", "production"])

@@ -1,7 +1,8 @@
-"""The upload flow as a client drives it: createUpload, PUT, completeUpload."""
+"""The upload flow as a client drives it: createUpload, PUT, completeUpload once processed."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ CREATE = """mutation($input: CreateUploadInput!) {
   createUpload(input: $input) { uploadId uploadUrl method headers { name value } maxBytes
     media { id status } }
 }"""
+SETTLE_TIMEOUT_S = 15.0
 COMPLETE = """mutation($id: ID!) { completeUpload(uploadId: $id) {
   id name status kind mediaType width height durationSeconds hasThumbnail sizeBytes failureReason
   streamUrl { url expiresAt } } }"""
@@ -33,11 +35,18 @@ def upload_file(service: RunningService, token: str, path: Path, media_type: str
     put = httpx.request(
         ticket["method"], ticket["uploadUrl"], content=data, headers=headers, timeout=60
     )
-    assert put.status_code == 200, put.text
-    assert put.json()["status"] == "SUCCESS"
-    done = service.graphql(COMPLETE, {"id": ticket["uploadId"]}, token=token)
-    assert "errors" not in done, done
-    media: dict[str, Any] = done["data"]["completeUpload"]
+    assert put.status_code == 202, put.text
+    assert put.json()["status"] == "IN_PROGRESS"
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while True:  # the processing job runs in the server after the 202
+        done = service.graphql(COMPLETE, {"id": ticket["uploadId"]}, token=token)
+        assert "errors" not in done, done
+        media: dict[str, Any] = done["data"]["completeUpload"]
+        if media["status"] != "IN_PROGRESS":
+            break
+        assert time.monotonic() < deadline, media
+        time.sleep(0.05)
+    assert media["status"] == "SUCCESS", media
     media["uploadId"] = ticket["uploadId"]
     media["uploadUrl"] = ticket["uploadUrl"]
     media["uploadHeaders"] = headers

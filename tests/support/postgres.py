@@ -75,6 +75,19 @@ def postgres_url() -> Iterator[str]:
     anyio.run(drop_database, url)
 
 
+@contextlib.contextmanager
+def fresh_database(template: str) -> Iterator[str]:
+    """A migrated database of its own (copied from `template`), dropped at the end.
+
+    Every app process runs queue workers: apps sharing a database would work each other's jobs
+    against the wrong storage, so each test service gets its own database."""
+    url = anyio.run(create_database, template)
+    try:
+        yield url
+    finally:
+        anyio.run(drop_database, url)
+
+
 @pytest.fixture(scope="session")
 def postgres_template(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The name of a migrated PostgreSQL database to copy with create_database(template)."""

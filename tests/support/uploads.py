@@ -29,6 +29,7 @@ from tests.support.app import (
     run_service,
     settings_for,
 )
+from tests.support.postgres import fresh_database
 from tests.support.s3 import s3_client
 
 CREATE = """mutation($input: CreateUploadInput!) {
@@ -108,10 +109,20 @@ def upload_ok(service: RunningService, token: str, path: Path, media_type: str) 
     """Ticket, PUT and completeUpload of one file that must succeed; the ticket and the media."""
     ticket = ticket_for(service, token, path, media_type)
     answer = put(ticket, path.read_bytes())
-    assert answer.status_code == 200, answer.text
-    done = complete(service, token, ticket["uploadId"])
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["status"] == "IN_PROGRESS", answer.text
+    done = completed(service, token, ticket["uploadId"])
     assert done["status"] == "SUCCESS", done
     return {**ticket, **done}
+
+
+def completed(service: RunningService, token: str, upload_id: str) -> dict[str, Any]:
+    """completeUpload, repeated until the media's processing job ended (SETTLE_TIMEOUT_S)."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while (media := complete(service, token, upload_id))["status"] == "IN_PROGRESS":
+        assert time.monotonic() < deadline, f"upload {upload_id} still IN_PROGRESS"
+        time.sleep(0.05)  # the job runs in the server; each poll is one cheap query
+    return media
 
 
 def visible(service: RunningService, token: str, media_id: str) -> dict[str, Any]:
@@ -172,7 +183,7 @@ def settled_state(service: RunningService, token: str, media_id: str) -> dict[st
         if media["status"] != "IN_PROGRESS":
             return media
         assert time.monotonic() < deadline, f"media {media_id} still IN_PROGRESS"
-        # Waits for an event in the server (its disconnect handling), not for a time to pass.
+        # Waits for an event in the server (a job, disconnect handling), not for a time to pass.
         time.sleep(0.05)
 
 
@@ -213,32 +224,33 @@ def interrupted_put(ticket: Mapping[str, Any], data: bytes, *, sent: int) -> Non
 def service_of_shape(
     shape: str, request: pytest.FixtureRequest, data_dir: Path, **environ: str
 ) -> Iterator[RunningService]:
-    """An embedded or production-shaped service (fresh bucket, shared PostgreSQL) with `environ`."""
+    """An embedded or production-shaped service (fresh bucket and database) with `environ`."""
     if shape == "embedded":
         with embedded_service_at(data_dir, **environ) as running:
             yield running
         return
-    postgres_url: str = request.getfixturevalue("postgres_url")
+    template: str = request.getfixturevalue("postgres_template")
     endpoint: str = request.getfixturevalue("s3_server")
     provider: Any = request.getfixturevalue("oidc_provider")
     bucket = f"media-e2e-{uuid.uuid4().hex[:20]}"
     s3_client(endpoint).create_bucket(Bucket=bucket)
-    settings = settings_for(
-        data_dir,
-        free_port(),
-        MEDIA_DATABASE_URL=postgres_url,
-        MEDIA_STORAGE_URL=f"s3://{bucket}?endpoint_url={endpoint}&region=us-east-1&addressing=path",
-        MEDIA_OIDC_ISSUER=provider.issuer,
-        MEDIA_OIDC_AUDIENCE=provider.audience,
-        MEDIA_SIGNING_KEYS=TEST_SIGNING_KEY,
-        **environ,
-    )
+    with fresh_database(template) as database_url:
+        settings = settings_for(
+            data_dir,
+            free_port(),
+            MEDIA_DATABASE_URL=database_url,
+            MEDIA_STORAGE_URL=f"s3://{bucket}?endpoint_url={endpoint}&region=us-east-1&addressing=path",
+            MEDIA_OIDC_ISSUER=provider.issuer,
+            MEDIA_OIDC_AUDIENCE=provider.audience,
+            MEDIA_SIGNING_KEYS=TEST_SIGNING_KEY,
+            **environ,
+        )
 
-    def mint(subject: str, scopes: Any) -> str:
-        return str(provider.mint(subject, scopes))
+        def mint(subject: str, scopes: Any) -> str:
+            return str(provider.mint(subject, scopes))
 
-    with run_service(settings, mint) as running:
-        yield running
+        with run_service(settings, mint) as running:
+            yield running
 
 
 @pytest.fixture(scope="module", params=["embedded", "production"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -282,13 +283,30 @@ def _walk(node: Any) -> Iterator[dict[str, Any]]:
 def test_app_waits_for_migrations_and_healthy_services(services: dict[str, Any]) -> None:
     depends = services["app"]["depends_on"]
     assert depends["migrate"]["condition"] == "service_completed_successfully"
-    for name in set(services) - {"app"} - OPTIONAL:
+    for name in set(services) - {"app", "worker"} - OPTIONAL:  # jobs queue until a worker runs
         expected = "service_completed_successfully" if name in ONE_SHOT else "service_healthy"
         assert depends[name]["condition"] == expected, name
     for name, service in services.items():
         for target, rule in service.get("depends_on", {}).items():
             if rule["condition"] == "service_healthy":
                 assert "healthcheck" in services[target], f"{name} -> {target}"
+
+
+def test_a_worker_service_runs_the_jobs_and_the_app_does_not(services: dict[str, Any]) -> None:
+    app, worker = services["app"], services["worker"]
+    assert worker["command"] == ["worker"] and worker["image"] == app["image"]
+    assert "ports" not in worker
+    app_settings = load_settings(
+        {k: v for k, v in app["environment"].items() if k.startswith("MEDIA_")}
+    )
+    worker_settings = load_settings(
+        {k: v for k, v in worker["environment"].items() if k.startswith("MEDIA_")}
+    )
+    assert not app_settings.in_process_worker and worker_settings.in_process_worker
+    # Same database, storage and keys: a job enqueued by the app is done by the worker.
+    same = dataclasses.replace(worker_settings, in_process_worker=False)
+    assert same == app_settings
+    assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
 
 
 def test_only_the_app_the_oidc_login_and_prometheus_publish_ports(services: dict[str, Any]) -> None:

@@ -96,6 +96,9 @@ CASES = [
     ("OTEL_TRACES_EXPORTER", "console, otlp", ("console", "otlp"), "zipkin"),
     ("MEDIA_SEND_TIMEOUT_S", "30", 30.0, "0"),
     ("MEDIA_ENCRYPTION_KEYS", "k1:" + "A" * 43 + "=", None, "k1:c2hvcnQ="),
+    ("MEDIA_IN_PROCESS_WORKER", "true", True, "maybe"),
+    ("MEDIA_JOB_STALL_S", "10", 10.0, "1"),
+    ("MEDIA_JOB_RETRY_S", "2", 2, "0"),
 ]
 
 
@@ -232,3 +235,12 @@ def test_grpc_is_refused_while_exporting(tmp_path: Path, variable: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(environ)
     assert info.value.data["variable"] == variable
+
+
+def test_separate_workers_need_postgresql(tmp_path: Path) -> None:
+    env = {"MEDIA_DATA_DIR": str(tmp_path), "MEDIA_IN_PROCESS_WORKER": "false"}
+    with pytest.raises(ConfigError) as info:
+        load_settings(env)
+    assert info.value.data["variable"] == "MEDIA_IN_PROCESS_WORKER"
+    postgres = {**env, **PROD, "MEDIA_DATABASE_URL": "postgresql://u@db/media"}
+    assert not load_settings(postgres).in_process_worker

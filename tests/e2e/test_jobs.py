@@ -1,0 +1,171 @@
+"""Processing as durable jobs across real processes (PostgreSQL + moto S3): separate app and
+worker processes, a worker killed mid-job, retries with backoff, then FAILED with a reason."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import asyncpg  # type: ignore[import-untyped]
+import httpx
+import pytest
+
+from tests.support.media_files import MediaFiles
+from tests.support.processes import Proc, Stack, StallingRelay, started
+from tests.support.uploads import CREATE, subject
+
+pytestmark = pytest.mark.postgres
+
+MEDIA = "query($id: ID!) { media(id: $id) { id status failureReason streamUrl { url } } }"
+STALL_S = 3.0
+
+
+def graphql(url: str, query: str, variables: dict[str, Any], token: str) -> dict[str, Any]:
+    """One GraphQL request that must succeed; its data."""
+    answer = httpx.post(
+        f"{url}/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    ).json()
+    assert "errors" not in answer, answer
+    data: dict[str, Any] = answer["data"]
+    return data
+
+
+def upload(url: str, token: str, path: Path, media_type: str) -> str:
+    """createUpload and the PUT (202 at once); the media id."""
+    data = path.read_bytes()
+    variables = {"input": {"fileName": path.name, "mediaType": media_type, "sizeBytes": len(data)}}
+    ticket = graphql(url, CREATE, variables, token)["createUpload"]
+    headers = {item["name"]: item["value"] for item in ticket["headers"]}
+    answer = httpx.put(ticket["uploadUrl"], content=data, headers=headers, timeout=60)
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["status"] == "IN_PROGRESS"
+    media_id: str = ticket["media"]["id"]
+    return media_id
+
+
+def settled(url: str, token: str, media_id: str, timeout_s: float) -> dict[str, Any]:
+    """media(id) once it left IN_PROGRESS; fails after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        media: dict[str, Any] = graphql(url, MEDIA, {"id": media_id}, token)["media"]
+        if media["status"] != "IN_PROGRESS":
+            return media
+        assert time.monotonic() < deadline, media
+        time.sleep(0.05)
+
+
+def jobs(database_url: str, status: str) -> int:
+    """How many processing jobs are in `status` (procrastinate's own table)."""
+
+    async def count() -> int:
+        connection = await asyncpg.connect(database_url, timeout=5)
+        try:
+            found: int = await connection.fetchval(
+                "SELECT count(*) FROM procrastinate_jobs WHERE status = $1", status
+            )
+            return found
+        finally:
+            await connection.close()
+
+    return anyio.run(count)
+
+
+def wait_for_jobs(database_url: str, status: str, count: int, timeout_s: float = 15) -> None:
+    """Poll until `count` jobs are in `status`."""
+    deadline = time.monotonic() + timeout_s
+    while jobs(database_url, status) != count:
+        assert time.monotonic() < deadline, f"no {count} job(s) {status}"
+        time.sleep(0.05)
+
+
+def through(stack: Stack, relay: StallingRelay, **extra: str) -> dict[str, str]:
+    """The stack's environment with storage reached through `relay`."""
+    endpoint = stack.env["MEDIA_STORAGE_URL"].split("endpoint_url=")[1].split("&")[0]
+    relayed = endpoint.rsplit(":", 1)[0] + f":{relay.port}"
+    return stack.with_env(
+        MEDIA_STORAGE_URL=stack.env["MEDIA_STORAGE_URL"].replace(endpoint, relayed), **extra
+    )
+
+
+def s3_port(stack: Stack) -> int:
+    """The moto server's port."""
+    endpoint = stack.env["MEDIA_STORAGE_URL"].split("endpoint_url=")[1].split("&")[0]
+    return int(endpoint.rsplit(":", 1)[1])
+
+
+def test_apps_enqueue_and_a_separate_worker_processes(
+    stack: Stack, tmp_path: Path, media_files: MediaFiles
+) -> None:
+    web = stack.with_env(MEDIA_IN_PROCESS_WORKER="false")
+    token = stack.token(subject())
+    with started(Proc.app(web, tmp_path / "a.log"), Proc.app(web, tmp_path / "b.log")) as apps:
+        first, second = (app.url for app in apps)
+        media_id = upload(first, token, media_files.png, "image/png")
+        # No worker anywhere yet: the job waits in the queue and the media stays IN_PROGRESS.
+        assert jobs(stack.database_url, "todo") == 1
+        assert graphql(second, MEDIA, {"id": media_id}, token)["media"]["status"] == "IN_PROGRESS"
+        with started(Proc.worker(stack.env, tmp_path / "worker.log")):
+            media = settled(second, token, media_id, timeout_s=20)
+        assert media["status"] == "SUCCESS", media
+        streamed = httpx.get(media["streamUrl"]["url"], timeout=30)
+        assert streamed.content == media_files.png.read_bytes()
+    assert jobs(stack.database_url, "todo") == jobs(stack.database_url, "doing") == 0
+
+
+def test_a_worker_killed_mid_job_is_replaced_within_the_stall_time(
+    stack: Stack, tmp_path: Path, media_files: MediaFiles
+) -> None:
+    relay = StallingRelay(s3_port(stack))
+    timing = {"MEDIA_JOB_STALL_S": str(STALL_S), "MEDIA_JOB_RETRY_S": "1"}
+    web = stack.with_env(MEDIA_IN_PROCESS_WORKER="false", **timing)
+    # The first worker's storage goes silent after start-up: its job hangs mid-download.
+    stuck = through(stack, relay, MEDIA_STORAGE_TIMEOUT_S="300", **timing)
+    token = stack.token(subject())
+    try:
+        with started(
+            Proc.app(web, tmp_path / "app.log"), Proc.worker(stuck, tmp_path / "stuck.log")
+        ) as (app, doomed):
+            relay.mode = "silent"
+            media_id = upload(app.url, token, media_files.jpeg, "image/jpeg")
+            wait_for_jobs(stack.database_url, "doing", 1)
+            with started(Proc.worker(stack.with_env(**timing), tmp_path / "rescuer.log")):
+                doomed.kill()
+                killed = time.monotonic()
+                media = settled(app.url, token, media_id, timeout_s=STALL_S + 10)
+                elapsed = time.monotonic() - killed
+    finally:
+        relay.close()
+    assert media["status"] == "SUCCESS", media
+    assert elapsed < STALL_S + 2, elapsed  # detected, re-fetched and processed
+    assert "retrying 1 job(s) of stopped workers" in (tmp_path / "rescuer.log").read_text()
+
+
+def test_an_outage_is_retried_with_backoff_then_fails_with_a_reason(
+    stack: Stack, tmp_path: Path, media_files: MediaFiles
+) -> None:
+    relay = StallingRelay(s3_port(stack))
+    web = stack.with_env(MEDIA_IN_PROCESS_WORKER="false")
+    cut_off = through(stack, relay, MEDIA_JOB_RETRY_S="1")
+    token = stack.token(subject())
+    try:
+        with started(
+            Proc.app(web, tmp_path / "app.log"), Proc.worker(cut_off, tmp_path / "worker.log")
+        ) as (app, _):
+            relay.mode = "refuse"  # every storage request of the worker fails from now on
+            begun = time.monotonic()
+            media_id = upload(app.url, token, media_files.png, "image/png")
+            media = settled(app.url, token, media_id, timeout_s=30)
+            elapsed = time.monotonic() - begun
+    finally:
+        relay.close()
+    assert media["status"] == "FAILED", media
+    assert media["failureReason"] == "processing failed, try again"
+    assert media["streamUrl"] is None
+    assert elapsed >= 1 + 2  # waits of 1 s, then 2 s, between the three attempts
+    log = (tmp_path / "worker.log").read_text()
+    assert log.count("met an outage") == 2, log  # the third attempt was the last

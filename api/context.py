@@ -25,6 +25,8 @@ class GraphQLContext(BaseContext, kw_only=True):
     service: MediaService
     principal: Principal
     request_id: str
+    # graphql-transport-ws: the payload of connection_init, where the bearer token travels.
+    connection_params: dict[str, object] | None = None
 
 
 Info = strawberry.Info[GraphQLContext, None]

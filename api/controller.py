@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
@@ -11,13 +12,16 @@ from litestar import Controller, MediaType, Request, Response, get
 from litestar.exceptions import HTTPException as LitestarHTTPException
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http import process_result as strawberry_process_result
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.litestar import make_graphql_controller
 from strawberry.litestar.controller import GraphQLController
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET, UnsetType
 
 from api.context import context_getter, request_id
 from api.errors import (
@@ -36,6 +40,7 @@ from media.service import MediaService
 GRAPHQL_PATH = "/graphql"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 _REQUEST_ERROR = "graphql_request_error"
+CONNECTION_INIT_TIMEOUT_S = 10  # a socket that never says who it is gets closed (4408)
 
 
 def wants_graphql_response(accept: str | None) -> bool:
@@ -146,6 +151,22 @@ class MediaGraphQLController(GraphQLController):
                     response.status_code = 400
         return response
 
+    async def on_ws_connect(self, context: Any) -> UnsetType | dict[str, object] | None:
+        """graphql-transport-ws: the bearer token arrives in connection_init as
+        `{"Authorization": "Bearer …"}`; without a valid one the socket closes (4403)."""
+        params = context.connection_params or {}
+        header = params.get("Authorization", params.get("authorization"))
+        if not isinstance(header, str):
+            raise ConnectionRejectionError
+        try:
+            context.principal = await context.service.identity.authenticate(header)
+        except MediaError:
+            raise ConnectionRejectionError from None
+        if context.principal.is_anonymous:
+            raise ConnectionRejectionError
+        acknowledged: UnsetType = UNSET  # connection_ack without a payload
+        return acknowledged
+
     async def render_graphql_ide(self, request: Request[Any, Any, Any]) -> Response[str]:
         """The offline GraphiQL page."""
         return page_response(f"{GRAPHQL_PATH}/static")
@@ -167,8 +188,11 @@ def graphql_controller(settings: Settings, service: Callable[[], MediaService]) 
         allow_queries_via_get=True,
         context_getter=context_getter(service),
         multipart_uploads_enabled=False,  # docs/stack-notes.md §1: multipart brings CSRF back
-        # No subscriptions: a WebSocket would bypass the HTTP rules (body size, methods).
-        subscription_protocols=(),
+        # Never the legacy graphql-ws protocol. Bearer tokens only (never cookies), so pages of
+        # the CORS origins may open the socket like they may call /graphql.
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_SSE_PROTOCOL),
+        allowed_origins=settings.cors_origins,
+        connection_init_wait_timeout=timedelta(seconds=CONNECTION_INIT_TIMEOUT_S),
     )
     attributes = {
         "__module__": __name__,
@@ -176,8 +200,6 @@ def graphql_controller(settings: Settings, service: Callable[[], MediaService]) 
         "request_max_body_size": settings.graphql_max_body_bytes,
         "suggestions": settings.introspection,
         "graphiql": settings.graphiql,
-        # No WebSocket route at all: it would also show up as "websocket" in 405 Allow headers.
-        "websocket_endpoint": None,
         "exception_handlers": {
             MediaError: media_error_response,
             LitestarHTTPException: http_error_response,

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from pathlib import Path
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
-from strawberry.types import ExecutionContext
+from strawberry.schema.schema import StreamResult
+from strawberry.types import ExecutionContext, ExecutionResult
 
-from api.errors import ErrorCodes, log_unexpected
+from api.errors import ErrorCodes, format_errors, log_unexpected
 from api.limits import limit_extensions
 from api.mutations import Mutation
 from api.queries import Query
+from api.subscriptions import Subscription
 from api.tracing import OperationSpan
 from media.config import Settings
 
@@ -20,11 +25,26 @@ from media.config import Settings
 class MediaSchema(strawberry.Schema):
     """The schema; logs only errors that are masked, each with its request id."""
 
+    async def stream(self, *args: Any, **kwargs: Any) -> StreamResult:
+        """Streamed results (subscriptions over WebSocket and SSE) get the same error codes
+        as HTTP answers: the ErrorCodes extension sees only the end of a stream."""
+        source = await super().stream(*args, **kwargs)
+        ident = str(getattr(kwargs.get("context_value"), "request_id", "-"))
+        return _with_error_codes(source, ident)
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         """Log unexpected errors; expected ones are the caller's business, not the log's."""
         log_unexpected(errors, execution_context)
+
+
+async def _with_error_codes(source: StreamResult, ident: str) -> AsyncGenerator[Any, None]:
+    async with aclosing(source):
+        async for result in source:
+            if isinstance(result, ExecutionResult) and result.errors:
+                result.errors = format_errors(result.errors, ident)
+            yield result
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
@@ -37,6 +57,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return MediaSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=[
             *([OperationSpan] if settings.tracing_enabled else []),
             *limit_extensions(settings),

@@ -438,3 +438,19 @@ class JobRequest:
     task: str
     lock: str  # jobs sharing a lock never run at the same time (one per media)
     args: tuple[tuple[str, str], ...]
+
+
+class MediaEventKind(enum.StrEnum):
+    """What happened to a media, as other processes hear of it."""
+
+    STATUS = "status"  # processing ended: SUCCESS or FAILED
+    REVOKED = "revoked"  # URL generation bumped
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class MediaEvent:
+    """A change of one media that caches and subscriptions of every process must hear of."""
+
+    kind: str
+    media_id: str  # the public id

@@ -9,16 +9,21 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from piccolo.engine.postgres import PostgresEngine
+
 from media import jobstore
 from media.clock import utc_now
 from media.db import Database, guarded
 from media.errors import Conflict, InvalidInput, NotFound, UnsupportedMediaType
+from media.listener import CHANNEL, event_payload
 from media.models import (
     OPEN_UPLOAD_STATES,
     Cursor,
     Envelope,
     JobRequest,
     Media,
+    MediaEvent,
+    MediaEventKind,
     MediaFilter,
     MediaMetadata,
     MediaPage,
@@ -115,11 +120,31 @@ def _listing_sql(
 class Repository:
     """Reads and writes of the data model; driver errors surface as MediaErrors."""
 
-    def __init__(self, database: Database, *, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        events: Callable[[MediaEvent], None] | None = None,
+    ) -> None:
         self._db = database
         self._t = database.tables
         self._clock = clock
         self.shares = ShareStore(database, clock=clock, media_models=self._media_models)
+        self._events = events
+        self._postgres = isinstance(database.engine, PostgresEngine)
+
+    async def _announce(self, kind: MediaEventKind, media_id: str) -> None:
+        """Inside the write's transaction: NOTIFY every process (PostgreSQL sends it at commit,
+        and never for a rollback). One per state change: never heartbeats or progress."""
+        if self._postgres:
+            payload = event_payload(MediaEvent(kind=kind.value, media_id=media_id))
+            await self._t.media.raw("SELECT pg_notify({}, {})", CHANNEL, payload)
+
+    def _announced(self, kind: MediaEventKind, media_id: str) -> None:
+        """After the commit on SQLite: the only process there is hears it directly."""
+        if not self._postgres and self._events is not None:
+            self._events(MediaEvent(kind=kind.value, media_id=media_id))
 
     def _now(self) -> datetime:
         return aware(self._clock())
@@ -276,7 +301,7 @@ class Repository:
 
     @guarded
     async def queue_processing(
-        self, upload_id: UUID, media_id: int, stored: ObjectInfo, job: JobRequest | None
+        self, upload_id: UUID, media_id: str, stored: ObjectInfo, job: JobRequest | None
     ) -> Media | None:
         """RECEIVING → PROCESSING with the stored original's details, and the job that processes
         it, in one transaction; None when the upload was no longer receiving."""
@@ -299,7 +324,10 @@ class Repository:
             }
             rows = await (
                 t.media.update(values)
-                .where((t.media.id == media_id) & (t.media.status == MediaStatus.IN_PROGRESS.value))
+                .where(
+                    (t.media.public_id == media_id)
+                    & (t.media.status == MediaStatus.IN_PROGRESS.value)
+                )
                 .returning(*t.media.all_columns())
             )
             if job is not None:
@@ -361,6 +389,8 @@ class Repository:
             await t.metadata.update(metadata_values(t.metadata, probe)).where(
                 t.metadata.media == key
             )
+            await self._announce(MediaEventKind.STATUS, media_id)
+        self._announced(MediaEventKind.STATUS, media_id)
         return to_media(rows[0], thumbnail)
 
     @guarded
@@ -372,22 +402,32 @@ class Repository:
             m.failure_reason: reason[:REASON_LENGTH],
             m.updated_at: self._now(),
         }
-        rows = await (
-            m.update(values)
-            .where((m.public_id == media_id) & (m.status == MediaStatus.IN_PROGRESS.value))
-            .returning(*m.all_columns())
-        )
+        async with self._db.transaction():
+            rows = await (
+                m.update(values)
+                .where((m.public_id == media_id) & (m.status == MediaStatus.IN_PROGRESS.value))
+                .returning(*m.all_columns())
+            )
+            if rows:
+                await self._announce(MediaEventKind.STATUS, media_id)
+        if rows:
+            self._announced(MediaEventKind.STATUS, media_id)
         return await self._one_media(rows)
 
     @guarded
     async def bump_generation(self, media_id: str) -> Media | None:
         """Add one to url_generation, revoking every URL issued so far; None when absent."""
         m = self._t.media
-        rows = await (
-            m.update({m.url_generation: m.url_generation + 1, m.updated_at: self._now()})
-            .where(m.public_id == media_id)
-            .returning(*m.all_columns())
-        )
+        async with self._db.transaction():
+            rows = await (
+                m.update({m.url_generation: m.url_generation + 1, m.updated_at: self._now()})
+                .where(m.public_id == media_id)
+                .returning(*m.all_columns())
+            )
+            if rows:
+                await self._announce(MediaEventKind.REVOKED, media_id)
+        if rows:
+            self._announced(MediaEventKind.REVOKED, media_id)
         return await self._one_media(rows)
 
     @guarded
@@ -406,6 +446,8 @@ class Repository:
             )
             temps = await t.upload.select(t.upload.temp_key).where(t.upload.media == key)
             await t.media.delete().where(t.media.id == key)
+            await self._announce(MediaEventKind.DELETED, media_id)
+        self._announced(MediaEventKind.DELETED, media_id)
         keys = [rows[0]["storage_key"], *(r["storage_key"] for r in thumbs)]
         keys += [r["temp_key"] for r in temps if r["temp_key"]]
         return tuple(dict.fromkeys(keys))

@@ -22,6 +22,7 @@ from api import graphql_controller
 from media.clock import utc_now
 from media.config import Settings
 from media.errors import MediaError
+from media.listener import Listener
 from media.service import MediaService
 from pages import TEMPLATE_DIRECTORY, share_page_handlers
 from server.cors import cors
@@ -79,6 +80,13 @@ def create_app(
                 tasks.start_soon(_reaper, deps.service, settings.reaper_interval_s)
                 if settings.in_process_worker:
                     tasks.start_soon(work_jobs, deps, settings.processing_workers)
+                if settings.database.engine == "postgres":
+                    # Other processes' status changes, revocations and deletions (SQLite: there
+                    # is only this process, whose writes reach its event hub directly).
+                    events = deps.service.events
+                    listener = Listener(settings, events.deliver, events.reset)
+                    app.state.listener = listener
+                    tasks.start_soon(listener.run)
                 if settings.collector_interval_s:
                     tasks.start_soon(_collector, deps.service, settings.collector_interval_s)
                 try:

@@ -15,7 +15,7 @@ from media.db import Database, open_database
 from media.jobs.local import LocalQueue
 from media.jobs.postgres import PostgresQueue
 from media.repository import Repository
-from media.service import MediaService, Parts
+from media.service import Events, MediaService, Parts
 from media.signing import UrlSigner
 from media.storage import Storage, open_storage
 from media.storage.observed import ObservedStorage
@@ -77,7 +77,8 @@ async def open_dependencies(
     async with contextlib.AsyncExitStack() as stack:
         database = await open_database(settings)
         stack.push_async_callback(database.close)
-        repository = Repository(database, clock=clock)
+        events = Events()
+        repository = Repository(database, clock=clock, events=events.deliver)
         storage = observed_storage(await open_storage(settings, repository), settings)
         stack.push_async_callback(storage.close)
         verifier = make_verifier(settings, issuer, stack)
@@ -92,7 +93,7 @@ async def open_dependencies(
         )
         queue = make_queue(settings, database)
         stack.callback(queue.close)
-        yield Dependencies(database, storage, verifier, MediaService(parts, queue), queue)
+        yield Dependencies(database, storage, verifier, MediaService(parts, queue, events), queue)
 
 
 def make_queue(settings: Settings, database: Database) -> LocalQueue | PostgresQueue:

@@ -25,7 +25,7 @@ class JobHandler(Protocol):
 class JobQueue(Protocol):
     """What the use cases need of the queue."""
 
-    def job_for(self, upload_id: UUID, media_id: int) -> JobRequest | None:
+    def job_for(self, upload_id: UUID, media_id: str) -> JobRequest | None:
         """The job to defer inside the state change's transaction; None for an in-process queue."""
         ...
 
@@ -38,7 +38,7 @@ class JobQueue(Protocol):
         ...
 
 
-def processing_job(upload_id: UUID, media_id: int) -> JobRequest:
+def processing_job(upload_id: UUID, media_id: str) -> JobRequest:
     """The durable job that processes one stored upload; one at a time per media."""
     return JobRequest(
         queue=QUEUE,

@@ -32,7 +32,7 @@ class LocalQueue:
         self._send, self._receive = anyio.create_memory_object_stream[tuple[UUID, int]](math.inf)
         self._waiting = 0
 
-    def job_for(self, upload_id: UUID, media_id: int) -> JobRequest | None:
+    def job_for(self, upload_id: UUID, media_id: str) -> JobRequest | None:
         """Nothing to store: the upload row in PROCESSING is the job."""
         return None
 

@@ -58,7 +58,7 @@ class PostgresQueue:
     def close(self) -> None:
         """Nothing held between jobs: `work` opens and closes its own connections."""
 
-    def job_for(self, upload_id: UUID, media_id: int) -> JobRequest | None:
+    def job_for(self, upload_id: UUID, media_id: str) -> JobRequest | None:
         """The job row to insert with the state change."""
         return processing_job(upload_id, media_id)
 

@@ -10,6 +10,7 @@ from media.errors import Unavailable
 from media.jobs import JobQueue
 from media.service.collector import Collector
 from media.service.context import Parts
+from media.service.events import Events
 from media.service.identity import Identity
 from media.service.ingest import Ingest
 from media.service.library import MAX_PAGE_SIZE, Library
@@ -25,6 +26,7 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "CreateShareLink",
     "CreateUpload",
+    "Events",
     "MediaService",
     "Parts",
     "UploadOutcome",
@@ -36,11 +38,13 @@ __all__ = [
 class MediaService:
     """Everything the GraphQL and HTTP edges may ask of the core."""
 
-    def __init__(self, parts: Parts, queue: JobQueue) -> None:
+    def __init__(self, parts: Parts, queue: JobQueue, events: Events | None = None) -> None:
         self.parts = parts
+        self.events = events or Events()
         self.identity = Identity(parts)
         self.streams = Streams(parts)
-        self.library = Library(parts, on_change=self.streams.forget)
+        self.events.listen(lambda event: self.streams.forget(event.media_id), self.streams.flush)
+        self.library = Library(parts, self.events, on_change=self.streams.forget)
         ingest = Ingest(parts)
         self.processing = Processing(parts, ingest, queue)
         self.uploads = Uploads(parts, ingest, self.processing)

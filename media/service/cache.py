@@ -78,6 +78,11 @@ class TtlCache(Generic[K, V]):
                 del self._loading[key]
             done.set()
 
+    def clear(self) -> None:
+        """Forget everything now (changes may have been missed), loads under way included."""
+        self._discards += 1
+        self._entries.clear()
+
     def discard(self, key: K) -> None:
         """Forget `key` now (revocation, deletion), and keep loads under way from storing it."""
         self._discards += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
 import anyio
@@ -23,6 +23,7 @@ from media.models import (
 from media.service.context import Parts
 from media.service.cursor import decode_cursor
 from media.service.dates import input_instant
+from media.service.events import Events
 from media.service.identity import owner_filter, require_user
 
 logger = logging.getLogger("media.library")
@@ -34,8 +35,11 @@ DELETE_ATTEMPTS = 3
 class Library:
     """Use cases over stored media."""
 
-    def __init__(self, parts: Parts, on_change: Callable[[str], None] = lambda _: None) -> None:
+    def __init__(
+        self, parts: Parts, events: Events, on_change: Callable[[str], None] = lambda _: None
+    ) -> None:
         self._parts = parts
+        self._events = events
         self._on_change = on_change  # drops cached rows of the streaming path
 
     async def get_media(self, principal: Principal, media_id: str) -> Media | None:
@@ -43,6 +47,23 @@ class Library:
         if principal.is_anonymous or not principal.is_user:
             return None  # nothing is public today
         return await self._parts.repository.get_media(media_id, owner_filter(principal))
+
+    async def watch(self, principal: Principal, media_id: str) -> AsyncIterator[Media]:
+        """The media as it is now, then each changed state until SUCCESS or FAILED; NotFound
+        when it is absent or not the caller's (the same answer for both)."""
+        with self._events.watch(media_id) as changed:  # listen first, then read
+            current = await self.get_media(principal, media_id)
+            if current is None:
+                raise NotFound("media", id=media_id)
+            yield current
+            while current.status is MediaStatus.IN_PROGRESS:
+                await changed.wait()
+                latest = await self.get_media(principal, media_id)
+                if latest is None:
+                    return  # deleted meanwhile: the stream ends
+                if latest != current:
+                    current = latest
+                    yield current
 
     async def list_media(
         self,

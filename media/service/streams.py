@@ -61,12 +61,19 @@ class Streams:
         check_grant(claims, grant, self._parts.clock())
 
     def forget(self, media_id: str) -> None:
-        """Drop a cached row at once (revoked or deleted in this process)."""
+        """Drop a cached row at once (revoked or deleted, in this process or another)."""
         self._rows.discard(media_id)
 
     def forget_link(self, link_id: str) -> None:
         """Drop a cached share link at once (revoked in this process)."""
         self._grants.discard(link_id)
+
+    def flush(self) -> None:
+        """Drop every cached row, token and link (events of other processes may have been
+        missed)."""
+        self._rows.clear()
+        self._claims.clear()
+        self._grants.clear()
 
     def read_object(self, storage_key: str, start: int, length: int) -> AsyncIterator[bytes]:
         """Bounded chunks of one stored object."""

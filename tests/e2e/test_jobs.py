@@ -1,9 +1,11 @@
-"""Processing as durable jobs across real processes (PostgreSQL + moto S3): separate app and
-worker processes, a worker killed mid-job, retries with backoff, then FAILED with a reason."""
+"""Jobs and events across real processes (PostgreSQL + moto S3): separate app and worker
+processes, subscriptions and revocations heard by every app (also after the listener's connection
+died), a worker killed mid-job, retries with backoff, then FAILED with a reason."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
 
+from tests.support import live
 from tests.support.media_files import MediaFiles
 from tests.support.processes import Proc, Stack, StallingRelay, started
 from tests.support.uploads import CREATE, subject
@@ -19,6 +22,7 @@ from tests.support.uploads import CREATE, subject
 pytestmark = pytest.mark.postgres
 
 MEDIA = "query($id: ID!) { media(id: $id) { id status failureReason streamUrl { url } } }"
+REVOKE = "mutation($id: ID!) { revokeMediaUrls(id: $id) { id } }"
 STALL_S = 3.0
 
 
@@ -35,15 +39,26 @@ def graphql(url: str, query: str, variables: dict[str, Any], token: str) -> dict
     return data
 
 
-def upload(url: str, token: str, path: Path, media_type: str) -> str:
-    """createUpload and the PUT (202 at once); the media id."""
-    data = path.read_bytes()
-    variables = {"input": {"fileName": path.name, "mediaType": media_type, "sizeBytes": len(data)}}
-    ticket = graphql(url, CREATE, variables, token)["createUpload"]
+def create(url: str, token: str, path: Path, media_type: str) -> dict[str, Any]:
+    """createUpload for the file at `path`; the ticket."""
+    size = path.stat().st_size
+    variables = {"input": {"fileName": path.name, "mediaType": media_type, "sizeBytes": size}}
+    ticket: dict[str, Any] = graphql(url, CREATE, variables, token)["createUpload"]
+    return ticket
+
+
+def send(ticket: dict[str, Any], path: Path) -> None:
+    """The PUT of the ticket: 202 at once."""
     headers = {item["name"]: item["value"] for item in ticket["headers"]}
-    answer = httpx.put(ticket["uploadUrl"], content=data, headers=headers, timeout=60)
+    answer = httpx.put(ticket["uploadUrl"], content=path.read_bytes(), headers=headers, timeout=60)
     assert answer.status_code == 202, answer.text
     assert answer.json()["status"] == "IN_PROGRESS"
+
+
+def upload(url: str, token: str, path: Path, media_type: str) -> str:
+    """createUpload and the PUT; the media id."""
+    ticket = create(url, token, path, media_type)
+    send(ticket, path)
     media_id: str = ticket["media"]["id"]
     return media_id
 
@@ -59,20 +74,24 @@ def settled(url: str, token: str, media_id: str, timeout_s: float) -> dict[str, 
         time.sleep(0.05)
 
 
-def jobs(database_url: str, status: str) -> int:
-    """How many processing jobs are in `status` (procrastinate's own table)."""
+def query(database_url: str, sql: str, *args: Any) -> list[Any]:
+    """The first column of every row of one query."""
 
-    async def count() -> int:
+    async def run() -> list[Any]:
         connection = await asyncpg.connect(database_url, timeout=5)
         try:
-            found: int = await connection.fetchval(
-                "SELECT count(*) FROM procrastinate_jobs WHERE status = $1", status
-            )
-            return found
+            return [row[0] for row in await connection.fetch(sql, *args)]
         finally:
             await connection.close()
 
-    return anyio.run(count)
+    return anyio.run(run)
+
+
+def jobs(database_url: str, status: str) -> int:
+    """How many processing jobs are in `status` (procrastinate's own table)."""
+    sql = "SELECT count(*) FROM procrastinate_jobs WHERE status::text = $1"
+    found: int = query(database_url, sql, status)[0]
+    return found
 
 
 def wait_for_jobs(database_url: str, status: str, count: int, timeout_s: float = 15) -> None:
@@ -98,23 +117,73 @@ def s3_port(stack: Stack) -> int:
     return int(endpoint.rsplit(":", 1)[1])
 
 
-def test_apps_enqueue_and_a_separate_worker_processes(
+def test_apps_enqueue_a_separate_worker_processes_and_every_app_hears_of_it(
     stack: Stack, tmp_path: Path, media_files: MediaFiles
 ) -> None:
-    web = stack.with_env(MEDIA_IN_PROCESS_WORKER="false")
+    # Caches that would hide a revocation for a minute without events.
+    web = stack.with_env(MEDIA_IN_PROCESS_WORKER="false", MEDIA_STREAM_CACHE_S="60")
     token = stack.token(subject())
     with started(Proc.app(web, tmp_path / "a.log"), Proc.app(web, tmp_path / "b.log")) as apps:
         first, second = (app.url for app in apps)
-        media_id = upload(first, token, media_files.png, "image/png")
-        # No worker anywhere yet: the job waits in the queue and the media stays IN_PROGRESS.
-        assert jobs(stack.database_url, "todo") == 1
-        assert graphql(second, MEDIA, {"id": media_id}, token)["media"]["status"] == "IN_PROGRESS"
-        with started(Proc.worker(stack.env, tmp_path / "worker.log")):
-            media = settled(second, token, media_id, timeout_s=20)
-        assert media["status"] == "SUCCESS", media
-        streamed = httpx.get(media["streamUrl"]["url"], timeout=30)
-        assert streamed.content == media_files.png.read_bytes()
-    assert jobs(stack.database_url, "todo") == jobs(stack.database_url, "doing") == 0
+        ticket = create(first, token, media_files.png, "image/png")
+        with live.socket(second, token) as ws:
+            live.acknowledged(ws)
+            live.subscribe(ws, ticket["media"]["id"])  # on the other app than the upload
+            assert live.statuses_until(ws, "IN_PROGRESS") == ["IN_PROGRESS"]
+            send(ticket, media_files.png)
+            # No worker anywhere yet: the job waits in the queue, the media stays IN_PROGRESS.
+            assert jobs(stack.database_url, "todo") == 1
+            with started(Proc.worker(stack.env, tmp_path / "worker.log")):
+                assert live.statuses(ws) == ["SUCCESS"]
+        media_id = ticket["media"]["id"]
+        media = graphql(second, MEDIA, {"id": media_id}, token)["media"]
+        assert httpx.get(media["streamUrl"]["url"]).content == media_files.png.read_bytes()
+        assert jobs(stack.database_url, "todo") == jobs(stack.database_url, "doing") == 0
+
+        refused_within_a_second(first, second, token, media_id)
+        # The listeners' connections die; each reconnects (with a flush) and hears again.
+        before = listener_pids(stack.database_url)
+        assert len(before) == 2
+        terminate(stack.database_url, before)
+        wait_until(lambda: len(set(listener_pids(stack.database_url)) - set(before)) == 2)
+        refused_within_a_second(first, second, token, media_id)
+
+
+def refused_within_a_second(revoker: str, reader: str, token: str, media_id: str) -> None:
+    """A URL the reader has just served (and cached) stops working there within a second of a
+    revocation on the other app."""
+    url = graphql(reader, MEDIA, {"id": media_id}, token)["media"]["streamUrl"]["url"]
+    reader_url = reader + url[url.index("/media/") :]
+    assert httpx.get(reader_url).status_code == 200  # cached by the reader now
+    graphql(revoker, REVOKE, {"id": media_id}, token)
+    revoked = time.monotonic()
+    while (status := httpx.get(reader_url).status_code) == 200:
+        assert time.monotonic() - revoked < 1.0, "the other app still serves a revoked URL"
+        time.sleep(0.02)
+    assert status == 403
+
+
+def listener_pids(database_url: str) -> list[int]:
+    """Backends of the apps' event listeners."""
+    return query(
+        database_url,
+        "SELECT pid FROM pg_stat_activity WHERE application_name = 'media-service-events'"
+        " AND datname = current_database()",
+    )
+
+
+def terminate(database_url: str, pids: list[int]) -> None:
+    """pg_terminate_backend each of `pids`."""
+    for pid in pids:
+        query(database_url, f"SELECT pg_terminate_backend({int(pid)})")
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float = 15) -> None:
+    """Poll `check` until it holds."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
 
 
 def test_a_worker_killed_mid_job_is_replaced_within_the_stall_time(

@@ -144,6 +144,16 @@ def _wrap_stream(
     return bounded if telemetry is None else telemetry(bounded)
 
 
+def app_from_environment() -> Litestar:
+    """The app of one `serve --workers N` process, built from the environment like the parent."""
+    from media.config import load_settings
+    from server.request_log import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)
+
+
 @dataclass
 class _Holder:
     deps: Dependencies | None = field(default=None)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -22,6 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="migrate the embedded default if needed, then serve")
     serve.add_argument("--host", default=DEFAULT_HOST)
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve.add_argument(
+        "--workers", type=int, default=1, help="app processes on the one port (PostgreSQL)"
+    )
     worker = commands.add_parser("worker", help="run processing jobs only (PostgreSQL)")
     worker.add_argument(
         "--concurrency", type=int, default=None, help="jobs at once (MEDIA_PROCESSING_WORKERS)"
@@ -66,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "serve":
-        return _serve(settings, args.host, args.port)
+        return _serve(settings, args.host, args.port, args.workers)
     if args.command == "worker":
         return _worker(settings, args.concurrency or settings.processing_workers)
     if args.command == "migrate":
@@ -93,33 +98,45 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     return run_client(settings, args)
 
 
-def _serve(settings: Settings, host: str, port: int) -> int:
+def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
     import uvicorn
 
     from media.db import migrate
     from server.app import create_app
     from server.request_log import configure_logging
 
+    if workers < 1:
+        print("media-service: serve: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if workers > 1 and settings.database.engine == "sqlite":
+        # Jobs and events cross processes only through PostgreSQL.
+        print("media-service: serve: --workers needs PostgreSQL", file=sys.stderr)
+        return 2
     configure_logging(settings.log_level, settings.log_format)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.database.engine == "sqlite":
         anyio.run(migrate, settings)
     public = f"http://{host}:{port}"
-    app = create_app(settings, public_url=public)
     if settings.graphiql:
         print(f"GraphiQL: {(settings.public_url or public)}/graphql", file=sys.stderr, flush=True)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        access_log=False,  # it would print signed URLs; RequestLogMiddleware logs instead
-        log_config=None,
-        timeout_graceful_shutdown=30,
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "access_log": False,  # it would print signed URLs; RequestLogMiddleware logs instead
+        "log_config": None,
+        "timeout_graceful_shutdown": 30,
         # docs/security.md INV-8: past this many connections and requests uvicorn answers 503
         # instead of queueing.
-        limit_concurrency=settings.max_concurrency,
-        proxy_headers=True,
-    )
+        "limit_concurrency": settings.max_concurrency,
+        "proxy_headers": True,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings, public_url=public), **options)
+        return 0
+    # uvicorn's supervisor starts each worker in a fresh process that builds its own app (its own
+    # pools, event listener and in-process job worker) from the same environment.
+    os.environ.setdefault("MEDIA_PUBLIC_URL", settings.public_url or public)
+    uvicorn.run("server.app:app_from_environment", factory=True, workers=workers, **options)
     return 0
 
 

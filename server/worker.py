@@ -45,6 +45,6 @@ async def _work(settings: Settings, concurrency: int) -> None:
 
 def run_worker(settings: Settings, concurrency: int) -> int:
     """Run jobs until SIGTERM or SIGINT; 0 on a clean stop."""
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     anyio.run(_work, settings, concurrency)
     return 0

@@ -149,6 +149,22 @@ def test_apps_enqueue_a_separate_worker_processes_and_every_app_hears_of_it(
         refused_within_a_second(first, second, token, media_id)
 
 
+def test_serve_with_workers_forks_apps_each_with_its_listener_and_worker(
+    stack: Stack, tmp_path: Path, media_files: MediaFiles
+) -> None:
+    token = stack.token(subject())
+    with started(Proc.app(stack.env, tmp_path / "app.log", "--workers", "2")) as (app,):
+        # One listener connection per process: both processes are up and listening.
+        wait_until(lambda: len(listener_pids(stack.database_url)) == 2, timeout_s=60)
+        ticket = create(app.url, token, media_files.png, "image/png")
+        with live.socket(app.url, token) as ws:
+            live.acknowledged(ws)
+            live.subscribe(ws, ticket["media"]["id"])
+            assert live.statuses_until(ws, "IN_PROGRESS") == ["IN_PROGRESS"]
+            send(ticket, media_files.png)  # whichever process answers, a job worker runs it
+            assert live.statuses(ws) == ["SUCCESS"]
+
+
 def refused_within_a_second(revoker: str, reader: str, token: str, media_id: str) -> None:
     """A URL the reader has just served (and cached) stops working there within a second of a
     revocation on the other app."""

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support import free_port
-from tests.support.serve_process import clean_env, serve_process
+from tests.support import free_port, unavailable
+from tests.support.serve_process import SCRIPT, clean_env, serve_process
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
@@ -23,3 +24,17 @@ def test_serve_on_the_embedded_default_then_stop(tmp_path: Path, stop: signal.Si
     assert served.process.returncode in (0, -stop), served.stderr
     assert f"GraphiQL: http://127.0.0.1:{port}/graphql" in served.stderr
     assert "Application shutdown complete" in served.stderr
+
+
+@pytest.mark.parametrize("command", [["serve", "--workers", "2"], ["worker"]])
+def test_what_needs_postgresql_is_refused_on_the_embedded_default(
+    tmp_path: Path, command: list[str]
+) -> None:
+    if not SCRIPT.is_file():
+        unavailable(f"console script not installed at {SCRIPT}")
+    env = clean_env(MEDIA_DATA_DIR=str(tmp_path / "data"))
+    done = subprocess.run(
+        [str(SCRIPT), *command], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2, done
+    assert "PostgreSQL" in done.stderr

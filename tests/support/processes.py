@@ -75,12 +75,13 @@ class Proc:
     log: Path
     url: str = ""
     process: subprocess.Popen[str] | None = None
+    extra: tuple[str, ...] = ()
 
     @classmethod
-    def app(cls, env: Mapping[str, str], log: Path) -> Proc:
+    def app(cls, env: Mapping[str, str], log: Path, *extra: str) -> Proc:
         """`serve` on a free port, its public URL set to it."""
         url = f"http://127.0.0.1:{free_port()}"
-        return cls("serve", {**env, "MEDIA_PUBLIC_URL": url}, log, url=url)
+        return cls("serve", {**env, "MEDIA_PUBLIC_URL": url}, log, url=url, extra=extra)
 
     @classmethod
     def worker(cls, env: Mapping[str, str], log: Path) -> Proc:
@@ -94,6 +95,7 @@ class Proc:
             args += ["--port", self.url.rsplit(":", 1)[1]]
         else:
             args += ["--concurrency", "1"]
+        args += self.extra
         with self.log.open("w") as out:
             self.process = subprocess.Popen(
                 args, env=dict(self.env), stdout=out, stderr=subprocess.STDOUT, text=True

@@ -21,6 +21,7 @@ from bench.scenarios import (
     encryption,
     fullget,
     graphql,
+    jobs,
     memory,
     ranges,
     s3,
@@ -36,6 +37,7 @@ SCENARIOS: dict[str, Callable[[Plan, Stack], Outcome]] = {
     "graphql": graphql.run,
     "telemetry": telemetry.run,
     "encryption": encryption.run,
+    "jobs": jobs.run,
 }
 LISTING = 100
 

@@ -1,4 +1,4 @@
-"""The `media-service` command: serve, worker, migrate, rewrap-keys, dev-token, upload, url and more."""
+"""The `media-service` command: serve, worker, migrate, rewrap-keys, dev-token, upload, url..."""
 
 from __future__ import annotations
 

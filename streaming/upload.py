@@ -106,7 +106,10 @@ def upload_handler(settings: Settings) -> HTTPRouteHandler:
             body["failureReason"] = media.failure_reason
         # 202: the bytes are stored and the processing job is queued (or it already ended);
         # completeUpload, media(id) or the mediaUpdated subscription tell how it ends.
-        return Response(body, status_code=202, headers={"Cache-Control": "no-store"})
+        headers = {"Cache-Control": "no-store"}
+        if media.etag:  # the stored bytes' ETag, known as soon as they are in
+            headers["ETag"] = f'"{media.etag}"'
+        return Response(body, status_code=202, headers=headers)
 
     return receive_upload
 

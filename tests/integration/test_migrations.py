@@ -130,7 +130,11 @@ async def test_migrate_twice_is_idempotent(empty_url: str, tmp_path: Path) -> No
     inspector = Inspector(empty_url)
     assert await inspector.tables() >= TABLES
     assert await inspector.indexes() >= INDEXES
-    assert await inspector.cascading_children() == CHILDREN
+    children = await inspector.cascading_children()
+    # On PostgreSQL `migrate` also installs the job queue's own tables (docs/jobs.md).
+    assert {name for name in children if not name.startswith("procrastinate_")} == CHILDREN
+    if not inspector.sqlite:
+        assert {"procrastinate_jobs", "procrastinate_workers"} <= set(await inspector.tables())
     ran = await inspector.rows("SELECT name FROM migration WHERE app_name = 'media'")
     assert len(ran) == MIGRATION_COUNT == 8
     assert len(await inspector.rows("SELECT extension FROM media_type")) == 5

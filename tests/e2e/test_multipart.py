@@ -22,6 +22,7 @@ from tests.support.multipart import (
     part_of,
     put_part,
     received,
+    settled,
     sha256_hex,
     sign,
 )
@@ -66,12 +67,12 @@ def test_parts_out_of_order_replaced_and_resumed_after_a_restart(
     assert "parts missing: 2" in missing["errors"][0]["message"]
     urls = sign(service, token, upload_id, [2])
     assert put_part(urls[2], part_of(big_png, PART, 2)).status_code == 200
-    media = ok(complete(service, token, upload_id), "completeUpload")
+    media = settled(service, token, upload_id)
     assert media["status"] == "SUCCESS", media
     assert media["sizeBytes"] == len(big_png)
     streamed = httpx.get(media["streamUrl"]["url"], timeout=60)
     assert sha256_hex(streamed.content) == sha256_hex(big_png)
-    assert ok(complete(service, token, upload_id), "completeUpload")["status"] == "SUCCESS"
+    assert settled(service, token, upload_id)["status"] == "SUCCESS"
     assert _no_leftovers(service) == set()
     # The upload is done: a part sent now is refused, and the resume query lists nothing.
     assert put_part(urls[2], part_of(big_png, PART, 2)).status_code == 409
@@ -105,7 +106,7 @@ def test_a_wrong_sha256_fails_the_media_and_keeps_nothing(
     urls = sign(service, token, upload["uploadId"], [1, 2, 3])
     for number, part in urls.items():
         assert put_part(part, part_of(big_png, PART, number)).status_code == 200
-    media = ok(complete(service, token, upload["uploadId"]), "completeUpload")
+    media = settled(service, token, upload["uploadId"])
     assert (media["status"], media["failureReason"]) == ("FAILED", "sha256 does not match")
     assert stored_objects(service.settings) <= _finished_objects(service)
 
@@ -216,7 +217,7 @@ def test_a_stalled_part_is_cut_with_408_and_the_upload_goes_on(
         assert received(service, token, upload["uploadId"]) == []
         for number, part in urls.items():
             assert put_part(part, part_of(big_png, PART, number)).status_code == 200
-        media = ok(complete(service, token, upload["uploadId"]), "completeUpload")
+        media = settled(service, token, upload["uploadId"])
         assert media["status"] == "SUCCESS", media
 
 

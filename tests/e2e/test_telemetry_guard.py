@@ -140,7 +140,7 @@ def test_no_token_in_metrics_spans_or_logs(tmp_path: Path) -> None:
 def _check_metrics(samples: dict[Any, float]) -> None:
     requests = "media_http_requests_total"
     assert _value(samples, requests, route="/media/{token}", method="GET", status="206") >= 2
-    assert _value(samples, requests, route="/upload/{token}", method="PUT", status="200") == 1
+    assert _value(samples, requests, route="/upload/{token}", method="PUT", status="202") == 1
     assert _value(samples, requests, route="/graphql", method="POST", status="401") == 1
     for outcome in ("full", "single", "multi", "not_modified", "unsatisfiable", "head", "refused"):
         assert _value(samples, "media_range_requests_total", outcome=outcome) >= 1, outcome

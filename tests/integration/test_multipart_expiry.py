@@ -62,14 +62,14 @@ async def test_reaper_aborts_an_expired_multipart_upload(tmp_path: Path, storage
         assert await collector.collect() == 0
         assert (
             await MediaService(
-                dataclasses.replace(service.parts, clock=lambda: soon)
+                dataclasses.replace(service.parts, clock=lambda: soon), deps.queue
             ).uploads.reap()
             == 0
         )
         assert [p.number for p in await storage.list_parts(key, upload.multipart_id)] == [2]
 
         later = datetime.now(UTC) + timedelta(hours=5)
-        future = MediaService(dataclasses.replace(service.parts, clock=lambda: later))
+        future = MediaService(dataclasses.replace(service.parts, clock=lambda: later), deps.queue)
         assert await future.uploads.reap() == 1
         media = await service.library.get_media(owner, created.media.id)
         assert media is not None and media.status is MediaStatus.FAILED

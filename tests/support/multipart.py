@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ SIGN = """mutation($id: ID!, $numbers: [Int!]!) {
 UPLOAD = """query($id: ID!) { upload(uploadId: $id) {
   uploadId partSize partCount sizeBytes receivedParts { partNumber sizeBytes etag }
   media { id status } } }"""
+SETTLE_S = 30.0
 COMPLETE = """mutation($id: ID!) { completeUpload(uploadId: $id) {
   id status failureReason sizeBytes streamUrl { url } } }"""
 ABORT = "mutation($id: ID!) { abortUpload(uploadId: $id) }"
@@ -92,3 +94,14 @@ def received(service: RunningService, token: str, upload_id: str) -> list[int]:
 def complete(service: RunningService, token: str, upload_id: str) -> dict[str, Any]:
     """completeUpload; the raw GraphQL answer."""
     return service.graphql(COMPLETE, {"id": upload_id}, token=token)
+
+
+def settled(service: RunningService, token: str, upload_id: str) -> dict[str, Any]:
+    """completeUpload, repeated until the media's processing job ended; the media."""
+    deadline = time.monotonic() + SETTLE_S
+    while (media := ok(complete(service, token, upload_id), "completeUpload"))[
+        "status"
+    ] == "IN_PROGRESS":
+        assert time.monotonic() < deadline, media
+        time.sleep(0.05)  # the job runs in the server; each poll is one cheap query
+    return media

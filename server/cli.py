@@ -13,6 +13,7 @@ import anyio
 
 from media.config import Settings, load_settings
 from media.errors import ConfigError
+from server.upload_client import parse_size
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8090
@@ -50,6 +51,13 @@ def _parser() -> argparse.ArgumentParser:
     upload.add_argument("file", type=Path)
     upload.add_argument("--name")
     upload.add_argument("--server")
+    upload.add_argument(
+        "--part-size",
+        type=parse_size,
+        help="send in parts of this size (e.g. 16M; at least 5M); files over 64 MiB always go "
+        "in parts, 4 at a time",
+    )
+    upload.add_argument("--resume", metavar="UPLOAD_ID", help="finish an interrupted upload")
     url = commands.add_parser("url", help="print a fresh stream URL for a media id")
     url.add_argument("media_id")
     url.add_argument("--download", action="store_true", help="a download URL instead")

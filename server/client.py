@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from media.config import Settings
+from server import upload_client as parts
 
 CHUNK = 256 * 1024
 WAIT_LIMIT_S = 3600.0  # how long `upload` waits for processing (queued behind other jobs too)
@@ -41,9 +42,9 @@ def run_client(settings: Settings, args: argparse.Namespace) -> int:
         with httpx.Client(base_url=server, timeout=httpx.Timeout(30, read=600)) as http:
             http.headers["Authorization"] = f"Bearer {token}"
             if args.command == "upload":
-                return _upload(http, args.file, args.name)
+                return _upload(http, args)
             return _url(http, args.media_id, download=args.download)
-    except (ClientError, httpx.HTTPError) as exc:
+    except (ClientError, parts.PartsFailed, httpx.HTTPError) as exc:
         print(f"media-service {args.command}: {exc}", file=sys.stderr)
         return 1
 
@@ -76,27 +77,18 @@ def _graphql(http: httpx.Client, query: str, variables: dict[str, Any]) -> dict[
     return data
 
 
-def _upload(http: httpx.Client, path: Path, name: str | None) -> int:
+def _upload(http: httpx.Client, args: argparse.Namespace) -> int:
+    path: Path = args.file
     if not path.is_file():
         raise ClientError(f"{path}: not a file")
     media_type = _TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or ""
     size = path.stat().st_size
-    ticket = _graphql(
-        http,
-        CREATE,
-        {"input": {"fileName": name or path.name, "mediaType": media_type, "sizeBytes": size}},
-    )["createUpload"]
-    headers = {item["name"]: item["value"] for item in ticket["headers"]}
-    # The signed URL is itself the credential: no Authorization header on the PUT.
-    put = httpx.put(
-        ticket["uploadUrl"],
-        content=_read(path, size),
-        headers=headers,
-        timeout=httpx.Timeout(30, read=600),
-    )
-    if put.status_code != 202:
-        raise ClientError(f"upload refused: HTTP {put.status_code} {put.text[:200]}")
-    media = _wait(http, ticket["uploadId"])
+    fields = {"fileName": args.name or path.name, "mediaType": media_type, "sizeBytes": size}
+    if args.resume or args.part_size is not None or size > parts.MULTIPART_THRESHOLD:
+        upload_id = _upload_parts(http, path, fields, args.part_size, args.resume)
+    else:
+        upload_id = _upload_whole(http, path, fields)
+    media = _wait(http, upload_id)
     if media["status"] != "SUCCESS":
         raise ClientError(f"media {media['id']} {media['status']}: {media.get('failureReason')}")
     print(media["id"])
@@ -123,6 +115,50 @@ def _wait(http: httpx.Client, upload_id: str) -> dict[str, Any]:
     if shown:
         print("\r" + " " * 16 + "\r", end="", file=sys.stderr, flush=True)
     return media
+
+
+def _upload_whole(http: httpx.Client, path: Path, fields: dict[str, Any]) -> str:
+    ticket = _graphql(http, CREATE, {"input": fields})["createUpload"]
+    headers = {item["name"]: item["value"] for item in ticket["headers"]}
+    # The signed URL is itself the credential: no Authorization header on the PUT.
+    put = httpx.put(
+        ticket["uploadUrl"],
+        content=_read(path, fields["sizeBytes"]),
+        headers=headers,
+        timeout=httpx.Timeout(30, read=600),
+    )
+    if put.status_code != 202:
+        raise ClientError(f"upload refused: HTTP {put.status_code} {put.text[:200]}")
+    upload_id: str = ticket["uploadId"]
+    return upload_id
+
+
+def _upload_parts(
+    http: httpx.Client,
+    path: Path,
+    fields: dict[str, Any],
+    part_size: int | None,
+    resume: str | None,
+) -> str:
+    """Send the parts the server lacks; on any stop, print how to resume."""
+
+    def graphql(query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        return _graphql(http, query, variables)
+
+    upload_id = resume or parts.create(graphql, fields, part_size)["uploadId"]
+    print(f"upload id: {upload_id}", file=sys.stderr, flush=True)
+    try:
+        size = fields["sizeBytes"]
+        chosen, missing = parts.missing_parts(graphql, upload_id, size)
+        sender = parts.PartSender(graphql, upload_id, path, chosen)
+        sender.send(missing, parts.received_bytes(size, chosen, missing))
+    except KeyboardInterrupt:
+        print(parts.resume_hint(path, upload_id), file=sys.stderr, flush=True)
+        raise ClientError("interrupted") from None
+    except (ClientError, parts.PartsFailed, httpx.HTTPError):
+        print(parts.resume_hint(path, upload_id), file=sys.stderr, flush=True)
+        raise
+    return upload_id
 
 
 def _read(path: Path, size: int) -> Iterator[bytes]:

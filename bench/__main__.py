@@ -26,6 +26,7 @@ from bench.scenarios import (
     ranges,
     s3,
     telemetry,
+    upload,
 )
 from bench.stack import Stack
 
@@ -38,6 +39,7 @@ SCENARIOS: dict[str, Callable[[Plan, Stack], Outcome]] = {
     "telemetry": telemetry.run,
     "encryption": encryption.run,
     "jobs": jobs.run,
+    "upload": upload.run,
 }
 LISTING = 100
 

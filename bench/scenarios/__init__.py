@@ -23,12 +23,14 @@ class Plan:
     slow_seconds: float
     concurrent_seconds: float
     graphql_limit: int
+    upload_bytes: int = 1024 * MIB
+    upload_seconds: float = 600.0
 
     @classmethod
     def make(cls, quick: bool) -> Plan:
         """The full plan, or the short smoke-run plan."""
         if quick:
-            return cls(True, 64 * MIB, 16 * MIB, 2.0, 3000, 2, 2, 2.0, 3.0, 200)
+            return cls(True, 64 * MIB, 16 * MIB, 2.0, 3000, 2, 2, 2.0, 3.0, 200, 128 * MIB, 300.0)
         return cls(False, 512 * MIB, 64 * MIB, 6.0, 40000, 3, 5, 8.0, 12.0, 2000)
 
 

@@ -177,7 +177,10 @@ class BlockingReader:
         return True
 
     def read(self, size: int = -1) -> bytes:
-        """Up to `size` bytes (the rest for a negative size); b'' at the end of the stream."""
+        """Up to `size` bytes (a negative size: the next chunk); b'' at the end of the stream.
+
+        Never more than one chunk at a time, even for a negative size: a caller wanting all of
+        a part would hold it whole, which this reader exists to avoid."""
         if size < 0:
             size = self._expected - self.count + len(self._buffer)
         if not self._buffer and self.count < self._expected:

@@ -78,7 +78,12 @@ def via_service(args: argparse.Namespace) -> dict[str, Any]:
                 if any(status != 200 for status in statuses):
                     raise RuntimeError(f"part answers {sorted(set(statuses))}")
         sent = time.monotonic()
-        done = _graphql(http, COMPLETE, {"id": upload["uploadId"]})["completeUpload"]
+        deadline = sent + args.seconds
+        # Processing is a queued job: completeUpload answers IN_PROGRESS until it ended.
+        while (done := _graphql(http, COMPLETE, {"id": upload["uploadId"]})["completeUpload"])[
+            "status"
+        ] == "IN_PROGRESS" and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling the server's job; each poll is one cheap query
         finished = time.monotonic()
     return {
         "bytes": size,

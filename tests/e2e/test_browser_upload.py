@@ -39,7 +39,7 @@ SCRIPT = """async ({api, token, multipart}) => {
       {input})).createUpload;
     const put = await fetch(ticket.uploadUrl, {method: 'PUT', body: file,
       headers: {'Content-Type': 'image/png'}});
-    if (put.status !== 200) throw new Error('PUT ' + put.status + ' ' + await put.text());
+    if (put.status !== 202) throw new Error('PUT ' + put.status + ' ' + await put.text());
     uploadId = ticket.uploadId;
   } else {
     const upload = (await gql(`mutation($input: CreateUploadInput!) {
@@ -58,8 +58,14 @@ SCRIPT = """async ({api, token, multipart}) => {
       return put.headers.get('ETag');
     }));
   }
-  const media = (await gql(`mutation($id: ID!) { completeUpload(uploadId: $id) {
-    id status failureReason sizeBytes streamUrl { url } } }`, {id: uploadId})).completeUpload;
+  // Processing is a queued job: ask again until it ended (bounded: 300 tries, 30 s).
+  let media;
+  for (let tries = 0; tries < 300; tries++) {
+    media = (await gql(`mutation($id: ID!) { completeUpload(uploadId: $id) {
+      id status failureReason sizeBytes streamUrl { url } } }`, {id: uploadId})).completeUpload;
+    if (media.status !== 'IN_PROGRESS') break;
+    await new Promise(done => setTimeout(done, 100));
+  }
   return {media, etags};
 }"""
 

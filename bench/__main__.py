@@ -18,6 +18,7 @@ from bench.report import Row, render
 from bench.scenarios import (
     Outcome,
     Plan,
+    decode,
     encryption,
     fullget,
     graphql,
@@ -40,6 +41,7 @@ SCENARIOS: dict[str, Callable[[Plan, Stack], Outcome]] = {
     "encryption": encryption.run,
     "jobs": jobs.run,
     "upload": upload.run,
+    "decode": decode.run,
 }
 LISTING = 100
 

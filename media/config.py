@@ -112,6 +112,7 @@ class Settings:
     in_process_worker: bool = True
     job_stall_s: float = 60.0
     job_retry_s: int = 10
+    processing_memory_mb: int = 512
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -438,6 +439,10 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MEDIA_IN_PROCESS_WORKER": ("in_process_worker", _bool("MEDIA_IN_PROCESS_WORKER")),
     "MEDIA_JOB_STALL_S": ("job_stall_s", _float("MEDIA_JOB_STALL_S", 3, 3600)),
     "MEDIA_JOB_RETRY_S": ("job_retry_s", _int("MEDIA_JOB_RETRY_S", 1, 3600)),
+    "MEDIA_PROCESSING_MEMORY_MB": (
+        "processing_memory_mb",
+        _int("MEDIA_PROCESSING_MEMORY_MB", 64, 1024**2),
+    ),
 }
 # Checked only: the OTLP exporter reads them itself, and this build ships its HTTP flavour only.
 _CHECKED_ONLY: dict[str, Callable[[str], object]] = {

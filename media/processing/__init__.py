@@ -11,6 +11,7 @@ from pathlib import Path
 
 from media.errors import UnsupportedMediaType
 from media.models import ProbeResult
+from media.processing.budget import DECODE_BUDGET
 from media.processing.faststart import make_faststart, needs_faststart
 from media.processing.probe import local_file, probe
 from media.processing.sniff import ALLOWED_TYPES, MP4, SNIFF_BYTES, sniff
@@ -19,6 +20,7 @@ from media.telemetry.stages import stage
 
 __all__ = [
     "ALLOWED_TYPES",
+    "DECODE_BUDGET",
     "SNIFF_BYTES",
     "Processed",
     "make_faststart",

@@ -14,6 +14,7 @@ from PIL import Image
 
 from media.errors import InvalidInput
 from media.models import MediaKind, ProbeResult
+from media.processing.budget import DECODE_BUDGET, pixel_bytes
 from media.processing.sniff import JPEG, MP4, PNG, WEBM
 from media.telemetry.stages import stage
 
@@ -151,7 +152,8 @@ def _duration(container: Any, video: Any) -> float | None:
 
 
 def probe_image(path: Path, mime_type: str) -> ProbeResult:
-    """Probe an image with Pillow: bounded pixels, full decode, EXIF capture date."""
+    """Probe an image with Pillow: bounded pixels, every byte decoded (JPEG at 1/8 scale, which
+    still reads every block), EXIF capture date."""
     name = local_file(path)
     formats = [PILLOW_FORMATS[mime_type]]
     # check_size bounds pixels before any decoding; a warnings filter would be process-wide state,
@@ -161,9 +163,14 @@ def probe_image(path: Path, mime_type: str) -> ProbeResult:
             check_size(img.size)
             img.verify()
         with Image.open(name, formats=formats) as img:
-            img.load()
-            exif = img.getexif()
             width, height = img.size
+            img.draft(img.mode, (width // 8, height // 8))  # JPEG only; size is now the scaled one
+            with DECODE_BUDGET.reserve(pixel_bytes(img.size, img.mode)):
+                try:
+                    img.load()
+                    exif = img.getexif()
+                finally:
+                    img.close()  # the pixels go before the budget is released and trimmed
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise invalid(TOO_MANY_PIXELS) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:

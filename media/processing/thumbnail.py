@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import av
-from PIL import Image, ImageOps
+from PIL import Image
 
 from media.models import MediaKind
+from media.processing.budget import DECODE_BUDGET, pixel_bytes
 from media.processing.probe import (
     AV_OPTIONS,
     DEMUXERS,
@@ -55,19 +56,81 @@ def render_thumbnail(
 
 
 def _image_picture(src: Path, max_side: int) -> Image.Image:
-    """The image decoded, turned upright and flattened to RGB."""
+    """The image decoded small, turned upright and flattened to RGB.
+
+    Only the decode itself is full size (PNG has no reduced decode; JPEG decodes at 1/2..1/8):
+    it is shrunk at once, and orientation and colour are applied to the small copy."""
     name = local_file(src)
     try:
         with Image.open(name, formats=["PNG", "JPEG"]) as img:
             check_size(img.size)  # before decoding; see probe_image
             # JPEG only: let libjpeg scale down by 1/2..1/8 while decoding.
             img.draft("RGB", (max_side, max_side))
-            upright = ImageOps.exif_transpose(img)
-            return _rgb(upright)
+            with DECODE_BUDGET.reserve(_decode_cost(img)):
+                try:
+                    small = _shrunk(img, max_side)
+                    # After the decode: a PNG's getexif() decodes the image to find eXIf.
+                    orientation = img.getexif().get(_ORIENTATION)
+                finally:
+                    img.close()  # the pixels go before the budget is released and trimmed
+        return _rgb(_upright(small, orientation))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise invalid(TOO_MANY_PIXELS) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise invalid(NOT_DECODABLE_IMAGE) from exc
+
+
+_ORIENTATION = 0x0112
+# EXIF orientation -> the transpose that makes the picture upright (as ImageOps.exif_transpose).
+_TRANSPOSES = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+BAND_BYTES = 4 * 1024 * 1024
+# Modes Pillow resamples with LANCZOS as they are; others are converted first.
+_RESAMPLED = frozenset({"L", "LA", "RGB", "RGBA", "RGBa", "La"})
+
+
+def _convert_to(mode: str) -> str | None:
+    """The mode to resample in, or None when the decoded mode will do."""
+    if mode in _RESAMPLED:
+        return None
+    return "L" if mode == "1" else "RGBA" if mode in ("P", "PA") else "RGB"
+
+
+def _decode_cost(img: Image.Image) -> int:
+    """Bytes of pixels held at once: the decode, plus one band of work."""
+    return pixel_bytes(img.size, img.mode) + 2 * BAND_BYTES
+
+
+def _shrunk(img: Image.Image, max_side: int) -> Image.Image:
+    """A copy at most max_side on its long side, in a mode LANCZOS works on.
+
+    The decoded image is the only full-size buffer: conversion and the integer reduce run band
+    by band (Pillow's own resize of RGBA, or a conversion, would copy it whole first)."""
+    img.load()
+    width, height = img.size
+    factor = max(1, max(width, height) // (2 * max_side))
+    mode = _convert_to(img.mode) or img.mode
+    small = Image.new(mode, (-(-width // factor), -(-height // factor)))
+    rows = max(factor, BAND_BYTES // (4 * width) // factor * factor)
+    for top in range(0, height, rows):
+        band = img.crop((0, top, width, min(height, top + rows)))
+        if band.mode != mode:
+            band = band.convert(mode)
+        small.paste(band.reduce(factor) if factor > 1 else band, (0, top // factor))
+    small.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return small
+
+
+def _upright(img: Image.Image, orientation: object) -> Image.Image:
+    method = _TRANSPOSES.get(orientation) if isinstance(orientation, int) else None
+    return img if method is None else img.transpose(method)
 
 
 def _rgb(img: Image.Image) -> Image.Image:

@@ -19,7 +19,7 @@ from media.models import (
     UploadRequest,
     UploadState,
 )
-from media.processing import Processed, process
+from media.processing import DECODE_BUDGET, Processed, process
 from media.service.context import Parts
 
 logger = logging.getLogger("media.ingest")
@@ -31,6 +31,8 @@ class Ingest:
     def __init__(self, parts: Parts) -> None:
         self._parts = parts
         self._limiter = anyio.CapacityLimiter(parts.settings.processing_workers)
+        # Decoded pixels of all processing threads of this process stay within this.
+        DECODE_BUDGET.configure(parts.settings.processing_memory_mb * 1024 * 1024)
         self._workroot = parts.settings.data_dir / "work"
 
     async def run(

@@ -99,6 +99,7 @@ CASES = [
     ("MEDIA_IN_PROCESS_WORKER", "true", True, "maybe"),
     ("MEDIA_JOB_STALL_S", "10", 10.0, "1"),
     ("MEDIA_JOB_RETRY_S", "2", 2, "0"),
+    ("MEDIA_PROCESSING_MEMORY_MB", "256", 256, "63"),
 ]
 
 

@@ -27,7 +27,7 @@ from media.models import (
 from media.repository import Repository
 from media.signing import UrlSigner
 from media.storage import Storage, open_storage
-from server.lifecycle import DEV_ISSUER_PATH
+from server.lifecycle import DEV_ISSUER_URL
 
 BLOCK_BYTES = 1024 * 1024
 URL_TTL_S = 3600
@@ -50,7 +50,7 @@ class Seeded:
 
 def owner_for(settings: Settings) -> Owner:
     """The owner whose dev-issuer tokens see the seeded media."""
-    return Owner(subject=SUBJECT, issuer=f"{settings.public_url}{DEV_ISSUER_PATH}")
+    return Owner(subject=SUBJECT, issuer=DEV_ISSUER_URL)
 
 
 async def _pattern(size: int) -> AsyncIterator[bytes]:

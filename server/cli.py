@@ -7,20 +7,28 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio
 
 from media.config import Settings, load_settings
-from media.errors import ConfigError
+from media.errors import ConfigError, MediaError
 from server.upload_client import parse_size
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8090
 
 
+class _Parser(argparse.ArgumentParser):
+    """Refusals of the command line in one line (no usage dump): `--help` shows the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print `prog: message` and exit 2."""
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="media-service", description=__doc__)
+    parser = _Parser(prog="media-service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser("serve", help="migrate the embedded default if needed, then serve")
     serve.add_argument("--host", default=DEFAULT_HOST)
@@ -45,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument(
         "--scope", action="append", choices=["user", "admin", "anonymous"], help="repeatable"
     )
-    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+    token.add_argument("--ttl", type=_seconds, default=3600, help="lifetime in seconds (>= 1)")
     token.add_argument("--server", help="the server's public URL (default MEDIA_PUBLIC_URL)")
     upload = commands.add_parser("upload", help="upload a file through the GraphQL flow")
     upload.add_argument("file", type=Path)
@@ -62,7 +70,21 @@ def _parser() -> argparse.ArgumentParser:
     url.add_argument("media_id")
     url.add_argument("--download", action="store_true", help="a download URL instead")
     url.add_argument("--server")
+    sample = commands.add_parser("sample-video", help="write a small test clip to upload")
+    sample.add_argument("--output", type=Path, default=Path("clip.mp4"))
+    sample.add_argument("--seconds", type=_seconds, default=4)
     return parser
+
+
+def _seconds(raw: str) -> int:
+    """A whole number of seconds, at least 1 (argparse prints the refusal on one line)."""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole seconds, got {raw!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 second, got {value}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,6 +123,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "dev-token":
         return _dev_token(settings, args)
+    if args.command == "sample-video":
+        from media.processing.sample import write_sample_video
+
+        print(write_sample_video(args.output, args.seconds))
+        return 0
     from server.client import run_client
 
     return run_client(settings, args)
@@ -122,8 +149,13 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
         return 2
     configure_logging(settings.log_level, settings.log_format)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if settings.database.engine == "sqlite":
-        anyio.run(migrate, settings)
+    try:
+        if settings.database.engine == "sqlite":
+            anyio.run(migrate, settings)
+        anyio.run(_database_answers, settings)
+    except (MediaError, OSError) as exc:
+        print(f"media-service serve: MEDIA_DATABASE_URL: {_database_problem(exc)}", file=sys.stderr)
+        return 2
     public = f"http://{host}:{port}"
     if settings.graphiql:
         print(f"GraphiQL: {(settings.public_url or public)}/graphql", file=sys.stderr, flush=True)
@@ -190,16 +222,44 @@ def _worker(settings: Settings, concurrency: int) -> int:
     return run_worker(settings, concurrency)
 
 
+async def _database_answers(settings: Settings) -> None:
+    from media.db import open_database
+
+    database = await open_database(settings)
+    try:
+        await database.ping()
+    finally:
+        await database.close()
+
+
+def _database_problem(exc: BaseException) -> str:
+    """One line: what is wrong with the database and what to do."""
+    cause = f"{exc.__cause__ or exc}" or type(exc).__name__
+    if "does not exist" in cause:
+        return f"the database does not exist ({cause}); create it, or fix the URL"
+    return f"the database cannot be reached ({cause}); start it, or fix the URL"
+
+
 def _dev_token(settings: Settings, args: argparse.Namespace) -> int:
-    from server.lifecycle import dev_issuer
+    import httpx
+
+    from server.client import ClientError, dev_issuer_for
 
     if not settings.uses_dev_issuer:
         print("media-service: dev-token: MEDIA_OIDC_ISSUER names a real issuer", file=sys.stderr)
         return 2
-    base = (args.server or settings.public_url or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}").rstrip(
-        "/"
-    )
-    issuer = dev_issuer(settings, base)
+    try:
+        if args.server:
+            with httpx.Client(base_url=args.server.rstrip("/"), timeout=10) as http:
+                issuer = dev_issuer_for(settings, http)
+        else:
+            issuer = dev_issuer_for(settings, None)
+    except httpx.ConnectError:
+        print(f"media-service dev-token: cannot reach {args.server}", file=sys.stderr)
+        return 1
+    except (ClientError, httpx.HTTPError) as exc:
+        print(f"media-service dev-token: {exc}", file=sys.stderr)
+        return 1
     scopes = args.scope or ["user"]
     print(issuer.mint(args.subject, scopes, audience=settings.oidc_audience, ttl_s=args.ttl))
     return 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import mimetypes
 import sys
 import time
 from collections.abc import Iterator
@@ -13,7 +12,10 @@ from typing import Any
 
 import httpx
 
+from media.auth.dev_issuer import DevIssuer
 from media.config import Settings
+from media.errors import ConfigError
+from media.processing.sniff import ALLOWED_TYPES, SNIFF_BYTES, sniff
 from server import upload_client as parts
 
 CHUNK = 256 * 1024
@@ -27,7 +29,7 @@ COMPLETE = """mutation($id: ID!) {
 URLS = """query($id: ID!) {
   media(id: $id) { id status streamUrl { url expiresAt } downloadUrl { url expiresAt } }
 }"""
-_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".webm": "video/webm", ".png": "image/png"}
+ACCEPTED = ", ".join(sorted(ALLOWED_TYPES))
 
 
 class ClientError(Exception):
@@ -38,29 +40,67 @@ def run_client(settings: Settings, args: argparse.Namespace) -> int:
     """Run the upload or url command; 0 on success."""
     server = (args.server or settings.public_url or "http://127.0.0.1:8090").rstrip("/")
     try:
-        token = _token(settings, server)
         with httpx.Client(base_url=server, timeout=httpx.Timeout(30, read=600)) as http:
-            http.headers["Authorization"] = f"Bearer {token}"
+            http.headers["Authorization"] = f"Bearer {_token(settings, http)}"
             if args.command == "upload":
                 return _upload(http, args)
             return _url(http, args.media_id, download=args.download)
+    except httpx.ConnectError:
+        message = (
+            f"cannot reach {server}: is `media-service serve` running there? "
+            "(point --server or MEDIA_PUBLIC_URL at it)"
+        )
     except (ClientError, parts.PartsFailed, httpx.HTTPError) as exc:
-        print(f"media-service {args.command}: {exc}", file=sys.stderr)
-        return 1
+        message = str(exc) or type(exc).__name__
+    print(f"media-service {args.command}: {message}", file=sys.stderr)
+    return 1
 
 
-def _token(settings: Settings, server: str) -> str:
+def dev_issuer_for(settings: Settings, http: httpx.Client | None) -> DevIssuer:
+    """The development issuer of this data directory, checked against the server when given;
+    ClientError (saying what to do) when this folder has no key, or not the server's."""
+    from server.lifecycle import dev_key_path, existing_dev_issuer
+
+    try:
+        issuer = existing_dev_issuer(settings)
+    except ConfigError:
+        raise ClientError(
+            f"no development key at {dev_key_path(settings)}: run this from the folder where "
+            "`media-service serve` runs, or set MEDIA_DATA_DIR to its data folder "
+            "(or MEDIA_TOKEN to a bearer token)"
+        ) from None
+    if http is not None:
+        response = http.get("/dev-oidc/jwks")
+        kids = (
+            [key.get("kid") for key in response.json().get("keys", [])]
+            if response.is_success
+            else []
+        )
+        if response.is_success and issuer.kid not in kids:
+            raise ClientError(
+                f"the server at {http.base_url} signs with another development key than "
+                f"{dev_key_path(settings)}: run this from the server's folder, or set "
+                "MEDIA_DATA_DIR to its data folder"
+            )
+    return issuer
+
+
+def _token(settings: Settings, http: httpx.Client) -> str:
     if settings.client_token:
         return settings.client_token
     if not settings.uses_dev_issuer:
         raise ClientError("set MEDIA_TOKEN to a bearer token from your OIDC provider")
-    from server.lifecycle import dev_issuer
-
-    return dev_issuer(settings, server).mint("dev-user", ["user"], audience=settings.oidc_audience)
+    issuer = dev_issuer_for(settings, http)
+    return str(issuer.mint("dev-user", ["user"], audience=settings.oidc_audience))
 
 
 def _graphql(http: httpx.Client, query: str, variables: dict[str, Any]) -> dict[str, Any]:
     response = http.post("/graphql", json={"query": query, "variables": variables})
+    if response.status_code == 404:
+        raise ClientError(
+            f"{response.url} answered 404: --server (or MEDIA_PUBLIC_URL) takes the service's "
+            "base URL, like http://127.0.0.1:8090, without /graphql"
+        )
     try:
         body = response.json()
     except ValueError:
@@ -81,8 +121,14 @@ def _upload(http: httpx.Client, args: argparse.Namespace) -> int:
     path: Path = args.file
     if not path.is_file():
         raise ClientError(f"{path}: not a file")
-    media_type = _TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or ""
     size = path.stat().st_size
+    if size == 0:
+        raise ClientError(f"{path} is empty: there is nothing to upload")
+    with path.open("rb") as handle:
+        # The content decides, not the name: a PNG called .jpg is still a PNG.
+        media_type = sniff(handle.read(SNIFF_BYTES))
+    if media_type is None:
+        raise ClientError(f"{path}: not a media file the service accepts ({ACCEPTED})")
     fields = {"fileName": args.name or path.name, "mediaType": media_type, "sizeBytes": size}
     if args.resume or args.part_size is not None or size > parts.MULTIPART_THRESHOLD:
         upload_id = _upload_parts(http, path, fields, args.part_size, args.resume)

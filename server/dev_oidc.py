@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import httpx
-from litestar import Response, Router, get
+from litestar import Request, Response, Router, get
 from litestar.datastructures import CacheControlHeader
 
 from media.auth.dev_issuer import DevIssuer
@@ -19,9 +19,10 @@ def dev_oidc_router(issuer: DevIssuer) -> Router:
     """Routes for `/dev-oidc/.well-known/openid-configuration` and `/dev-oidc/jwks`."""
 
     @get("/.well-known/openid-configuration", sync_to_thread=False, cache_control=_CACHE)
-    def discovery() -> Response[dict[str, Any]]:
-        """The embedded issuer's discovery document."""
-        return Response(issuer.discovery())
+    def discovery(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+        """The embedded issuer's discovery document, its JWKS on the address asked."""
+        base = str(request.base_url).rstrip("/")
+        return Response(issuer.discovery(f"{base}{DEV_OIDC_PATH}/jwks"))
 
     @get("/jwks", sync_to_thread=False, cache_control=_CACHE)
     def jwks() -> Response[dict[str, Any]]:

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from media.auth.dev_issuer import DevIssuer
 from media.auth.oidc import TokenVerifier
@@ -23,6 +24,10 @@ from server.dev_oidc import in_process_http
 from server.keys import signing_keys
 
 DEV_ISSUER_PATH = "/dev-oidc"
+# The development issuer's identity (`iss`, part of who owns a media): the same whatever host or
+# port the server is reached on, so tokens and media survive `--port` and localhost/127.0.0.1.
+# Its documents are served under /dev-oidc of whichever address the server has.
+DEV_ISSUER_URL = "https://media-service.invalid" + DEV_ISSUER_PATH
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +41,22 @@ class Dependencies:
     queue: LocalQueue | PostgresQueue
 
 
-def dev_issuer(settings: Settings, base_url: str) -> DevIssuer:
-    """The embedded development issuer, its key kept in the data directory."""
-    return DevIssuer.load_or_create(
-        settings.data_dir / "dev-oidc-key.pem", base_url + DEV_ISSUER_PATH
-    )
+def dev_issuer(settings: Settings, base_url: str | None = None) -> DevIssuer:
+    """The embedded development issuer, its key kept (created if needed) in the data directory.
+
+    `base_url` does not matter any more: the identity is DEV_ISSUER_URL wherever it is served."""
+    return DevIssuer.load_or_create(dev_key_path(settings), DEV_ISSUER_URL)
+
+
+def existing_dev_issuer(settings: Settings) -> DevIssuer:
+    """The development issuer of the data directory; ConfigError when it holds no key yet
+    (a client must never make a key the server does not know)."""
+    return DevIssuer.load(dev_key_path(settings), DEV_ISSUER_URL)
+
+
+def dev_key_path(settings: Settings) -> Path:
+    """Where the development issuer's private key lives."""
+    return settings.data_dir / "dev-oidc-key.pem"
 
 
 def make_verifier(

@@ -101,6 +101,15 @@ class DevIssuer:
         """Load the key at key_path, creating it (RSA 2048, mode 0600) on first start. Blocking."""
         if not key_path.exists():
             _create_key_file(key_path)
+        return cls.load(key_path, issuer_url)
+
+    @classmethod
+    def load(cls, key_path: Path, issuer_url: str) -> DevIssuer:
+        """Load the existing key at key_path; ConfigError (naming the path) when there is none."""
+        if not key_path.exists():
+            raise ConfigError(
+                "no development issuer key", variable="MEDIA_DATA_DIR", path=str(key_path)
+            )
         key = _load_key(key_path)  # parsed once: every mint reuses the key object
         public_jwk = _public_jwk(key)
         return cls(
@@ -149,11 +158,12 @@ class DevIssuer:
         """Where the JWKS is served."""
         return self.issuer_url + "/jwks"
 
-    def discovery(self) -> dict[str, Any]:
-        """The OpenID Provider metadata (OIDC Discovery §3) of this issuer."""
+    def discovery(self, jwks_uri: str | None = None) -> dict[str, Any]:
+        """The OpenID Provider metadata (OIDC Discovery §3) of this issuer; `jwks_uri` where the
+        server that serves it is reached (the issuer's identity names no host)."""
         return {
             "issuer": self.issuer_url,
-            "jwks_uri": self.jwks_uri,
+            "jwks_uri": jwks_uri or self.jwks_uri,
             "id_token_signing_alg_values_supported": [SIGNING_ALGORITHM],
             "subject_types_supported": ["public"],
             "response_types_supported": ["id_token"],

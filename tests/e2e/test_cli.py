@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from media.ids import is_media_id
+from server.lifecycle import DEV_ISSUER_URL
 from tests.support import unavailable
 from tests.support.app import RunningService
 from tests.support.media_files import MediaFiles
@@ -20,7 +21,16 @@ from tests.support.media_files import MediaFiles
 SCRIPT = Path(sys.executable).parent / "media-service"
 ROOT = Path(__file__).resolve().parents[2]
 ME = "query { me { subject scopes } }"
-COMMANDS = ("serve", "worker", "migrate", "export-schema", "dev-token", "upload", "url")
+COMMANDS = (
+    "serve",
+    "worker",
+    "migrate",
+    "export-schema",
+    "dev-token",
+    "upload",
+    "url",
+    "sample-video",
+)
 
 
 def _env(service: RunningService) -> dict[str, str]:
@@ -98,7 +108,7 @@ def test_dev_token_prints_one_working_jwt(embedded_service: RunningService) -> N
     token = out.strip()
     assert token.count(".") == 2
     claims = _claims(token)
-    assert claims["iss"] == f"{embedded_service.url}/dev-oidc"
+    assert claims["iss"] == DEV_ISSUER_URL  # the same whatever host and port serve it
     assert str(claims["scope"]).split() == ["admin"]
     me = embedded_service.graphql(ME, token=token)
     assert "errors" not in me, me

@@ -142,7 +142,7 @@ async def test_routes_serve_the_same_documents(issuer: DevIssuer) -> None:
         discovery = await client.get("/dev-oidc/.well-known/openid-configuration")
         jwks = await client.get("/dev-oidc/jwks")
     assert discovery.status_code == jwks.status_code == 200
-    assert discovery.json() == issuer.discovery()
+    assert discovery.json() == issuer.discovery("http://testserver.local/dev-oidc/jwks")
     assert jwks.json() == issuer.jwks()
     assert "max-age" in jwks.headers["cache-control"]
 

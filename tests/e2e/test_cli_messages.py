@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from server.lifecycle import dev_issuer
 from tests.support import free_port, unavailable
 from tests.support.app import RunningService, embedded_service_at
 from tests.support.media_files import MediaFiles
@@ -151,3 +153,16 @@ def test_serve_with_a_bad_database_says_so_in_one_line(
     assert done.stderr.count("\n") == 1, done.stderr
     assert "MEDIA_DATABASE_URL" in done.stderr and expected in done.stderr
     assert "GraphiQL" not in done.stderr
+
+
+def test_a_refused_token_prints_why(service: RunningService) -> None:
+    settings = service.settings
+    expired = dev_issuer(settings).mint(
+        "cli-user", ["user"], audience=settings.oidc_audience, ttl_s=60, now=time.time() - 3600
+    )
+    done = run(env_for(service, MEDIA_TOKEN=expired), "url", "AAAAAAAAAAAAAAAAAAAAAA")
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "media-service url: UNAUTHENTICATED (expired): "
+        "Authentication required or the bearer token is not valid"
+    ]

@@ -33,6 +33,7 @@ from media.errors import (
     UnsupportedMediaType,
 )
 from media.ids import is_media_id, new_media_id
+from server.lifecycle import DEV_ISSUER_URL
 from tests.support.app import RunningService, embedded_service_at
 from tests.support.media_files import MediaFiles
 
@@ -169,7 +170,8 @@ def test_me_names_the_caller(any_service: RunningService) -> None:
         "me"
     ]
     assert me["subject"] == name
-    assert me["issuer"].startswith("http://127.0.0.1:")
+    settings = any_service.settings
+    assert me["issuer"] == (DEV_ISSUER_URL if settings.uses_dev_issuer else settings.oidc_issuer)
     assert me["scopes"] == ["admin", "user"]
     assert (me["anonymous"], me["admin"]) == (False, True)
 

@@ -11,7 +11,6 @@ whenever the bytes do, so it stays a strong validator of the plaintext).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 from collections import OrderedDict
@@ -24,7 +23,7 @@ from typing import BinaryIO, Final
 import anyio
 import anyio.to_thread
 
-from media.errors import CorruptObject, MediaError, TooLarge
+from media.errors import CorruptObject, MediaError
 from media.models import Envelope, ObjectInfo, PartInfo
 from media.storage.base import FILE_BLOCK_BYTES, Storage, check_key, check_range, write_local_file
 from media.storage.chunked import (
@@ -44,6 +43,7 @@ from media.storage.chunked import (
     span,
 )
 from media.storage.keyring import EnvelopeStore, Keyring
+from media.storage.sealing import PlainCount, sealed_object, sealed_part
 
 logger = logging.getLogger("media.encryption")
 
@@ -183,12 +183,11 @@ class EncryptedStorage:
         """Record a new envelope, then store the sealed stream; nothing is left on failure."""
         check_key(key)
         cipher = await self._new_envelope(key)
-        hasher = hashlib.sha256()
-        counted = [0]
+        plain = PlainCount(max_bytes)
         try:
             info = await self._inner.write(
                 key,
-                self._seal(cipher, chunks, hasher, counted, max_bytes),
+                sealed_object(cipher, chunks, plain),
                 content_type=content_type,
                 max_bytes=ciphertext_size(max_bytes),
             )
@@ -197,33 +196,7 @@ class EncryptedStorage:
                 self._cache.pop(key, None)
                 await self._forget_envelope(key)
             raise
-        return replace(info, size=counted[0], sha256=hasher.hexdigest())
-
-    async def _seal(
-        self,
-        cipher: ChunkCipher,
-        chunks: AsyncIterable[bytes],
-        hasher: hashlib._Hash,
-        counted: list[int],
-        max_bytes: int,
-    ) -> AsyncIterator[bytes]:
-        sealer = Sealer(cipher)
-        pending: list[bytes] = []
-        size = 0
-        async for chunk in chunks:
-            counted[0] += len(chunk)
-            if counted[0] > max_bytes:
-                raise TooLarge("object exceeds the byte limit", limit=max_bytes)
-            pending.append(chunk)
-            size += len(chunk)
-            if size >= FILE_BLOCK_BYTES:
-                # Hashing and sealing a MiB is blocking work: one worker-thread hop per MiB.
-                sealed = await anyio.to_thread.run_sync(_seal_batch, sealer, hasher, pending)
-                pending, size = [], 0
-                if sealed:  # an empty piece would read as the end of the body
-                    yield sealed
-        sealed = await anyio.to_thread.run_sync(_seal_batch, sealer, hasher, pending)
-        yield sealed + sealer.finish()
+        return replace(info, size=plain.size, sha256=plain.sha256.hexdigest())
 
     async def write_file(self, key: str, path: Path, *, content_type: str) -> ObjectInfo:
         """Encrypt a local file into the store."""
@@ -266,7 +239,7 @@ class EncryptedStorage:
             key,
             multipart_id,
             number,
-            _sealed_part(sealer, chunks, final),
+            sealed_part(sealer, chunks, final),
             offset=stored_at,
             size=stored_size,
             last=last,
@@ -376,30 +349,6 @@ async def _closing(chunks: AsyncIterator[bytes]) -> AsyncIterator[AsyncIterator[
         if aclose is not None:
             with anyio.CancelScope(shield=True):
                 await aclose()
-
-
-async def _sealed_part(
-    sealer: Sealer, chunks: AsyncIterable[bytes], final: bool
-) -> AsyncIterator[bytes]:
-    async for chunk in chunks:
-        # Sealing is blocking work: pieces beyond a few chunks go to a worker thread.
-        if len(chunk) > 4 * SEALED:
-            sealed = await anyio.to_thread.run_sync(sealer.feed, chunk)
-        else:
-            sealed = sealer.feed(chunk)
-        if sealed:  # an empty piece would read as the end of the body
-            yield sealed
-    rest = sealer.finish(final=final)
-    if rest:
-        yield rest
-
-
-def _seal_batch(sealer: Sealer, hasher: hashlib._Hash, pieces: list[bytes]) -> bytes:
-    out = []
-    for piece in pieces:
-        hasher.update(piece)
-        out.append(sealer.feed(piece))
-    return b"".join(out)
 
 
 def _loud(exc: CorruptObject) -> CorruptObject:

@@ -529,6 +529,20 @@ class Repository:
         await e.delete().where(e.storage_key == storage_key)
 
     @guarded
+    async def envelope_keys_before(
+        self, cutoff: datetime, after: str, limit: int
+    ) -> tuple[str, ...]:
+        """Storage keys of envelopes created before `cutoff`, above `after`, in key order."""
+        e = self._t.envelope
+        rows = await (
+            e.select(e.storage_key)
+            .where((e.created_at < aware(cutoff)) & (e.storage_key > after))
+            .order_by(e.storage_key)
+            .limit(limit)
+        )
+        return tuple(row["storage_key"] for row in rows)
+
+    @guarded
     async def master_key_ids(self) -> frozenset[str]:
         """Every master key id some envelope still names."""
         e = self._t.envelope

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from media.errors import NotFound
 from media.service.context import Parts
@@ -49,4 +49,20 @@ class Collector:
         removed += await storage.sweep_partial(cutoff, keep=live)
         if removed:
             logger.info("collector removed %d orphan object(s) or unfinished write(s)", removed)
+        envelopes = await self._orphan_envelopes(cutoff, frozenset(keys))
+        if envelopes:
+            logger.info("collector removed %d envelope(s) of objects never stored", envelopes)
+        return removed
+
+    async def _orphan_envelopes(self, cutoff: datetime, stored: frozenset[str]) -> int:
+        """Envelope rows (encryption at rest) of writes that crashed before storing a byte."""
+        repository = self._parts.repository
+        after, removed = "", 0
+        while batch := await repository.envelope_keys_before(cutoff, after, BATCH):
+            after = batch[-1]
+            named = await repository.referenced_keys(batch)
+            for key in batch:
+                if key not in named and key not in stored:
+                    await repository.delete_envelope(key)
+                    removed += 1
         return removed

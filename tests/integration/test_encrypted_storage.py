@@ -344,3 +344,39 @@ async def test_a_last_part_not_sent_as_last_is_refused(storage: Storage) -> None
     await storage.write_part(key, upload, 1, pieces(data), offset=0, size=part)
     with pytest.raises(CorruptObject):
         await storage.complete_multipart(key, upload, await storage.list_parts(key, upload))
+
+
+async def test_collector_removes_envelopes_of_writes_that_never_stored(tmp_path: Path) -> None:
+    import dataclasses
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from media.db import migrate
+    from media.models import Envelope
+    from media.service.collector import Collector
+    from media.storage.chunked import FORMAT
+    from server.lifecycle import dev_issuer, open_dependencies
+    from tests.support.app import settings_for as app_settings
+
+    base = "http://127.0.0.1:9"
+    settings = app_settings(
+        tmp_path / "data", 9, MEDIA_ENCRYPTION_KEYS=master_key("k1"), MEDIA_ENV="development"
+    )
+    await migrate(settings)
+    async with open_dependencies(settings, base, dev_issuer(settings, base)) as deps:
+        repository, storage = deps.service.parts.repository, deps.storage
+        stored = uuid.uuid4().hex  # an object that exists: the object pass decides about it
+        await storage.write(stored, _chunks(b"kept"), content_type="image/png", max_bytes=4)
+        crashed = uuid.uuid4().hex  # a row whose write never stored a byte
+        await repository.put_envelope(Envelope(crashed, FORMAT, "k1", os.urandom(44), b"x" * 56))
+        assert await deps.service.collector.collect() == 0
+        assert await repository.get_envelope(crashed) is not None  # young: may still be written
+        later = datetime.now(UTC) + timedelta(hours=3)
+        await Collector(dataclasses.replace(deps.service.parts, clock=lambda: later)).collect()
+        assert await repository.get_envelope(crashed) is None
+        assert await storage.keys() == []  # the unnamed object went too, with its envelope
+        assert await repository.get_envelope(stored) is None
+
+
+async def _chunks(data: bytes) -> AsyncIterator[bytes]:
+    yield data

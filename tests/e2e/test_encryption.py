@@ -169,12 +169,11 @@ def test_rotation_with_rewrap_then_the_old_key_removed(tmp_path: Path) -> None:
 def test_multipart_upload_is_sealed_part_by_part(tmp_path: Path) -> None:
     from tests.support.multipart import (
         MiB,
-        complete,
         create_multipart,
         make_noise_png,
-        ok,
         part_of,
         put_part,
+        settled,
         sha256_hex,
         sign,
     )
@@ -191,7 +190,7 @@ def test_multipart_upload_is_sealed_part_by_part(tmp_path: Path) -> None:
             sent = put_part(urls[number], part_of(data, part, number))
             assert sent.status_code == 200, sent.text
             assert sent.json()["sizeBytes"] == len(part_of(data, part, number))
-        media = ok(complete(svc, token, upload["uploadId"]), "completeUpload")
+        media = settled(svc, token, upload["uploadId"])
         assert (media["status"], media["sizeBytes"]) == ("SUCCESS", len(data))
         url = media["streamUrl"]["url"]
         assert sha256_hex(httpx.get(url, timeout=60).content) == sha256_hex(data)

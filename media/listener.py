@@ -16,6 +16,7 @@ import asyncpg
 
 from media.config import Settings
 from media.models import MediaEvent
+from media.telemetry.metrics import LISTENER_RECONNECTS
 
 logger = logging.getLogger("media.events")
 
@@ -74,7 +75,11 @@ class Listener:
     async def run(self) -> None:
         """Listen until cancelled, reconnecting with backoff."""
         pause = PAUSE_MIN_S
+        first = True
         while True:
+            if not first:
+                LISTENER_RECONNECTS.inc()
+            first = False
             try:
                 await self._listen_once()
                 pause = PAUSE_MIN_S  # it was up: reconnect quickly

@@ -176,6 +176,11 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
     # uvicorn's supervisor starts each worker in a fresh process that builds its own app (its own
     # pools, event listener and in-process job worker) from the same environment.
     os.environ.setdefault("MEDIA_PUBLIC_URL", settings.public_url or public)
+    if settings.metrics_enabled:
+        # One /metrics for all of them: each writes its values into a folder the scrape merges.
+        from server.observability.multiprocess import prepare_multiprocess_metrics
+
+        prepare_multiprocess_metrics(settings, os.environ)
     uvicorn.run("server.app:app_from_environment", factory=True, workers=workers, **options)
     return 0
 

@@ -72,6 +72,13 @@ URL_CHECKS = Counter(
     ["result"],
 )
 
+LISTENER_RECONNECTS = Counter(
+    "media_listener_reconnects",
+    "Times the LISTEN connection for events from other processes was opened again after a loss",
+)
+# Read from the queue at scrape time (not kept here): one process answers, the queue is shared.
+JOBS_QUEUED = "media_jobs_queued"
+
 K = TypeVar("K")
 C = TypeVar("C")
 

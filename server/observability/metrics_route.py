@@ -8,6 +8,7 @@ for it as a bearer token, compared in constant time.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterator
 
 import anyio.to_thread
 from litestar import Request, get
@@ -15,10 +16,14 @@ from litestar.datastructures import State
 from litestar.handlers import HTTPRouteHandler
 from litestar.response import Response
 from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from media.config import Settings
+from media.errors import MediaError
+from media.jobs import QUEUE
+from media.telemetry.metrics import JOBS_QUEUED
 from media.telemetry.tally import flush_all
 
 METRICS_PATH = "/metrics"
@@ -53,6 +58,34 @@ def metrics_handler(settings: Settings) -> HTTPRouteHandler:
         flush_all()  # on the loop, where the tallies are recorded
         # Merging the files of many processes reads the disk: off the event loop.
         body = await anyio.to_thread.run_sync(generate_latest, registry)
+        body += await _jobs_exposition(request)
         return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
 
     return metrics
+
+
+class _Gauge:
+    """A collector of one value read just before the scrape."""
+
+    def __init__(self, family: GaugeMetricFamily) -> None:
+        self.family = family
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """The one family."""
+        yield self.family
+
+
+async def _jobs_exposition(request: Request[object, object, State]) -> bytes:
+    """`media_jobs_queued{queue}`: jobs waiting to run, asked of the queue (empty when it fails)."""
+    service = getattr(request.app.state, "service", None)
+    if service is None:
+        return b""
+    try:
+        queued = await service.processing.queue.queued()
+    except MediaError:
+        return b""  # the database is down: /readyz says so; the other metrics still answer
+    family = GaugeMetricFamily(JOBS_QUEUED, "Processing jobs waiting to run", labels=["queue"])
+    family.add_metric([QUEUE], queued)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Gauge(family))
+    return generate_latest(registry)

@@ -17,6 +17,7 @@ import pytest
 from tests.support import live
 from tests.support.media_files import MediaFiles
 from tests.support.processes import Proc, Stack, StallingRelay, started
+from tests.support.scrape import sample
 from tests.support.uploads import CREATE, subject
 
 pytestmark = pytest.mark.postgres
@@ -133,6 +134,7 @@ def test_apps_enqueue_a_separate_worker_processes_and_every_app_hears_of_it(
             send(ticket, media_files.png)
             # No worker anywhere yet: the job waits in the queue, the media stays IN_PROGRESS.
             assert jobs(stack.database_url, "todo") == 1
+            assert sample(first, "media_jobs_queued", queue="media") == 1
             with started(Proc.worker(stack.env, tmp_path / "worker.log")):
                 assert live.statuses(ws) == ["SUCCESS"]
         media_id = ticket["media"]["id"]
@@ -147,6 +149,8 @@ def test_apps_enqueue_a_separate_worker_processes_and_every_app_hears_of_it(
         terminate(stack.database_url, before)
         wait_until(lambda: len(set(listener_pids(stack.database_url)) - set(before)) == 2)
         refused_within_a_second(first, second, token, media_id)
+        assert sample(first, "media_listener_reconnects_total") >= 1
+        assert sample(second, "media_listener_reconnects_total") >= 1
 
 
 def test_serve_with_workers_forks_apps_each_with_its_listener_and_worker(
@@ -163,6 +167,15 @@ def test_serve_with_workers_forks_apps_each_with_its_listener_and_worker(
             assert live.statuses_until(ws, "IN_PROGRESS") == ["IN_PROGRESS"]
             send(ticket, media_files.png)  # whichever process answers, a job worker runs it
             assert live.statuses(ws) == ["SUCCESS"]
+        # One /metrics for both processes: whichever answers a scrape reports their sum.
+        healthz = {"route": "/healthz", "method": "GET", "status": "200"}
+        time.sleep(1.5)  # each process writes its counts within a second
+        before = sample(app.url, "media_http_requests_total", **healthz)
+        for _ in range(20):
+            assert httpx.get(f"{app.url}/healthz").status_code == 200
+        time.sleep(1.5)  # each process writes its counts within a second
+        for _ in range(3):
+            assert sample(app.url, "media_http_requests_total", **healthz) - before == 20
 
 
 def refused_within_a_second(revoker: str, reader: str, token: str, media_id: str) -> None:

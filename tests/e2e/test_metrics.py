@@ -7,21 +7,17 @@ import sys
 from pathlib import Path
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import free_port
 from tests.support.app import embedded_service_at
+from tests.support.scrape import sample_in
 from tests.support.serve_process import clean_env, serve_process
 
 HEALTH = {"route": "/healthz", "method": "GET", "status": "200"}
 
 
 def _healthz_count(text: str) -> float:
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "media_http_requests_total" and sample.labels == HEALTH:
-                return sample.value
-    return 0.0
+    return sample_in(text, "media_http_requests_total", **HEALTH)
 
 
 def test_metrics_ask_for_the_bearer_token(tmp_path: Path) -> None:
@@ -37,6 +33,8 @@ def test_metrics_ask_for_the_bearer_token(tmp_path: Path) -> None:
         assert scraped.headers["content-type"].startswith("text/plain; version=")
         assert scraped.headers["cache-control"] == "no-store"
         assert _healthz_count(scraped.text) >= 1
+        # Asked of the job queue at scrape time (in-process on the embedded default).
+        assert sample_in(scraped.text, "media_jobs_queued", queue="media") == 0.0
 
 
 def test_metrics_can_be_switched_off(tmp_path: Path) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 
+from media.config import load_settings
 from media.errors import InvalidSignature, NotFound, TooLarge, Unavailable
 from media.service.url_checks import counted_url_check, result_of
 from media.storage.observed import outcome_of
@@ -18,6 +20,7 @@ from media.telemetry.stages import stage
 from media.telemetry.tally import counter_tally, flush_all, histogram_tally
 from server.observability.http import _range_outcome
 from server.observability.logs import JsonFormatter, TextFormatter
+from server.observability.multiprocess import prepare_multiprocess_metrics
 
 SECRET = "s.eyJtIjoxfQ.secret-signature"
 
@@ -199,3 +202,19 @@ def test_tallies_expose_exactly_what_direct_recording_exposes() -> None:
 def _exposed(registry: CollectorRegistry) -> list[str]:
     lines = generate_latest(registry).decode().splitlines()
     return [line for line in lines if "_created" not in line]  # creation times differ
+
+
+@pytest.mark.parametrize("configured", [False, True])
+def test_the_shared_metrics_folder_starts_empty(tmp_path: Path, configured: bool) -> None:
+    environ = {"MEDIA_DATA_DIR": str(tmp_path / "data")}
+    if configured:
+        environ["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "prom")
+    folder = tmp_path / "prom" if configured else tmp_path / "data" / "prometheus"
+    folder.mkdir(parents=True)
+    (folder / "counter_123.db").write_bytes(b"old run")
+    (folder / "notes.txt").write_text("not ours")
+    settings = load_settings(environ)
+    assert prepare_multiprocess_metrics(settings, environ) == folder
+    assert environ["PROMETHEUS_MULTIPROC_DIR"] == str(folder)
+    assert sorted(path.name for path in folder.iterdir()) == ["notes.txt"]
+    assert load_settings(environ).metrics_multiproc_dir == folder

@@ -22,6 +22,7 @@ from bench.scenarios import (
     encryption,
     fullget,
     graphql,
+    inproc,
     jobs,
     memory,
     ranges,
@@ -32,6 +33,7 @@ from bench.scenarios import (
 from bench.stack import Stack
 
 SCENARIOS: dict[str, Callable[[Plan, Stack], Outcome]] = {
+    "inproc": inproc.run,
     "ranges": ranges.run,
     "fullget": fullget.run,
     "s3": s3.run,

@@ -31,14 +31,19 @@ CHANNEL = "media_events"
 
 def event_payload(event: MediaEvent) -> str:
     """The NOTIFY payload of an event: a few bytes, far below PostgreSQL's 8000-byte limit."""
-    return json.dumps({"kind": event.kind, "media": event.media_id}, separators=(",", ":"))
+    data = {"kind": event.kind, "media": event.media_id}
+    if event.link_id:
+        data["link"] = event.link_id
+    return json.dumps(data, separators=(",", ":"))
 
 
 def parse_event(payload: str) -> MediaEvent | None:
     """The event of a notification payload, or None when it is not one of ours."""
     try:
         data = json.loads(payload)
-        return MediaEvent(kind=str(data["kind"]), media_id=str(data["media"]))
+        return MediaEvent(
+            kind=str(data["kind"]), media_id=str(data["media"]), link_id=str(data.get("link", ""))
+        )
     except (ValueError, KeyError, TypeError):
         return None
 

@@ -446,6 +446,7 @@ class MediaEventKind(enum.StrEnum):
     STATUS = "status"  # processing ended: SUCCESS or FAILED
     REVOKED = "revoked"  # URL generation bumped
     DELETED = "deleted"
+    LINK_REVOKED = "link-revoked"  # a share link revoked: URLs minted through it stop
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,4 +454,5 @@ class MediaEvent:
     """A change of one media that caches and subscriptions of every process must hear of."""
 
     kind: str
-    media_id: str  # the public id
+    media_id: str  # the public id; empty for a link event
+    link_id: str = ""  # the share link of a LINK_REVOKED event

@@ -130,21 +130,32 @@ class Repository:
         self._db = database
         self._t = database.tables
         self._clock = clock
-        self.shares = ShareStore(database, clock=clock, media_models=self._media_models)
         self._events = events
         self._postgres = isinstance(database.engine, PostgresEngine)
+        self.shares = ShareStore(
+            database,
+            clock=clock,
+            media_models=self._media_models,
+            announce=self.announce,
+            announced=self.announced,
+        )
 
     async def _announce(self, kind: MediaEventKind, media_id: str) -> None:
+        await self.announce(MediaEvent(kind=kind.value, media_id=media_id))
+
+    def _announced(self, kind: MediaEventKind, media_id: str) -> None:
+        self.announced(MediaEvent(kind=kind.value, media_id=media_id))
+
+    async def announce(self, event: MediaEvent) -> None:
         """Inside the write's transaction: NOTIFY every process (PostgreSQL sends it at commit,
         and never for a rollback). One per state change: never heartbeats or progress."""
         if self._postgres:
-            payload = event_payload(MediaEvent(kind=kind.value, media_id=media_id))
-            await self._t.media.raw("SELECT pg_notify({}, {})", CHANNEL, payload)
+            await self._t.media.raw("SELECT pg_notify({}, {})", CHANNEL, event_payload(event))
 
-    def _announced(self, kind: MediaEventKind, media_id: str) -> None:
+    def announced(self, event: MediaEvent) -> None:
         """After the commit on SQLite: the only process there is hears it directly."""
         if not self._postgres and self._events is not None:
-            self._events(MediaEvent(kind=kind.value, media_id=media_id))
+            self._events(event)
 
     def _now(self) -> datetime:
         return aware(self._clock())

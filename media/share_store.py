@@ -10,6 +10,8 @@ from media.db import Database, guarded
 from media.errors import NotFound
 from media.models import (
     Media,
+    MediaEvent,
+    MediaEventKind,
     NewShareLink,
     Owner,
     ShareCursor,
@@ -20,6 +22,8 @@ from media.models import (
 from media.tables import aware, utc
 
 MediaModels = Callable[[list[dict[str, Any]]], Awaitable[list[Media]]]
+Announce = Callable[[MediaEvent], Awaitable[None]]
+Announced = Callable[[MediaEvent], None]
 
 
 def _to_link(row: Mapping[str, Any], media_ids: tuple[str, ...]) -> ShareLink:
@@ -41,12 +45,20 @@ class ShareStore:
     """Share links as stored; driver errors surface as MediaErrors."""
 
     def __init__(
-        self, database: Database, *, clock: Callable[[], datetime], media_models: MediaModels
+        self,
+        database: Database,
+        *,
+        clock: Callable[[], datetime],
+        media_models: MediaModels,
+        announce: Announce,
+        announced: Announced,
     ) -> None:
         self._db = database
         self._t = database.tables
         self._clock = clock
         self._media_models = media_models  # the Repository's row -> Media (thumbnails joined)
+        self._announce = announce  # the Repository's event channel (NOTIFY on PostgreSQL)
+        self._announced = announced
 
     def _owned(self, owner: Owner) -> Any:
         link = self._t.share_link
@@ -160,9 +172,15 @@ class ShareStore:
     async def delete_link(self, link_id: str, owner: Owner) -> bool:
         """Delete a link of `owner` and its media list; true when there was one."""
         link = self._t.share_link
-        rows = await (
-            link.delete().where((link.id == link_id) & self._owned(owner)).returning(link.id)
-        )
+        event = MediaEvent(kind=MediaEventKind.LINK_REVOKED.value, media_id="", link_id=link_id)
+        async with self._db.transaction():
+            rows = await (
+                link.delete().where((link.id == link_id) & self._owned(owner)).returning(link.id)
+            )
+            if rows:  # every process drops its cached grant of the link
+                await self._announce(event)
+        if rows:
+            self._announced(event)
         return bool(rows)
 
     @guarded

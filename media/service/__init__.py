@@ -43,7 +43,7 @@ class MediaService:
         self.events = events or Events()
         self.identity = Identity(parts)
         self.streams = Streams(parts)
-        self.events.listen(lambda event: self.streams.forget(event.media_id), self.streams.flush)
+        self.events.listen(self.streams.hear, self.streams.flush)
         self.library = Library(parts, self.events, on_change=self.streams.forget)
         ingest = Ingest(parts)
         self.processing = Processing(parts, ingest, queue)

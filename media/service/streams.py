@@ -7,7 +7,16 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 
 from media.errors import InvalidSignature
-from media.models import Media, MediaStatus, Purpose, ShareGrant, StreamTarget, UrlClaims
+from media.models import (
+    Media,
+    MediaEvent,
+    MediaEventKind,
+    MediaStatus,
+    Purpose,
+    ShareGrant,
+    StreamTarget,
+    UrlClaims,
+)
 from media.service.cache import TtlCache
 from media.service.context import Parts
 from media.service.url_checks import counted_url_check
@@ -63,6 +72,13 @@ class Streams:
     def forget(self, media_id: str) -> None:
         """Drop a cached row at once (revoked or deleted, in this process or another)."""
         self._rows.discard(media_id)
+
+    def hear(self, event: MediaEvent) -> None:
+        """An event of this process or another: drop what it makes stale."""
+        if event.kind == MediaEventKind.LINK_REVOKED:
+            self.forget_link(event.link_id)
+        else:
+            self.forget(event.media_id)
 
     def forget_link(self, link_id: str) -> None:
         """Drop a cached share link at once (revoked in this process)."""

@@ -149,6 +149,7 @@ def test_apps_enqueue_a_separate_worker_processes_and_every_app_hears_of_it(
         terminate(stack.database_url, before)
         wait_until(lambda: len(set(listener_pids(stack.database_url)) - set(before)) == 2)
         refused_within_a_second(first, second, token, media_id)
+        link_refused_within_a_second(first, second, token, media_id)
         assert sample(first, "media_listener_reconnects_total") >= 1
         assert sample(second, "media_listener_reconnects_total") >= 1
 
@@ -188,6 +189,31 @@ def refused_within_a_second(revoker: str, reader: str, token: str, media_id: str
     revoked = time.monotonic()
     while (status := httpx.get(reader_url).status_code) == 200:
         assert time.monotonic() - revoked < 1.0, "the other app still serves a revoked URL"
+        time.sleep(0.02)
+    assert status == 403
+
+
+SHARE = (
+    "mutation($id: ID!) { createShareLink(input: {mediaIds: [$id], expiresIn: 3600}) { id token } }"
+)
+SHARED = "query($t: String!) { sharedMedia(token: $t) { medias { streamUrl { url } } } }"
+REVOKE_LINK = "mutation($id: ID!) { revokeShareLink(id: $id) }"
+
+
+def link_refused_within_a_second(revoker: str, reader: str, token: str, media_id: str) -> None:
+    """A URL minted through a share link, served (and its link cached) by the reader, stops
+    working there within a second of the link's revocation on the other app."""
+    link = graphql(revoker, SHARE, {"id": media_id}, token)["createShareLink"]
+    answer = httpx.post(
+        f"{reader}/graphql", json={"query": SHARED, "variables": {"t": link["token"]}}
+    )
+    url = answer.json()["data"]["sharedMedia"]["medias"][0]["streamUrl"]["url"]
+    reader_url = reader + url[url.index("/media/") :]
+    assert httpx.get(reader_url).status_code == 200  # the link's grant is cached by the reader now
+    assert graphql(revoker, REVOKE_LINK, {"id": link["id"]}, token)["revokeShareLink"] is True
+    revoked = time.monotonic()
+    while (status := httpx.get(reader_url).status_code) == 200:
+        assert time.monotonic() - revoked < 1.0, "the other app still serves a revoked link's URL"
         time.sleep(0.02)
     assert status == 403
 

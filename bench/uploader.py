@@ -98,9 +98,21 @@ def via_boto3(args: argparse.Namespace) -> dict[str, Any]:
     """boto3's managed multipart upload with the same part size and parallelism."""
     import boto3
     from boto3.s3.transfer import TransferConfig
+    from botocore.config import Config
 
+    # `--like-service`: the service's own client settings (no SigV4 hash of the body before
+    # sending it, checksums only where required); otherwise boto3's defaults.
+    settings = (
+        Config(
+            s3={"payload_signing_enabled": False},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        if args.like_service
+        else None
+    )
     client = boto3.session.Session().client(
-        "s3", endpoint_url=args.endpoint, region_name="us-east-1"
+        "s3", endpoint_url=args.endpoint, region_name="us-east-1", config=settings
     )
     config = TransferConfig(
         multipart_threshold=args.part_size,
@@ -141,6 +153,7 @@ def main() -> int:
     parser.add_argument("--endpoint")
     parser.add_argument("--bucket")
     parser.add_argument("--target", type=Path)
+    parser.add_argument("--like-service", action="store_true")
     args = parser.parse_args()
     modes = {"service": via_service, "boto3": via_boto3, "file": via_file}
     json.dump(modes[args.mode](args), sys.stdout)

@@ -17,8 +17,21 @@ from media.service.cursor import encode_cursor
 class MediaKind(enum.Enum):
     """What a media is, decided by its type."""
 
-    VIDEO = strawberry.enum_value("video", description="A video (mp4, webm).")
-    IMAGE = strawberry.enum_value("image", description="A still image (png, jpeg).")
+    VIDEO = strawberry.enum_value("video", description="A video (mp4, mov, webm, mkv).")
+    IMAGE = strawberry.enum_value(
+        "image", description="An image (jpeg, png, webp, gif, heic, heif, avif)."
+    )
+
+
+@strawberry.enum(description="The processing step a media is at, or the one where it failed.")
+class ProcessingStage(enum.Enum):
+    """The processing step a media is at, or the one where it failed."""
+
+    PROBE = strawberry.enum_value("probe", description="Checking the type and reading details.")
+    RENDITION = strawberry.enum_value(
+        "rendition", description="Making what browsers play or show (remux, transcode, preview)."
+    )
+    THUMBNAIL = strawberry.enum_value("thumbnail", description="Rendering the JPEG thumbnail.")
 
 
 @strawberry.enum(description="Where a media is in its upload and processing life.")
@@ -107,6 +120,25 @@ def resolve_thumbnail_url(
     return _signed(info, root.model, models.Purpose.THUMBNAIL, expires_in)
 
 
+def _located(root: Media, info: Info) -> models.MediaMetadata | None:
+    """The details holding the location when the caller may see it (owner or admin)."""
+    if not root.model.shows_location_to(info.context.principal):
+        return None
+    return root.model.details
+
+
+def resolve_latitude(root: Media, info: Info) -> float | None:
+    """Latitude, for the owner and admins only."""
+    details = _located(root, info)
+    return details.latitude if details is not None else None
+
+
+def resolve_longitude(root: Media, info: Info) -> float | None:
+    """Longitude, for the owner and admins only."""
+    details = _located(root, info)
+    return details.longitude if details is not None else None
+
+
 @strawberry.type(description="One uploaded video or image and its processing state.")
 class Media:
     """One uploaded video or image and its processing state."""
@@ -120,24 +152,57 @@ class Media:
     kind: MediaKind = strawberry.field(description="Video or image.")
     status: UploadStatus = strawberry.field(description="Upload and processing state.")
     failure_reason: str | None = strawberry.field(description="Why processing failed, if it did.")
-    size_bytes: float | None = strawberry.field(description="Size of the stored original in bytes.")
+    size_bytes: float | None = strawberry.field(
+        description="Size of the original in bytes, exactly as uploaded."
+    )
     media_date: datetime | None = strawberry.field(description="When the media was captured.")
     created_at: datetime = strawberry.field(description="When the upload was requested.")
     updated_at: datetime = strawberry.field(description="When the media last changed.")
-    width: int | None = strawberry.field(description="Width in pixels, once probed.")
-    height: int | None = strawberry.field(description="Height in pixels, once probed.")
+    width: int | None = strawberry.field(
+        description="Width in pixels as displayed (rotation and pixel aspect applied)."
+    )
+    height: int | None = strawberry.field(
+        description="Height in pixels as displayed (rotation and pixel aspect applied)."
+    )
     duration_seconds: float | None = strawberry.field(
         description="Duration of a video, in seconds."
     )
     has_thumbnail: bool = strawberry.field(description="True when a JPEG thumbnail exists.")
+    sha256: str | None = strawberry.field(
+        description="Hex SHA-256 of the original, stored byte for byte as uploaded."
+    )
+    thumbhash: str | None = strawberry.field(
+        description="Base64 ThumbHash of the thumbnail: a placeholder to draw before loading."
+    )
+    playback_media_type: str | None = strawberry.field(
+        description="MIME type of what streamUrl serves (the rendition, or the original when "
+        "browsers use it as is); null unless SUCCESS."
+    )
+    video_codec: str | None = strawberry.field(description="Codec of the original's video.")
+    audio_codec: str | None = strawberry.field(description="Codec of the original's audio.")
+    camera_make: str | None = strawberry.field(description="Camera maker (EXIF or QuickTime).")
+    camera_model: str | None = strawberry.field(description="Camera model (EXIF or QuickTime).")
+    processing_stage: ProcessingStage | None = strawberry.field(
+        description="While IN_PROGRESS, the step under way; when FAILED, the step that failed."
+    )
 
+    latitude = strawberry.field(
+        resolver=resolve_latitude,
+        description="Where it was taken (decimal degrees); only for its owner and admins.",
+    )
+    longitude = strawberry.field(
+        resolver=resolve_longitude,
+        description="Where it was taken (decimal degrees); only for its owner and admins.",
+    )
     stream_url = strawberry.field(
         resolver=resolve_stream_url,
-        description="Inline playback URL (supports Range); null unless SUCCESS.",
+        description="Inline URL of what browsers play or show (the rendition; supports Range); "
+        "null unless SUCCESS.",
     )
     download_url = strawberry.field(
         resolver=resolve_download_url,
-        description="Download URL (Content-Disposition: attachment); null unless SUCCESS.",
+        description="Download URL of the original as uploaded (Content-Disposition: attachment); "
+        "null unless SUCCESS.",
     )
     thumbnail_url = strawberry.field(
         resolver=resolve_thumbnail_url,
@@ -147,6 +212,9 @@ class Media:
     @classmethod
     def of(cls, media: models.Media) -> Media:
         """The GraphQL value of a stored media."""
+        details = media.details
+        done = media.status is models.MediaStatus.SUCCESS
+        stage = media.processing_stage
         return cls(
             model=media,
             id=strawberry.ID(media.id),
@@ -163,6 +231,14 @@ class Media:
             height=media.height,
             duration_seconds=media.duration_seconds,
             has_thumbnail=media.has_thumbnail,
+            sha256=media.sha256 if done else None,
+            thumbhash=media.thumbhash,
+            playback_media_type=media.playback_media_type if done else None,
+            video_codec=details.video_codec if details else None,
+            audio_codec=details.audio_codec if details else None,
+            camera_make=details.camera_make if details else None,
+            camera_model=details.camera_model if details else None,
+            processing_stage=ProcessingStage[stage.name] if stage is not None else None,
         )
 
 
@@ -246,7 +322,8 @@ class CreateUploadInput:
 
     file_name: str = strawberry.field(description="Original file name; becomes the media name.")
     media_type: str = strawberry.field(
-        description="MIME type: video/mp4, video/webm, image/png or image/jpeg."
+        description="MIME type: video/mp4, video/quicktime, video/webm, video/x-matroska, "
+        "image/jpeg, image/png, image/webp, image/gif, image/heic, image/heif or image/avif."
     )
     size_bytes: float = strawberry.field(description="Exact size in bytes (a whole number).")
     media_date: datetime | None = strawberry.field(

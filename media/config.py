@@ -84,6 +84,8 @@ class Settings:
     graphql_max_tokens: int = 2000
     graphql_max_body_bytes: int = 1024 * 1024
     processing_workers: int = 2
+    playback_max_height: int = 1080
+    max_duration_s: float = 3 * 3600.0
     max_pending_uploads: int = 20
     reaper_interval_s: int = 60
     collector_interval_s: int = 3600
@@ -390,6 +392,11 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
         _int("MEDIA_GRAPHQL_MAX_BODY_BYTES", 1024, 64 * 1024**2),
     ),
     "MEDIA_PROCESSING_WORKERS": ("processing_workers", _int("MEDIA_PROCESSING_WORKERS", 1, 64)),
+    "MEDIA_PLAYBACK_MAX_HEIGHT": (
+        "playback_max_height",
+        _int("MEDIA_PLAYBACK_MAX_HEIGHT", 144, 4320),
+    ),
+    "MEDIA_MAX_DURATION_S": ("max_duration_s", _float("MEDIA_MAX_DURATION_S", 1, 86_400)),
     "MEDIA_MAX_PENDING_UPLOADS": (
         "max_pending_uploads",
         _int("MEDIA_MAX_PENDING_UPLOADS", 1, 10_000),

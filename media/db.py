@@ -140,6 +140,7 @@ class BoundTables:
     share_link: type[tables.ShareLinkRow]
     share_media: type[tables.ShareLinkMediaRow]
     envelope: type[tables.ObjectEnvelopeRow]
+    rendition: type[tables.RenditionRow]
 
     @classmethod
     def on(cls, engine: Engine[Any]) -> BoundTables:
@@ -154,6 +155,7 @@ class BoundTables:
             share_link=_bind(tables.ShareLinkRow, engine),
             share_media=_bind(tables.ShareLinkMediaRow, engine),
             envelope=_bind(tables.ObjectEnvelopeRow, engine),
+            rendition=_bind(tables.RenditionRow, engine),
         )
 
 

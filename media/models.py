@@ -40,6 +40,14 @@ SHARE_TITLE_LENGTH = 200  # the widest title a share link stores
 OPEN_UPLOAD_STATES = frozenset({UploadState.PENDING, UploadState.RECEIVING, UploadState.PROCESSING})
 
 
+class ProcessingStage(enum.StrEnum):
+    """The step processing is at; kept on a failed media to say where it failed."""
+
+    PROBE = "probe"
+    RENDITION = "rendition"
+    THUMBNAIL = "thumbnail"
+
+
 class Scope(enum.StrEnum):
     """Scopes carried by bearer tokens."""
 
@@ -120,6 +128,19 @@ class Thumbnail:
 
 
 @dataclass(frozen=True, slots=True)
+class Rendition:
+    """What a browser plays or shows for a media whose original it cannot use as is."""
+
+    media_id: str
+    storage_key: str
+    media_type: str
+    width: int
+    height: int
+    size_bytes: int
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
 class Media:
     """One media as stored: metadata of the original and its state."""
 
@@ -142,6 +163,22 @@ class Media:
     has_thumbnail: bool = False
     media_date: datetime | None = None
     thumbnail: Thumbnail | None = None
+    rendition: Rendition | None = None
+    thumbhash: str | None = None
+    processing_stage: ProcessingStage | None = None
+    details: MediaMetadata | None = None
+    owner: Owner | None = None
+
+    def shows_location_to(self, principal: Principal) -> bool:
+        """Where it was taken is for its owner and admins only, never through a share."""
+        if principal.is_anonymous or not principal.is_user:
+            return False
+        return principal.is_admin or (self.owner is not None and self.owner == Owner.of(principal))
+
+    @property
+    def playback_media_type(self) -> str:
+        """The type of what the stream URL serves: the rendition's, else the original's."""
+        return self.rendition.media_type if self.rendition is not None else self.media_type
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +192,10 @@ class MediaMetadata:
     video_codec: str | None = None
     audio_codec: str | None = None
     bit_rate: int | None = None
+    camera_make: str | None = None
+    camera_model: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +248,7 @@ class NewMedia:
 
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
-    """What processing learned of a stored object."""
+    """What processing learned of a stored object; width and height as displayed."""
 
     mime_type: str
     kind: MediaKind
@@ -219,6 +260,15 @@ class ProbeResult:
     video_codec: str | None = None
     audio_codec: str | None = None
     bit_rate: int | None = None
+    camera_make: str | None = None
+    camera_model: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    # Video only: how the stored frames become the displayed picture.
+    rotation: int = 0  # degrees counterclockwise, as FFmpeg's display matrix says
+    sample_aspect: tuple[int, int] = (1, 1)
+    pixel_format: str | None = None
+    faststart: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

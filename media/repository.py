@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import unicodedata
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -33,12 +33,15 @@ from media.models import (
     ObjectInfo,
     Owner,
     ProbeResult,
+    ProcessingStage,
+    Rendition,
     Thumbnail,
     UploadRequest,
     UploadState,
 )
 from media.share_store import ShareStore
 from media.tables import (
+    ATTACHED_SQL,
     NAME_LENGTH,
     aware,
     envelope_row,
@@ -46,15 +49,16 @@ from media.tables import (
     new_binding_row,
     new_media_row,
     new_upload_row,
+    rendition_row,
     success_values,
     thumbnail_row,
     to_envelope,
     to_media,
     to_media_type,
     to_metadata,
-    to_thumbnail,
     to_upload,
     utc,
+    with_attachments,
 )
 from media.telemetry.metrics import UPLOADS
 
@@ -165,18 +169,17 @@ class Repository:
         """Readiness: raise Unavailable when the database cannot answer."""
         await self._db.ping()
 
-    async def _thumbnails(self, media_ids: Mapping[int, str]) -> dict[int, Thumbnail]:
-        """Thumbnails by media key, for a map of media keys to public ids."""
-        if not media_ids:
-            return {}
-        t = self._t.thumbnail
-        rows = await t.select().where(t.media.is_in(list(media_ids)))
-        return {row["media"]: to_thumbnail(row, media_ids[row["media"]]) for row in rows}
-
     async def _media_models(self, rows: list[dict[str, Any]]) -> list[Media]:
-        with_thumbs = {row["id"]: row["public_id"] for row in rows if row["has_thumbnail"]}
-        thumbs = await self._thumbnails(with_thumbs)
-        return [to_media(row, thumbs.get(row["id"])) for row in rows]
+        """Models of media rows with what hangs off them, in one more query whatever the count."""
+        if not rows:
+            return []
+        keys = [row["id"] for row in rows]
+        placeholders = ", ".join("{}" for _ in keys)
+        found = await self._t.metadata.raw(
+            f"{ATTACHED_SQL} WHERE d.media IN ({placeholders})", *keys
+        )
+        attached = {row["media"]: row for row in found}
+        return [with_attachments(row, attached.get(row["id"])) for row in rows]
 
     async def _upload_models(self, rows: list[dict[str, Any]]) -> list[UploadRequest]:
         """Upload models with the public id of their media (one query for all rows)."""
@@ -225,7 +228,10 @@ class Repository:
             )
             upload = new_upload_row(t.upload, row["id"], owner, new, now)
             upload_row = (await t.upload.insert(upload).returning(*t.upload.all_columns()))[0]
-        return to_media(row), to_upload(upload_row, row["public_id"])
+        details = MediaMetadata(
+            media_id=row["public_id"], original_file_name=new.original_file_name
+        )
+        return to_media(row, details=details, owner=owner), to_upload(upload_row, row["public_id"])
 
     @guarded
     async def count_open_uploads(self, owner: Owner) -> int:
@@ -365,8 +371,10 @@ class Repository:
         etag: str,
         storage_key: str,
         thumbnail: Thumbnail | None,
+        rendition: Rendition | None = None,
+        thumbhash: str | None = None,
     ) -> Media:
-        """IN_PROGRESS → SUCCESS with every probed detail and the thumbnail, in one transaction."""
+        """IN_PROGRESS → SUCCESS with every probed detail, rendition and thumbnail, at once."""
         t, now = self._t, self._now()
         async with self._db.transaction():
             values = success_values(t.media, probe, thumbnail is not None, now)
@@ -375,6 +383,7 @@ class Repository:
                 t.media.sha256: sha256,
                 t.media.etag: etag,
                 t.media.storage_key: storage_key,
+                t.media.thumbhash: thumbhash,
             }
             # One conditional statement (docs/security.md §2.1): a concurrent mark_failed or delete
             # wins or loses as a whole, never half.
@@ -397,12 +406,28 @@ class Repository:
             await t.thumbnail.delete().where(t.thumbnail.media == key)
             if thumbnail is not None:
                 await t.thumbnail.insert(thumbnail_row(t.thumbnail, key, thumbnail))
+            await t.rendition.delete().where(t.rendition.media == key)
+            if rendition is not None:
+                await t.rendition.insert(rendition_row(t.rendition, key, rendition))
             await t.metadata.update(metadata_values(t.metadata, probe)).where(
                 t.metadata.media == key
             )
             await self._announce(MediaEventKind.STATUS, media_id)
         self._announced(MediaEventKind.STATUS, media_id)
-        return to_media(rows[0], thumbnail)
+        done = await self._one_media(rows)
+        assert done is not None
+        return done
+
+    @guarded
+    async def set_stage(self, media_id: str, stage: ProcessingStage) -> bool:
+        """Record the processing step of an IN_PROGRESS media; False when it is not in progress."""
+        m = self._t.media
+        rows = await (
+            m.update({m.processing_stage: stage.value, m.updated_at: self._now()})
+            .where((m.public_id == media_id) & (m.status == MediaStatus.IN_PROGRESS.value))
+            .returning(m.id)
+        )
+        return bool(rows)
 
     @guarded
     async def mark_failed(self, media_id: str, reason: str) -> Media | None:
@@ -455,6 +480,9 @@ class Repository:
             thumbs = await t.thumbnail.select(t.thumbnail.storage_key).where(
                 t.thumbnail.media == key
             )
+            thumbs += await t.rendition.select(t.rendition.storage_key).where(
+                t.rendition.media == key
+            )
             temps = await t.upload.select(t.upload.temp_key).where(t.upload.media == key)
             await t.media.delete().where(t.media.id == key)
             await self._announce(MediaEventKind.DELETED, media_id)
@@ -465,7 +493,7 @@ class Repository:
 
     @guarded
     async def referenced_keys(self, keys: Collection[str]) -> frozenset[str]:
-        """Those of `keys` that a media, thumbnail or upload row still names."""
+        """Those of `keys` that a media, thumbnail, rendition or upload row still names."""
         if not keys:
             return frozenset()
         t = self._t
@@ -474,6 +502,7 @@ class Repository:
         for table, column in (
             (t.media, t.media.storage_key),
             (t.thumbnail, t.thumbnail.storage_key),
+            (t.rendition, t.rendition.storage_key),
             (t.upload, t.upload.temp_key),
         ):
             rows = await table.select(column).where(column.is_in(wanted))

@@ -34,6 +34,8 @@ from media.models import (
     NewMedia,
     Owner,
     ProbeResult,
+    ProcessingStage,
+    Rendition,
     Thumbnail,
     UploadRequest,
     UploadState,
@@ -95,6 +97,10 @@ class MediaRow(Table, tablename="media"):
     url_generation = BigInt(default=0)
     created_at = Timestamptz()
     updated_at = Timestamptz()
+    # Base64 ThumbHash of the thumbnail: a placeholder a client can draw before any request.
+    thumbhash = Varchar(length=64, null=True, default=None)
+    # The processing step under way (probe, rendition, thumbnail), or the one that failed.
+    processing_stage = Varchar(length=16, null=True, default=None)
 
 
 class UserMediaBindingRow(Table, tablename="user_media_binding"):
@@ -118,6 +124,24 @@ class MediaMetadataRow(Table, tablename="media_metadata"):
     video_codec = Varchar(length=64, null=True, default=None)
     audio_codec = Varchar(length=64, null=True, default=None)
     bit_rate = BigInt(null=True, default=None)
+    camera_make = Varchar(length=NAME_LENGTH, null=True, default=None)
+    camera_model = Varchar(length=NAME_LENGTH, null=True, default=None)
+    latitude = DoublePrecision(null=True, default=None)
+    longitude = DoublePrecision(null=True, default=None)
+
+
+class RenditionRow(Table, tablename="rendition"):
+    """What a browser is served for a media whose original it cannot show as is."""
+
+    media = ForeignKey(
+        references=MediaRow, null=False, primary_key=True, on_delete=OnDelete.cascade
+    )
+    storage_key = Varchar(length=KEY_LENGTH, unique=True)
+    media_type = Varchar(length=127)
+    width = Integer()
+    height = Integer()
+    size_bytes = BigInt()
+    etag = Varchar(length=255)
 
 
 class ThumbnailRow(Table, tablename="thumbnail"):
@@ -199,6 +223,7 @@ TABLES: tuple[type[Table], ...] = (
     ShareLinkRow,
     ShareLinkMediaRow,
     ObjectEnvelopeRow,
+    RenditionRow,
 )
 
 
@@ -221,20 +246,14 @@ def to_media_type(row: Mapping[str, Any]) -> MediaType:
     return MediaType(row["extension"], row["mime_type"], MediaKind(row["kind"]))
 
 
-def to_thumbnail(row: Mapping[str, Any], media_id: str) -> Thumbnail:
-    """A thumbnail row of the media with public id `media_id` as a model."""
-    return Thumbnail(
-        media_id=media_id,
-        storage_key=row["storage_key"],
-        width=row["width"],
-        height=row["height"],
-        size_bytes=row["size_bytes"],
-        etag=row["etag"],
-    )
-
-
-def to_media(row: Mapping[str, Any], thumbnail: Thumbnail | None = None) -> Media:
-    """A media row (and its thumbnail) as a model with aware UTC datetimes."""
+def to_media(
+    row: Mapping[str, Any],
+    thumbnail: Thumbnail | None = None,
+    rendition: Rendition | None = None,
+    details: MediaMetadata | None = None,
+    owner: Owner | None = None,
+) -> Media:
+    """A media row (with its thumbnail, rendition, details) as a model in aware UTC."""
     return Media(
         id=row["public_id"],
         name=row["name"],
@@ -255,7 +274,54 @@ def to_media(row: Mapping[str, Any], thumbnail: Thumbnail | None = None) -> Medi
         has_thumbnail=bool(row["has_thumbnail"]),
         media_date=utc(row["media_date"]),
         thumbnail=thumbnail,
+        rendition=rendition,
+        thumbhash=row["thumbhash"],
+        processing_stage=ProcessingStage(stage) if (stage := row["processing_stage"]) else None,
+        details=details,
+        owner=owner,
     )
+
+
+# Everything one media row has beside it (details, owner, thumbnail, rendition); every media has
+# a metadata and a binding row from its creation on.
+ATTACHED_SQL = (
+    "SELECT d.*, b.owner_subject, b.owner_issuer,"
+    " t.storage_key AS t_key, t.width AS t_width, t.height AS t_height,"
+    " t.size_bytes AS t_size, t.etag AS t_etag,"
+    " r.storage_key AS r_key, r.media_type AS r_type, r.width AS r_width,"
+    " r.height AS r_height, r.size_bytes AS r_size, r.etag AS r_etag"
+    " FROM media_metadata d JOIN user_media_binding b ON b.media = d.media"
+    " LEFT JOIN thumbnail t ON t.media = d.media LEFT JOIN rendition r ON r.media = d.media"
+)
+
+
+def with_attachments(row: dict[str, Any], attached: dict[str, Any] | None) -> Media:
+    """The media model of a row and its ATTACHED_SQL row (None when there is none)."""
+    if attached is None:
+        return to_media(row)
+    media_id = row["public_id"]
+    thumbnail = rendition = None
+    if attached["t_key"] is not None and row["has_thumbnail"]:
+        thumbnail = Thumbnail(
+            media_id=media_id,
+            storage_key=attached["t_key"],
+            width=attached["t_width"],
+            height=attached["t_height"],
+            size_bytes=attached["t_size"],
+            etag=attached["t_etag"],
+        )
+    if attached["r_key"] is not None:
+        rendition = Rendition(
+            media_id=media_id,
+            storage_key=attached["r_key"],
+            media_type=attached["r_type"],
+            width=attached["r_width"],
+            height=attached["r_height"],
+            size_bytes=attached["r_size"],
+            etag=attached["r_etag"],
+        )
+    owner = Owner(attached["owner_subject"], attached["owner_issuer"])
+    return to_media(row, thumbnail, rendition, to_metadata(attached, media_id), owner)
 
 
 def to_upload(row: Mapping[str, Any], media_id: str) -> UploadRequest:
@@ -287,6 +353,23 @@ def to_metadata(row: Mapping[str, Any], media_id: str) -> MediaMetadata:
         video_codec=row["video_codec"],
         audio_codec=row["audio_codec"],
         bit_rate=row["bit_rate"],
+        camera_make=row["camera_make"],
+        camera_model=row["camera_model"],
+        latitude=row["latitude"],
+        longitude=row["longitude"],
+    )
+
+
+def rendition_row(table: Any, media_key: int, rendition: Rendition) -> Any:
+    """A rendition row of `table` (a bound RenditionRow) for the model."""
+    return table(
+        media=media_key,
+        storage_key=rendition.storage_key,
+        media_type=rendition.media_type,
+        width=rendition.width,
+        height=rendition.height,
+        size_bytes=rendition.size_bytes,
+        etag=rendition.etag,
     )
 
 
@@ -351,6 +434,7 @@ def success_values(
 ) -> dict[Any, Any]:
     """The media columns a successful probe sets."""
     return {
+        table.processing_stage: None,
         table.status: MediaStatus.SUCCESS.value,
         table.failure_reason: None,
         table.media_type: probe.mime_type,
@@ -371,6 +455,10 @@ def metadata_values(table: Any, probe: ProbeResult) -> dict[Any, Any]:
         table.video_codec: probe.video_codec,
         table.audio_codec: probe.audio_codec,
         table.bit_rate: probe.bit_rate,
+        table.camera_make: probe.camera_make,
+        table.camera_model: probe.camera_model,
+        table.latitude: probe.latitude,
+        table.longitude: probe.longitude,
     }
 
 

@@ -5,14 +5,25 @@ from __future__ import annotations
 SNIFF_BYTES = 4096
 
 MP4 = "video/mp4"
+QUICKTIME = "video/quicktime"
 WEBM = "video/webm"
+MATROSKA = "video/x-matroska"
 PNG = "image/png"
 JPEG = "image/jpeg"
+WEBP = "image/webp"
+GIF = "image/gif"
+HEIC = "image/heic"
+HEIF = "image/heif"
+AVIF = "image/avif"
 
-ALLOWED_TYPES = frozenset({MP4, WEBM, PNG, JPEG})
+ALLOWED_TYPES = frozenset({MP4, QUICKTIME, WEBM, MATROSKA, PNG, JPEG, WEBP, GIF, HEIC, HEIF, AVIF})
+# A declared type that names the same content as the sniffed one: phones label HEVC-coded
+# HEIF files either way.
+SAME_CONTENT = {HEIC: frozenset({HEIF}), HEIF: frozenset({HEIC})}
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _JPEG_SOI = b"\xff\xd8\xff"
+_GIF_SIGNATURES = (b"GIF87a", b"GIF89a")
 _EBML_MAGIC = b"\x1a\x45\xdf\xa3"
 _EBML_DOCTYPE_ID = 0x4282
 
@@ -41,26 +52,12 @@ _MP4_BRANDS = frozenset(
     }
 )
 # HEIF/HEIC/AVIF still images share the ISO BMFF container (ISO/IEC 23008-12); they are not video.
-_IMAGE_BRANDS = frozenset(
-    {
-        b"mif1",
-        b"mif2",
-        b"msf1",
-        b"miaf",
-        b"heic",
-        b"heix",
-        b"heim",
-        b"heis",
-        b"hevc",
-        b"hevx",
-        b"hevm",
-        b"hevs",
-        b"avif",
-        b"avis",
-        b"avio",
-        b"jpgs",
-    }
-)
+_HEIC_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"})
+_AVIF_BRANDS = frozenset({b"avif", b"avis", b"avio"})
+_HEIF_BRANDS = frozenset({b"mif1", b"mif2", b"msf1", b"miaf", b"jpgs"})
+_IMAGE_BRANDS = _HEIC_BRANDS | _AVIF_BRANDS | _HEIF_BRANDS
+# Apple QuickTime (QTFF): the major brand of every .mov an iPhone writes.
+_QUICKTIME_BRAND = b"qt  "
 
 
 def sniff(head: bytes) -> str | None:
@@ -69,24 +66,35 @@ def sniff(head: bytes) -> str | None:
         return PNG
     if head.startswith(_JPEG_SOI):
         return JPEG
+    if head.startswith(_GIF_SIGNATURES):
+        return GIF
+    if head[0:4] == b"RIFF" and head[8:12] == b"WEBP":  # RIFF container (RFC 9649 §2.5)
+        return WEBP
     if head.startswith(_EBML_MAGIC):
-        return WEBM if _ebml_doctype(head) == b"webm" else None
+        return {b"webm": WEBM, b"matroska": MATROSKA}.get(_ebml_doctype(head) or b"")
     if head[4:8] == b"ftyp":
-        return MP4 if _is_mp4_ftyp(head) else None
+        return _ftyp_type(head)
     return None
 
 
-def _is_mp4_ftyp(head: bytes) -> bool:
-    """True for an ftyp box whose brands say MP4 video and none says still image."""
+def _ftyp_type(head: bytes) -> str | None:
+    """The type an ftyp box's brands name: a still image brand wins over video brands."""
     size = int.from_bytes(head[0:4], "big")
     # ftyp = size, type, major brand, minor version, then 4-byte compatible brands.
     if size < 16 or size > len(head) or (size - 16) % 4:
-        return False
+        return None
     major = head[8:12]
     compatible = {head[offset : offset + 4] for offset in range(16, size, 4)}
-    if major not in _MP4_BRANDS:
-        return False
-    return not (compatible & _IMAGE_BRANDS)
+    if major == _QUICKTIME_BRAND:
+        return QUICKTIME
+    if major in _IMAGE_BRANDS:
+        brands = compatible | {major}
+        if brands & _AVIF_BRANDS:
+            return AVIF
+        return HEIC if brands & _HEIC_BRANDS else HEIF
+    if major not in _MP4_BRANDS or compatible & _IMAGE_BRANDS:
+        return None
+    return MP4
 
 
 def _ebml_doctype(head: bytes) -> bytes | None:

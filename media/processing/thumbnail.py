@@ -1,4 +1,4 @@
-"""JPEG thumbnails of images (EXIF orientation applied) and videos (a frame near 10 %)."""
+"""JPEG thumbnails of images (EXIF orientation applied) and videos (an upright frame near 10 %)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from media.processing.probe import (
     DEMUXERS,
     NOT_DECODABLE_IMAGE,
     NOT_DECODABLE_VIDEO,
+    PILLOW_FORMATS,
     TOO_MANY_PIXELS,
     check_size,
     invalid,
@@ -62,7 +63,7 @@ def _image_picture(src: Path, max_side: int) -> Image.Image:
     it is shrunk at once, and orientation and colour are applied to the small copy."""
     name = local_file(src)
     try:
-        with Image.open(name, formats=["PNG", "JPEG"]) as img:
+        with Image.open(name, formats=sorted(set(PILLOW_FORMATS.values()))) as img:
             check_size(img.size)  # before decoding; see probe_image
             # JPEG only: let libjpeg scale down by 1/2..1/8 while decoding.
             img.draft("RGB", (max_side, max_side))
@@ -163,7 +164,8 @@ def _video_picture(src: Path, duration: float | None) -> Image.Image:
                 frame = next(iter(container.decode(video)), None)
             if frame is None:
                 raise invalid(NOT_DECODABLE_VIDEO)
-            return _rgb(frame.to_image())
+            # A stream copy keeps the display matrix; the thumbnail shows the picture upright.
+            return _rgb(frame.to_image()).rotate(frame.rotation or 0, expand=True)
     except av.FFmpegError as exc:
         raise invalid(NOT_DECODABLE_VIDEO) from exc
 

@@ -1,7 +1,12 @@
-"""After the bytes are stored: check, probe, faststart, thumbnail, then SUCCESS or FAILED."""
+"""After the bytes are stored: check, probe, rendition, thumbnail, then SUCCESS or FAILED.
+
+The original is never rewritten: renditions and thumbnails are new objects beside it, written
+through the storage port like the original.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import uuid
@@ -9,17 +14,20 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import anyio
+import anyio.from_thread
 
 from media.errors import InvalidInput, MediaError, Unavailable
 from media.models import (
     OPEN_UPLOAD_STATES,
     Media,
     ObjectInfo,
+    ProcessingStage,
+    Rendition,
     Thumbnail,
     UploadRequest,
     UploadState,
 )
-from media.processing import DECODE_BUDGET, Processed, process
+from media.processing import DECODE_BUDGET, Limits, Processed, process
 from media.service.context import Parts
 
 logger = logging.getLogger("media.ingest")
@@ -34,6 +42,10 @@ class Ingest:
         # Decoded pixels of all processing threads of this process stay within this.
         DECODE_BUDGET.configure(parts.settings.processing_memory_mb * 1024 * 1024)
         self._workroot = parts.settings.data_dir / "work"
+        self._limits = Limits(
+            playback_max_height=parts.settings.playback_max_height,
+            max_duration_s=parts.settings.max_duration_s,
+        )
 
     async def run(
         self, media: Media, upload: UploadRequest, info: ObjectInfo, *, final: bool = True
@@ -45,9 +57,15 @@ class Ingest:
         try:
             workdir.mkdir(parents=True)
             source = await self._local_copy(media.storage_key, workdir)
-            processed = await anyio.to_thread.run_sync(
-                process, source, upload.declared_type, workdir, limiter=self._limiter
+            work = functools.partial(
+                process,
+                source,
+                upload.declared_type,
+                workdir,
+                limits=self._limits,
+                on_stage=functools.partial(self._record_stage, media.id),
             )
+            processed = await anyio.to_thread.run_sync(work, limiter=self._limiter)
             return await self._publish(media, upload, info, processed, written)
         except InvalidInput as exc:
             return await self.fail(
@@ -68,6 +86,14 @@ class Ingest:
         finally:
             await anyio.to_thread.run_sync(shutil.rmtree, workdir, True)
 
+    def _record_stage(self, media_id: str, stage: ProcessingStage) -> None:
+        """Called from the processing thread: one conditional UPDATE, no notification."""
+
+        async def record() -> None:
+            await self._parts.repository.set_stage(media_id, stage)
+
+        anyio.from_thread.run(record)
+
     async def _local_copy(self, key: str, workdir: Path) -> Path:
         local = self._parts.storage.local_path(key)
         if local is not None:
@@ -85,12 +111,22 @@ class Ingest:
         written: list[str],
     ) -> Media:
         storage, probe = self._parts.storage, processed.probe
-        key = media.storage_key
-        if processed.faststart_path is not None:
-            key = uuid.uuid4().hex
-            written.append(key)
-            info = await storage.write_file(
-                key, processed.faststart_path, content_type=probe.mime_type
+        rendition = None
+        if processed.rendition is not None:
+            made = processed.rendition
+            rendition_key = uuid.uuid4().hex
+            written.append(rendition_key)
+            stored = await storage.write_file(
+                rendition_key, made.path, content_type=made.media_type
+            )
+            rendition = Rendition(
+                media_id=media.id,
+                storage_key=rendition_key,
+                media_type=made.media_type,
+                width=made.size[0],
+                height=made.size[1],
+                size_bytes=stored.size,
+                etag=stored.etag,
             )
         thumbnail = None
         if processed.thumbnail_path is not None and processed.thumbnail_size is not None:
@@ -112,10 +148,12 @@ class Ingest:
             media.id,
             probe=probe,
             size_bytes=info.size,
-            sha256=info.sha256 or "",
+            sha256=processed.sha256,
             etag=info.etag,
-            storage_key=key,
+            storage_key=media.storage_key,
             thumbnail=thumbnail,
+            rendition=rendition,
+            thumbhash=processed.thumbhash,
         )
         # SUCCESS is committed: from here on nothing may fail the media or delete what it names.
         written.clear()
@@ -125,8 +163,6 @@ class Ingest:
             )
         except MediaError as exc:  # the reaper only fails uploads whose media is IN_PROGRESS
             logger.warning("upload %s stays processing: %s", upload.id, exc.code)
-        if key != media.storage_key:
-            await self._quiet_delete((media.storage_key,))  # the pre-faststart original
         return done
 
     async def fail(

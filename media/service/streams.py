@@ -27,10 +27,19 @@ logger = logging.getLogger("media.stream")
 READ_PURPOSES = frozenset({Purpose.STREAM, Purpose.DOWNLOAD, Purpose.THUMBNAIL})
 _EXTENSIONS = {
     "video/mp4": ".mp4",
+    "video/quicktime": ".mov",
     "video/webm": ".webm",
+    "video/x-matroska": ".mkv",
     "image/png": ".png",
     "image/jpeg": ".jpg",
+    "image/webp": ".webp",
+    "image/gif": ".gif",
+    "image/heic": ".heic",
+    "image/heif": ".heif",
+    "image/avif": ".avif",
 }
+# Other spellings a file name may already end with.
+_ALIASES = {".jpg": (".jpeg",), ".heif": (".heic",), ".heic": (".heif",), ".mp4": (".m4v",)}
 
 
 class Streams:
@@ -133,6 +142,19 @@ def target_for(claims: UrlClaims, media: Media | None) -> StreamTarget:
             file_name=f"{_stem(_shown_name(claims, media))}-thumbnail.jpg",
             expires_at=claims.expires_at,
         )
+    rendition = media.rendition
+    if claims.purpose is Purpose.STREAM and rendition is not None:
+        # What a browser can play or show; the original stays what downloads get.
+        return StreamTarget(
+            storage_key=rendition.storage_key,
+            content_type=rendition.media_type,
+            size=rendition.size_bytes,
+            etag=rendition.etag,
+            last_modified=last_modified,
+            disposition="inline",
+            file_name=_named(_stem(_shown_name(claims, media)), rendition.media_type),
+            expires_at=claims.expires_at,
+        )
     if media.size_bytes is None or media.etag is None:
         raise InvalidSignature("refused", reason="object unknown")
     return StreamTarget(
@@ -142,7 +164,7 @@ def target_for(claims: UrlClaims, media: Media | None) -> StreamTarget:
         etag=media.etag,
         last_modified=last_modified,
         disposition="attachment" if claims.purpose is Purpose.DOWNLOAD else "inline",
-        file_name=_file_name(_shown_name(claims, media), media.media_type),
+        file_name=_named(_shown_name(claims, media), media.media_type),
         expires_at=claims.expires_at,
     )
 
@@ -157,8 +179,9 @@ def _shown_name(claims: UrlClaims, media: Media) -> str:
     return media.kind.value if claims.link_id is not None else media.name
 
 
-def _file_name(name: str, media_type: str) -> str:
+def _named(name: str, media_type: str) -> str:
+    """The name, ending with the extension of media_type unless it already does."""
     extension = _EXTENSIONS.get(media_type, "")
-    if name.lower().endswith(extension) or (extension == ".jpg" and name.lower().endswith(".jpeg")):
+    if name.lower().endswith((extension, *_ALIASES.get(extension, ()))):
         return name
     return name + extension

@@ -14,7 +14,7 @@ from tests.support.app import RunningService
 from tests.support.flow import upload_file
 from tests.support.media_files import make_mp4
 
-URLS = """query($id: ID!) { media(id: $id) { id status
+URLS = """query($id: ID!) { media(id: $id) { id status sha256 playbackMediaType
   streamUrl { url expiresAt } downloadUrl { url } thumbnailUrl { url } } }"""
 LIST = "query { medias(first: 10) { edges { node { id name status } } pageInfo { hasNextPage } } }"
 
@@ -41,8 +41,8 @@ def test_upload_stream_revoke_delete(any_service: RunningService, tmp_path: Path
     whole = httpx.get(stream, timeout=30)
     assert whole.status_code == 200
     body = whole.content
-    assert len(body) == media["sizeBytes"]
-    # Stored faststart: moov before mdat, and it still decodes to the same duration.
+    assert whole.headers["content-type"].startswith(urls["playbackMediaType"]) and body
+    # The stream is a faststart rendition: moov before mdat, and the same duration.
     assert body.index(b"moov") < body.index(b"mdat")
     with av.open(io.BytesIO(body)) as container:
         assert abs(float(container.duration or 0) / 1e6 - 2.0) < 0.2
@@ -65,9 +65,11 @@ def test_upload_stream_revoke_delete(any_service: RunningService, tmp_path: Path
     assert head.headers["content-length"] == str(len(body))
     assert head.headers["etag"] == whole.headers["etag"]
 
+    # The download is the original, byte for byte (its moov still at the end).
     download = httpx.get(urls["downloadUrl"]["url"], timeout=30)
     assert download.headers["content-disposition"].startswith("attachment")
-    assert hashlib.sha256(download.content).digest() == hashlib.sha256(body).digest()
+    assert download.content == source.read_bytes() and len(download.content) == media["sizeBytes"]
+    assert hashlib.sha256(download.content).hexdigest() == urls["sha256"]
     thumb = httpx.get(urls["thumbnailUrl"]["url"], timeout=30)
     assert thumb.headers["content-type"] == "image/jpeg"
     with Image.open(io.BytesIO(thumb.content)) as image:

@@ -157,7 +157,7 @@ def _check_metrics(samples: dict[Any, float]) -> None:
     assert _value(samples, storage, backend="local", operation="read", outcome="ok") >= 5
     assert _value(samples, storage, backend="local", operation="write", outcome="ok") >= 1
     assert _value(samples, "media_uploads_total", outcome="done") == 1
-    for stage in ("sniff", "probe", "faststart", "thumbnail"):
+    for stage in ("sniff", "probe", "rendition", "thumbnail"):
         count = "media_processing_seconds_count"
         assert _value(samples, count, stage=stage, outcome="ok") == 1, stage
     checks = "media_signed_url_checks_total"

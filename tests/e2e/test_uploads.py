@@ -54,12 +54,13 @@ class Kind:
     size: tuple[int, int]
     seconds: float | None = None
     media_date: datetime | None = None  # none was declared: only EXIF can give one
+    playback_type: str | None = None  # what the stream serves, when not the original
 
 
 # The EXIF DateTimeOriginal has no offset, so it is read as UTC.
 EXIF_DATE = datetime.strptime(JPEG_EXIF_DATETIME, "%Y:%m:%d %H:%M:%S").replace(tzinfo=UTC)
 KINDS = [
-    Kind("webm", "video/webm", "VIDEO", (320, 240), seconds=1.0),
+    Kind("webm", "video/webm", "VIDEO", (320, 240), seconds=1.0, playback_type="video/mp4"),
     Kind("png", "image/png", "IMAGE", (640, 480)),
     Kind("png_alpha", "image/png", "IMAGE", (640, 480)),
     Kind("jpeg", "image/jpeg", "IMAGE", (640, 480), media_date=EXIF_DATE),
@@ -83,11 +84,18 @@ def test_each_kind_succeeds_with_metadata_and_thumbnail(
         assert media["durationSeconds"] is None
     else:
         assert abs(media["durationSeconds"] - case.seconds) < 0.2
-    # WebM, PNG and JPEG are stored as uploaded: the stream is the very same bytes.
+    # Every original is stored as uploaded: the download is the very same bytes.
+    download = httpx.get(media["downloadUrl"]["url"], timeout=30)
+    assert download.status_code == 200
+    assert download.headers["content-type"].startswith(case.media_type)
+    assert _sha256(download.content) == _sha256(source.read_bytes()) == media["sha256"]
+    # Small PNG and JPEG are shown as they are; WebM plays from an H.264 MP4 rendition.
     stream = httpx.get(media["streamUrl"]["url"], timeout=30)
     assert stream.status_code == 200
-    assert stream.headers["content-type"].startswith(case.media_type)
-    assert _sha256(stream.content) == _sha256(source.read_bytes())
+    assert stream.headers["content-type"].startswith(case.playback_type or case.media_type)
+    assert media["playbackMediaType"] == (case.playback_type or case.media_type)
+    if case.playback_type is None:
+        assert stream.content == download.content
     assert media["hasThumbnail"] is True
     thumb = httpx.get(media["thumbnailUrl"]["url"], timeout=30)
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
@@ -337,8 +345,8 @@ def test_complete_upload_is_idempotent(
     assert put(ticket, media_files.mp4.read_bytes()).status_code == 202
     first = completed(service, token, ticket["uploadId"])
     after_put = stored_objects(service.settings)
-    # The faststart original and its thumbnail; the uploaded moov-at-end copy is gone.
-    assert len(after_put - before) == 2 and before <= after_put
+    # The original as uploaded (moov at the end), its faststart rendition and its thumbnail.
+    assert len(after_put - before) == 3 and before <= after_put
     second = complete(service, token, ticket["uploadId"])
     assert first == second and first["status"] == "SUCCESS"
     assert first["id"] == ticket["mediaId"]
@@ -356,7 +364,7 @@ def test_delete_media_removes_its_objects_and_is_idempotent(
     doomed = upload_ok(service, token, media_files.webm, "video/webm")
     urls = visible(service, token, doomed["id"])
     with_doomed = stored_objects(service.settings)
-    assert len(with_doomed - before) == 2  # original and thumbnail
+    assert len(with_doomed - before) == 3  # original, rendition and thumbnail
     answer = service.graphql(DELETE, {"id": doomed["id"]}, token=token)
     assert answer == {"data": {"deleteMedia": True}}
     assert stored_objects(service.settings) == before

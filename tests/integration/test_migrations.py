@@ -33,6 +33,7 @@ TABLES = {
     "share_link",
     "share_link_media",
     "object_envelope",
+    "rendition",
 }
 CHILDREN = {
     "user_media_binding",
@@ -40,6 +41,7 @@ CHILDREN = {
     "thumbnail",
     "upload_request",
     "share_link_media",
+    "rendition",
 }
 INDEXES = {
     "media_created_id",
@@ -136,8 +138,8 @@ async def test_migrate_twice_is_idempotent(empty_url: str, tmp_path: Path) -> No
     if not inspector.sqlite:
         assert {"procrastinate_jobs", "procrastinate_workers"} <= set(await inspector.tables())
     ran = await inspector.rows("SELECT name FROM migration WHERE app_name = 'media'")
-    assert len(ran) == MIGRATION_COUNT == 8
-    assert len(await inspector.rows("SELECT extension FROM media_type")) == 5
+    assert len(ran) == MIGRATION_COUNT == 9
+    assert len(await inspector.rows("SELECT extension FROM media_type")) == 12
 
 
 async def test_sqlite_file_uses_wal(tmp_path: Path) -> None:

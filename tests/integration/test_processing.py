@@ -1,7 +1,8 @@
-"""Processing of real generated files: probe, faststart, thumbnails and refusals."""
+"""Processing of real generated files: probe, renditions, thumbnails and refusals."""
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,8 +14,7 @@ from PIL import Image, ImageChops
 from media.errors import InvalidInput, UnsupportedMediaType
 from media.models import MediaKind
 from media.processing import Processed, process
-from media.processing.faststart import make_faststart, moov_before_mdat, needs_faststart
-from media.processing.probe import probe
+from media.processing.probe import moov_before_mdat, probe
 from media.processing.thumbnail import render_thumbnail
 from tests.support.media_files import MediaFiles, make_jpeg, make_png, make_truncated
 
@@ -46,9 +46,14 @@ def assert_thumbnail(processed: Processed, size: tuple[int, int]) -> None:
         assert (thumb.format, thumb.mode, thumb.size) == ("JPEG", "RGB", size)
 
 
-def test_mp4_with_moov_at_the_end_comes_back_faststart(media_files: MediaFiles, tmp_path: Path):
+def test_mp4_with_moov_at_the_end_gets_a_faststart_rendition(
+    media_files: MediaFiles, tmp_path: Path
+):
     assert top_level(media_files.mp4).index(b"mdat") < top_level(media_files.mp4).index(b"moov")
+    original = media_files.mp4.read_bytes()
     processed = process(media_files.mp4, "video/mp4", tmp_path)
+    assert media_files.mp4.read_bytes() == original  # never rewritten
+    assert processed.sha256 == hashlib.sha256(original).hexdigest()
     result = processed.probe
     assert (result.mime_type, result.kind, result.width, result.height) == (
         "video/mp4",
@@ -59,8 +64,10 @@ def test_mp4_with_moov_at_the_end_comes_back_faststart(media_files: MediaFiles, 
     assert result.duration_seconds == pytest.approx(2.0, abs=0.1)
     assert (result.container, result.video_codec, result.audio_codec) == ("mp4", "h264", "aac")
     assert result.bit_rate and result.bit_rate > 0
-    fast = processed.faststart_path
-    assert fast is not None and fast.parent == tmp_path
+    assert processed.rendition is not None
+    assert (processed.rendition.media_type, processed.rendition.size) == ("video/mp4", (320, 240))
+    fast = processed.rendition.path
+    assert fast.parent == tmp_path
     kinds = top_level(fast)
     assert kinds.index(b"moov") < kinds.index(b"mdat")
     frames, duration = decode_all(fast)
@@ -72,21 +79,25 @@ def test_mp4_with_moov_at_the_end_comes_back_faststart(media_files: MediaFiles, 
     assert_thumbnail(processed, (320, 240))
 
 
-def test_mp4_already_faststart_is_left_alone(media_files: MediaFiles, tmp_path: Path):
+def test_mp4_already_faststart_is_its_own_rendition(media_files: MediaFiles, tmp_path: Path):
     processed = process(media_files.mp4_faststart, "video/mp4", tmp_path)
-    assert processed.faststart_path is None
+    assert processed.rendition is None
     assert processed.probe.duration_seconds == pytest.approx(2.0, abs=0.1)
     assert_thumbnail(processed, (320, 240))
     assert sorted(tmp_path.iterdir()) == [processed.thumbnail_path]
 
 
-def test_webm_duration_comes_from_the_container(media_files: MediaFiles, tmp_path: Path):
+def test_webm_is_transcoded_to_h264(media_files: MediaFiles, tmp_path: Path):
     processed = process(media_files.webm, "video/webm", tmp_path)
     result = processed.probe
     assert (result.mime_type, result.width, result.height) == ("video/webm", 320, 240)
     assert result.duration_seconds == pytest.approx(1.0, abs=0.1)
     assert (result.container, result.video_codec, result.audio_codec) == ("webm", "vp9", None)
-    assert processed.faststart_path is None
+    assert processed.rendition is not None
+    with av.open(str(processed.rendition.path)) as container:
+        assert [s.codec_context.name for s in container.streams] == ["h264"]
+        assert container.streams.video[0].codec_context.pix_fmt == "yuv420p"
+    assert decode_all(processed.rendition.path)[0] == 24
     assert_thumbnail(processed, (320, 240))
 
 
@@ -146,29 +157,20 @@ def test_video_thumbnail_decodes_forward_to_ten_percent(media_files: MediaFiles,
         assert ImageChops.difference(a.convert("L"), b.convert("L")).getbbox() is not None
 
 
-def test_needs_faststart_handles_64_bit_box_sizes(tmp_path: Path):
+def test_moov_before_mdat_handles_64_bit_box_sizes(tmp_path: Path):
     ftyp = b"\x00\x00\x00\x10ftypisom\x00\x00\x02\x00"
     mdat64 = b"\x00\x00\x00\x01mdat" + (24).to_bytes(8, "big") + b"payload!"
     moov = b"\x00\x00\x00\x08moov"
     cases = {
-        "moov-last.mp4": (ftyp + mdat64 + moov, True),
-        "moov-first.mp4": (ftyp + moov + mdat64, False),
-        "mdat-to-eof.mp4": (ftyp + moov + b"\x00\x00\x00\x00mdat" + b"x" * 40, False),
-        "no-moov.mp4": (ftyp + mdat64, False),
+        "moov-last.mp4": (ftyp + mdat64 + moov, False),
+        "moov-first.mp4": (ftyp + moov + mdat64, True),
+        "mdat-to-eof.mp4": (ftyp + moov + b"\x00\x00\x00\x00mdat" + b"x" * 40, True),
+        "no-moov.mp4": (ftyp + mdat64, None),
     }
     for name, (data, expected) in cases.items():
         path = tmp_path / name
         path.write_bytes(data)
-        assert needs_faststart(path) is expected, name
-    assert moov_before_mdat(tmp_path / "no-moov.mp4") is None
-
-
-def test_make_faststart_directly(media_files: MediaFiles, tmp_path: Path):
-    dst = tmp_path / "fast.mp4"
-    assert needs_faststart(media_files.mp4)
-    make_faststart(media_files.mp4, dst)
-    assert not needs_faststart(dst) and moov_before_mdat(dst) is True
-    assert probe(dst, "video/mp4").duration_seconds == pytest.approx(2.0, abs=0.1)
+        assert moov_before_mdat(path) is expected, name
 
 
 def assert_refused(workdir: Path, path: Path, declared: str, reason: str) -> InvalidInput:
@@ -243,10 +245,10 @@ def test_only_regular_files_are_opened(media_files: MediaFiles, tmp_path: Path):
     assert not (tmp_path / "work").exists()
 
 
-def test_failure_after_faststart_removes_what_was_made(
+def test_failure_after_the_rendition_removes_what_was_made(
     media_files: MediaFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    # Fault injection in the last step: the faststart copy made before it must not survive.
+    # Fault injection in the last step: the rendition made before it must not survive.
     seen: list[Path] = []
 
     def failing_thumbnail(src: Path, *args: object, **kwargs: object) -> tuple[int, int]:

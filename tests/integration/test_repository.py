@@ -131,9 +131,16 @@ async def test_media_types_are_seeded(repo: Repository) -> None:
         ("png", "image/png", MediaKind.IMAGE),
         ("jpeg", "image/jpeg", MediaKind.IMAGE),
         ("jpg", "image/jpeg", MediaKind.IMAGE),
+        ("mov", "video/quicktime", MediaKind.VIDEO),
+        ("mkv", "video/x-matroska", MediaKind.VIDEO),
+        ("webp", "image/webp", MediaKind.IMAGE),
+        ("gif", "image/gif", MediaKind.IMAGE),
+        ("heic", "image/heic", MediaKind.IMAGE),
+        ("heif", "image/heif", MediaKind.IMAGE),
+        ("avif", "image/avif", MediaKind.IMAGE),
     }
     assert await repo.media_type("image/jpeg") == MediaType("jpeg", "image/jpeg", MediaKind.IMAGE)
-    assert await repo.media_type("image/gif") is None
+    assert await repo.media_type("image/svg+xml") is None
 
 
 async def test_create_media_writes_every_row(repo: Repository) -> None:
@@ -212,7 +219,7 @@ async def test_ownership_isolation(repo: Repository) -> None:
         ({"size_bytes": 0}, "size_bytes", InvalidInput),
         ({"size_bytes": -5}, "size_bytes", InvalidInput),
         (
-            {"media_type": MediaType("gif", "image/gif", MediaKind.IMAGE)},
+            {"media_type": MediaType("svg", "image/svg+xml", MediaKind.IMAGE)},
             "media_type",
             UnsupportedMediaType,
         ),

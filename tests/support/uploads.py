@@ -39,7 +39,9 @@ COMPLETE = """mutation($id: ID!) { completeUpload(uploadId: $id) {
   id status failureReason } }"""
 MEDIA = """query($id: ID!) { media(id: $id) {
   id name status kind mediaType failureReason sizeBytes mediaDate width height durationSeconds
-  hasThumbnail streamUrl { url } downloadUrl { url } thumbnailUrl { url } } }"""
+  hasThumbnail sha256 playbackMediaType thumbhash processingStage videoCodec audioCodec
+  cameraMake cameraModel latitude longitude
+  streamUrl { url } downloadUrl { url } thumbnailUrl { url } } }"""
 SETTLE_TIMEOUT_S = 15.0
 STORAGE_KEY = re.compile(r"[0-9a-f]{32}")
 

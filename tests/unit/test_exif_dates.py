@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from media.processing.probe import parse_exif_datetime, probe_image
+from media.processing.exif import parse_exif_datetime
+from media.processing.probe import probe_image
 
 DATE_TIME_ORIGINAL, OFFSET_TIME_ORIGINAL, EXIF_IFD = 0x9003, 0x9011, 0x8769
 

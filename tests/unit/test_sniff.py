@@ -4,7 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from media.processing.sniff import JPEG, MP4, PNG, SNIFF_BYTES, WEBM, sniff
+from media.processing.sniff import (
+    AVIF,
+    GIF,
+    HEIC,
+    HEIF,
+    JPEG,
+    MATROSKA,
+    MP4,
+    PNG,
+    QUICKTIME,
+    SNIFF_BYTES,
+    WEBM,
+    WEBP,
+    sniff,
+)
 
 
 def ftyp(major: bytes, *compatible: bytes) -> bytes:
@@ -40,22 +54,30 @@ CASES = [
     ("mp4 dash", ftyp(b"dash", b"iso6", b"mp41"), MP4),
     ("webm", ebml(b"webm"), WEBM),
     ("webm 8-byte size", ebml_long_size(b"webm"), WEBM),
-    ("heic", ftyp(b"heic", b"mif1", b"heic"), None),
-    ("avif", ftyp(b"avif", b"avif", b"mif1", b"miaf"), None),
+    ("heic", ftyp(b"heic", b"mif1", b"heic"), HEIC),
+    ("heic under mif1", ftyp(b"mif1", b"mif1", b"heic", b"miaf"), HEIC),
+    ("heif generic", ftyp(b"mif1", b"mif1", b"miaf"), HEIF),
+    ("avif", ftyp(b"avif", b"avif", b"mif1", b"miaf"), AVIF),
+    ("avif under mif1", ftyp(b"mif1", b"avif", b"mif1", b"miaf"), AVIF),
     ("isom major with heif image brand", ftyp(b"isom", b"mif1", b"miaf"), None),
-    ("quicktime", ftyp(b"qt  ", b"qt  "), None),
+    ("quicktime", ftyp(b"qt  ", b"qt  "), QUICKTIME),
     ("m4a audio", ftyp(b"M4A ", b"M4A ", b"mp42", b"isom"), None),
     ("3gp", ftyp(b"3gp4", b"3gp4", b"isom"), None),
     ("ftyp box too short", b"\x00\x00\x00\x0cftypisom", None),
     ("ftyp box larger than head", b"\x00\x00\x10\x00ftypisom\x00\x00\x00\x00", None),
     ("ftyp box misaligned brands", b"\x00\x00\x00\x13ftypisom\x00\x00\x00\x00iso", None),
-    ("matroska", ebml(b"matroska"), None),
+    ("matroska", ebml(b"matroska"), MATROSKA),
+    ("ebml other doctype", ebml(b"mka"), None),
+    ("webp lossy", b"RIFF\x24\x00\x00\x00WEBPVP8 ", WEBP),
+    ("riff wave", b"RIFF\x24\x00\x00\x00WAVEfmt ", None),
     ("ebml cut before doctype", ebml(b"webm")[:8], None),
     ("ebml zero vint", b"\x1a\x45\xdf\xa3\x00\x00", None),
     ("svg", b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>', None),
     ("bare svg", b"<svg xmlns='http://www.w3.org/2000/svg'><script>x</script></svg>", None),
     ("html", b"<!DOCTYPE html><html><body>hi</body></html>", None),
-    ("gif", b"GIF89a\x01\x00\x01\x00", None),
+    ("gif89a", b"GIF89a\x01\x00\x01\x00", GIF),
+    ("gif87a", b"GIF87a\x01\x00\x01\x00", GIF),
+    ("gif other version", b"GIF90a\x01\x00\x01\x00", None),
     ("pdf", b"%PDF-1.7\n", None),
     ("png signature cut", PNG_HEAD[:7], None),
     ("jpeg soi only", b"\xff\xd8", None),

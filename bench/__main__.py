@@ -25,6 +25,7 @@ from bench.scenarios import (
     inproc,
     jobs,
     memory,
+    processing,
     ranges,
     s3,
     telemetry,
@@ -44,6 +45,7 @@ SCENARIOS: dict[str, Callable[[Plan, Stack], Outcome]] = {
     "jobs": jobs.run,
     "upload": upload.run,
     "decode": decode.run,
+    "processing": processing.run,
 }
 LISTING = 100
 

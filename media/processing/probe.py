@@ -202,8 +202,9 @@ def _video_result(container: Any, mime_type: str, max_duration_s: float) -> Prob
         duration_seconds=duration,
         captured_at=capture.taken_at,
         container=DEMUXERS[mime_type],
-        video_codec=video.codec_context.name,
-        audio_codec=audio.codec_context.name if audio is not None else None,
+        # The codec's own name ("av1"), not the decoder's ("libdav1d").
+        video_codec=video.codec_context.codec.canonical_name,
+        audio_codec=audio.codec_context.codec.canonical_name if audio is not None else None,
         bit_rate=container.bit_rate or None,
         camera_make=capture.camera_make,
         camera_model=capture.camera_model,

@@ -39,6 +39,7 @@ class Phone:
 PHONES = [
     Phone("mov", "video/quicktime", (64, 48), "video/mp4", "clip.mov", ("Apple", "iPhone 15 Pro")),
     Phone("hevc_mp4", "video/mp4", (64, 48), "video/mp4", "hevc.mp4"),
+    Phone("av1_mp4", "video/mp4", (64, 48), "video/mp4", "av1.mp4"),
     Phone("mkv", "video/x-matroska", (64, 48), "video/mp4", "screen.mkv"),
     Phone("portrait_mp4", "video/mp4", (48, 64), "video/mp4", "portrait.mp4"),
     Phone("jpeg", "image/jpeg", (48, 64), "image/jpeg", "photo.jpg", ("Google", "Pixel 8")),

@@ -39,6 +39,7 @@ class Case:
 CASES = [
     Case("mov", "video/quicktime", (64, 48), "video/mp4"),
     Case("hevc_mp4", "video/mp4", (64, 48), "video/mp4"),
+    Case("av1_mp4", "video/mp4", (64, 48), "video/mp4"),
     Case("mkv", "video/x-matroska", (64, 48), "video/mp4"),
     Case("webm", "video/webm", (64, 48), "video/mp4"),
     Case("portrait_mp4", "video/mp4", (48, 64), "video/mp4"),
@@ -102,6 +103,10 @@ def test_video_details(phone_media: PhoneMedia, tmp_path: Path) -> None:
     assert result.duration_seconds == pytest.approx(8 / 24, abs=0.05)
     hevc = process(phone_media.hevc_mp4, "video/mp4", tmp_path).probe
     assert (hevc.video_codec, hevc.audio_codec, hevc.latitude) == ("hevc", "aac", None)
+    av1 = process(phone_media.av1_mp4, "video/mp4", tmp_path).probe
+    assert (av1.video_codec, av1.audio_codec) == ("av1", "aac")  # the codec, not the decoder
+    mkv = process(phone_media.mkv, "video/x-matroska", tmp_path).probe
+    assert (mkv.container, mkv.video_codec, mkv.audio_codec) == ("matroska", "h264", "opus")
 
 
 @pytest.mark.parametrize("attr", ["jpeg", "heic", "avif", "webp"])
@@ -199,7 +204,9 @@ for path, declared, work in json.loads(sys.argv[1]):
         reason = None
     except InvalidInput as exc:
         reason = exc.data.get("reason")
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM: the peak of this process image (ru_maxrss would include the forking parent's).
+    status = Path("/proc/self/status").read_text()
+    rss = int(status.split("VmHWM:")[1].split()[0]) / 1024
     print(json.dumps([reason, time.monotonic() - start, rss]), flush=True)
 """
 

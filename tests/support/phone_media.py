@@ -60,6 +60,8 @@ def make_clip(
             video.options = {"preset": "ultrafast", "x265-params": "log-level=none"}
         elif codec == "libx264":
             video.options = {"preset": "ultrafast", "threads": "1"}
+        elif codec == "libsvtav1":
+            video.options = {"preset": "12"}
         else:
             video.options = {"deadline": "realtime", "cpu-used": "8", "threads": "1"}
         sound = out.add_stream(audio, rate=48_000) if audio else None
@@ -183,6 +185,7 @@ class PhoneMedia:
 
     mov: Path  # H.264/AAC QuickTime with Apple make, model, creation time and location
     hevc_mp4: Path  # HEVC/AAC MP4, moov at the end
+    av1_mp4: Path  # AV1/AAC MP4
     mkv: Path  # H.264/Opus Matroska (a screen recording)
     webm: Path  # VP9/Opus
     portrait_mp4: Path  # stored 64x48, display matrix turning it to 48x64
@@ -207,6 +210,7 @@ def generate_phone_media(directory: Path) -> PhoneMedia:
     return PhoneMedia(
         mov=make_clip(directory / "clip.mov", container="mov", tags=QUICKTIME_TAGS),
         hevc_mp4=make_clip(directory / "hevc.mp4", codec="libx265"),
+        av1_mp4=make_clip(directory / "av1.mp4", codec="libsvtav1"),
         mkv=make_clip(directory / "screen.mkv", container="matroska", audio="libopus"),
         webm=make_clip(
             directory / "clip.webm", container="webm", codec="libvpx-vp9", audio="libopus"

@@ -34,18 +34,47 @@ class Phone:
     playback: str
     file_name: str  # the download's name: the upload's, with the type's extension
     camera: tuple[str, str] | None = None
+    taken: str | None = None  # mediaDate from EXIF or QuickTime (none was declared)
 
 
+PIXEL = ("Google", "Pixel 8")
+TAKEN = "2023-07-14T16:05:09+00:00"  # EXIF 18:05:09 at +02:00
 PHONES = [
-    Phone("mov", "video/quicktime", (64, 48), "video/mp4", "clip.mov", ("Apple", "iPhone 15 Pro")),
+    Phone(
+        "mov",
+        "video/quicktime",
+        (64, 48),
+        "video/mp4",
+        "clip.mov",
+        ("Apple", "iPhone 15 Pro"),
+        "2022-03-04T05:06:07+00:00",
+    ),
     Phone("hevc_mp4", "video/mp4", (64, 48), "video/mp4", "hevc.mp4"),
     Phone("av1_mp4", "video/mp4", (64, 48), "video/mp4", "av1.mp4"),
     Phone("mkv", "video/x-matroska", (64, 48), "video/mp4", "screen.mkv"),
+    Phone("webm", "video/webm", (64, 48), "video/mp4", "clip.webm"),
     Phone("portrait_mp4", "video/mp4", (48, 64), "video/mp4", "portrait.mp4"),
-    Phone("jpeg", "image/jpeg", (48, 64), "image/jpeg", "photo.jpg", ("Google", "Pixel 8")),
-    Phone("heic", "image/heic", (64, 48), "image/jpeg", "photo.heic", ("Google", "Pixel 8")),
-    Phone("avif", "image/avif", (64, 48), "image/jpeg", "photo.avif", ("Google", "Pixel 8")),
-    Phone("webp", "image/webp", (64, 48), "image/jpeg", "photo.webp", ("Google", "Pixel 8")),
+    Phone("anamorphic_mp4", "video/mp4", (128, 48), "video/mp4", "anamorphic.mp4"),
+    Phone(
+        "jpeg",
+        "image/jpeg",
+        (48, 64),
+        "image/jpeg",
+        "photo.jpg",
+        PIXEL,
+        TAKEN,
+    ),
+    Phone(
+        "heic",
+        "image/heic",
+        (64, 48),
+        "image/jpeg",
+        "photo.heic",
+        PIXEL,
+        TAKEN,
+    ),
+    Phone("avif", "image/avif", (64, 48), "image/jpeg", "photo.avif", PIXEL, TAKEN),
+    Phone("webp", "image/webp", (64, 48), "image/jpeg", "photo.webp", PIXEL, TAKEN),
     Phone("gif", "image/gif", (64, 48), "image/gif", "anim.gif"),
 ]
 
@@ -65,6 +94,7 @@ def test_phone_format_uploads_with_original_and_rendition(
     assert media["playbackMediaType"] == case.playback
     assert media["thumbhash"] and media["processingStage"] is None
     assert (media["cameraMake"], media["cameraModel"]) == (case.camera or (None, None))
+    assert media["mediaDate"] == case.taken
 
     download = httpx.get(media["downloadUrl"]["url"], timeout=30)
     assert download.status_code == 200 and download.content == original

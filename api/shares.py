@@ -60,8 +60,10 @@ class SharedMedia:
     id: strawberry.ID = strawberry.field(description="The media id.")
     kind: MediaKind = strawberry.field(description="Video or image.")
     media_type: str = strawberry.field(description="MIME type of the original.")
-    width: int | None = strawberry.field(description="Width in pixels.")
-    height: int | None = strawberry.field(description="Height in pixels.")
+    playback_media_type: str = strawberry.field(description="MIME type of what streamUrl serves.")
+    thumbhash: str | None = strawberry.field(description="Base64 ThumbHash placeholder.")
+    width: int | None = strawberry.field(description="Width in pixels as displayed.")
+    height: int | None = strawberry.field(description="Height in pixels as displayed.")
     duration_seconds: float | None = strawberry.field(description="Duration of a video.")
     has_thumbnail: bool = strawberry.field(description="True when a JPEG thumbnail exists.")
 
@@ -87,6 +89,8 @@ class SharedMedia:
             id=strawberry.ID(str(media.id)),
             kind=MediaKind[media.kind.name],
             media_type=media.media_type,
+            playback_media_type=media.playback_media_type,
+            thumbhash=media.thumbhash,
             width=media.width,
             height=media.height,
             duration_seconds=media.duration_seconds,

@@ -70,8 +70,9 @@ def test_parts_out_of_order_replaced_and_resumed_after_a_restart(
     media = settled(service, token, upload_id)
     assert media["status"] == "SUCCESS", media
     assert media["sizeBytes"] == len(big_png)
-    streamed = httpx.get(media["streamUrl"]["url"], timeout=60)
-    assert sha256_hex(streamed.content) == sha256_hex(big_png)
+    # The original is kept byte for byte (the stream is a preview of this large picture).
+    downloaded = httpx.get(media["downloadUrl"]["url"], timeout=60)
+    assert sha256_hex(downloaded.content) == sha256_hex(big_png) == media["sha256"]
     assert settled(service, token, upload_id)["status"] == "SUCCESS"
     assert _no_leftovers(service) == set()
     # The upload is done: a part sent now is refused, and the resume query lists nothing.

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 
 from tests.support.app import RunningService
 from tests.support.phone_media import PhoneMedia
+from tests.support.sharing import create_link, ok, shared
 from tests.support.uploads import (
     media_state,
     put,
@@ -147,3 +150,18 @@ def test_a_hostile_file_fails_at_its_stage_and_leaves_no_object(
     assert media["sha256"] is None and media["streamUrl"] is None
     assert stored_objects(service.settings) == before
     assert media_state(service, token, ticket["mediaId"]) == media
+
+
+def test_a_shared_photo_is_its_preview_without_location(
+    module_service: RunningService, phone_media: PhoneMedia
+) -> None:
+    service, token = module_service, module_service.token(subject())
+    done = upload_ok(service, token, phone_media.heic, "image/heic")
+    link = create_link(service, token, [done["id"]])
+    (seen,) = ok(shared(service, link["token"]))["sharedMedia"]["medias"]
+    assert (seen["mediaType"], seen["playbackMediaType"]) == ("image/heic", "image/jpeg")
+    assert seen["thumbhash"] and (seen["width"], seen["height"]) == (64, 48)
+    preview = httpx.get(seen["streamUrl"]["url"], timeout=30)
+    assert preview.headers["content-type"] == "image/jpeg"
+    with Image.open(io.BytesIO(preview.content)) as picture:
+        assert not picture.getexif()  # the location stays with the original

@@ -26,7 +26,7 @@ UPLOAD = """query($id: ID!) { upload(uploadId: $id) {
   media { id status } } }"""
 SETTLE_S = 30.0
 COMPLETE = """mutation($id: ID!) { completeUpload(uploadId: $id) {
-  id status failureReason sizeBytes streamUrl { url } } }"""
+  id status failureReason sizeBytes sha256 streamUrl { url } downloadUrl { url } } }"""
 ABORT = "mutation($id: ID!) { abortUpload(uploadId: $id) }"
 
 

@@ -17,7 +17,7 @@ CREATE_LINK = """mutation($input: CreateShareLinkInput!) { createShareLink(input
   id token url title expiresAt allowDownload hasPassword viewCount medias { id name } } }"""
 SHARED = """query($token: String!, $password: String) {
   sharedMedia(token: $token, password: $password) { title expiresAt allowDownload
-    medias { id kind mediaType width height durationSeconds hasThumbnail
+    medias { id kind mediaType playbackMediaType thumbhash width height durationSeconds hasThumbnail
       streamUrl { url expiresAt } thumbnailUrl { url expiresAt }
       downloadUrl { url expiresAt } } } }"""
 LINKS = """query($first: Int, $after: String) { shareLinks(first: $first, after: $after) {

@@ -124,6 +124,8 @@ def test_the_anonymous_view_has_no_owner_only_fields(service: RunningService) ->
         "id",
         "kind",
         "mediaType",
+        "playbackMediaType",
+        "thumbhash",
         "width",
         "height",
         "durationSeconds",

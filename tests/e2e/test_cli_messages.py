@@ -51,10 +51,11 @@ def write(path: Path, data: bytes) -> Path:
 # name -> (files -> args, extra environment, expected fragment of the one stderr line)
 REFUSALS: dict[str, tuple[Callable[[Path, RunningService], list[str]], dict[str, str], str]] = {
     "empty file": (lambda d, s: ["upload", str(write(d / "e.mp4", b""))], {}, "is empty"),
-    "gif": (
-        lambda d, s: ["upload", str(write(d / "a.gif", b"GIF89a" + b"\0" * 64))],
+    "bmp": (
+        lambda d, s: ["upload", str(write(d / "a.bmp", b"BM" + b"\0" * 64))],
         {},
-        "image/jpeg, image/png, video/mp4, video/webm",
+        "image/avif, image/gif, image/heic, image/heif, image/jpeg, image/png, image/webp, "
+        "video/mp4, video/quicktime, video/webm, video/x-matroska",
     ),
     "no extension, not media": (
         lambda d, s: ["upload", str(write(d / "notes", b"hello"))],

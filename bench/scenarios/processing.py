@@ -31,13 +31,13 @@ CHILD_TIMEOUT_S = 600.0
 CHILD = """
 import json, resource, sys, time
 from pathlib import Path
+import av
+from media.processing import process
 kind, path, declared, work = sys.argv[1:5]
-start = time.monotonic()
+start = time.monotonic()  # after the imports: what a running worker pays per job
 if kind == "process":
-    from media.processing import process
     process(Path(path), declared, Path(work))
 else:
-    import av
     with av.open(path) as container:
         for _ in container.decode(video=0):
             pass
@@ -70,19 +70,19 @@ def make_clip(path: Path, codec: str, seconds: float) -> Path:
         video.options = {"preset": "ultrafast"}
         if codec == "libx265":
             video.options = {"preset": "ultrafast", "x265-params": "log-level=none"}
+        audio: Any = out.add_stream("aac", rate=48_000)  # every stream before the first packet
+        audio.layout = "stereo"
         for index in range(round(seconds * FPS)):
             frame = pictures[index % PATTERNS]
             frame.pts, frame.time_base = index, Fraction(1, FPS)
             out.mux(video.encode(frame))
         out.mux(video.encode(None))
-        _silence(out, seconds)
+        _silence(out, audio, seconds)
     return path
 
 
-def _silence(out: Any, seconds: float) -> None:
-    audio = out.add_stream("aac", rate=48_000)
-    audio.layout = "stereo"
-    # Audio after video in the file is fine: the muxer interleaves by timestamp at write.
+def _silence(out: Any, audio: Any, seconds: float) -> None:
+    # Audio after video is fine: the muxer interleaves by timestamp at write.
     for start in range(0, int(seconds * 48_000), 1024):
         frame = av.AudioFrame(format="fltp", layout="stereo", samples=1024)
         for plane in frame.planes:

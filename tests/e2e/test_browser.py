@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import http.server
 import os
 import shutil
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,7 +43,21 @@ def chromium_path() -> str:
     path = shutil.which("chromium")
     if path is None:
         unavailable("Debian's chromium is not installed (apt-get install chromium)")
-    return str(path)
+    return _without_realtime(str(path))
+
+
+@functools.cache
+def _without_realtime(chromium: str) -> str:
+    """Run as root, Chromium raises media threads to SCHED_FIFO (it holds CAP_SYS_NICE), and a
+    real-time thread that spins starves every other process of the machine, the test run
+    included. Started without that capability, it keeps ordinary scheduling."""
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or setpriv is None:
+        return chromium
+    wrapper = Path(tempfile.mkdtemp(prefix="chromium-")) / "chromium"
+    wrapper.write_text(f'#!/bin/sh\nexec {setpriv} --bounding-set=-sys_nice {chromium} "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)
 
 
 @contextlib.contextmanager

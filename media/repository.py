@@ -140,23 +140,23 @@ class Repository:
             database,
             clock=clock,
             media_models=self._media_models,
-            announce=self.announce,
-            announced=self.announced,
+            announce=self._announce_event,
+            announced=self._announced_event,
         )
 
     async def _announce(self, kind: MediaEventKind, media_id: str) -> None:
-        await self.announce(MediaEvent(kind=kind.value, media_id=media_id))
+        await self._announce_event(MediaEvent(kind=kind.value, media_id=media_id))
 
     def _announced(self, kind: MediaEventKind, media_id: str) -> None:
-        self.announced(MediaEvent(kind=kind.value, media_id=media_id))
+        self._announced_event(MediaEvent(kind=kind.value, media_id=media_id))
 
-    async def announce(self, event: MediaEvent) -> None:
+    async def _announce_event(self, event: MediaEvent) -> None:
         """Inside the write's transaction: NOTIFY every process (PostgreSQL sends it at commit,
         and never for a rollback). One per state change: never heartbeats or progress."""
         if self._postgres:
             await self._t.media.raw("SELECT pg_notify({}, {})", CHANNEL, event_payload(event))
 
-    def announced(self, event: MediaEvent) -> None:
+    def _announced_event(self, event: MediaEvent) -> None:
         """After the commit on SQLite: the only process there is hears it directly."""
         if not self._postgres and self._events is not None:
             self._events(event)

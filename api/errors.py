@@ -14,20 +14,15 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
 from api.context import request_id
-from media.errors import (
-    MediaError,
-)
+from media.errors import MediaError
 
 logger = logging.getLogger("media.api")
 
 INTERNAL = "INTERNAL"
 INTERNAL_MESSAGE = "Internal server error"
 MAX_MESSAGE_LENGTH = 300
-RETRY_AFTER_S = "5"
 # graphql-core appends " Did you mean 'subject'?" to validation errors: a map of the schema.
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
-
-# Order matters: the first matching class wins (subclasses before their bases).
 
 # Fixed messages where the detail could name a host, key or signature check.
 _FIXED_MESSAGES = {
@@ -36,18 +31,6 @@ _FIXED_MESSAGES = {
     "NOT_FOUND": "Not found",
     "UNAVAILABLE": "A dependency is unavailable; retry later",
 }
-
-_HTTP_STATUS = {
-    "UNAUTHENTICATED": 401,
-    "FORBIDDEN": 403,
-    "NOT_FOUND": 404,
-    "BAD_USER_INPUT": 400,
-    "CONFLICT": 409,
-    "RATE_LIMITED": 429,
-    "UNAVAILABLE": 503,
-    INTERNAL: 500,
-}
-
 
 # RFC 6750 §3: the refusal reasons a client can act on; every other one reads "invalid".
 _TOKEN_REASONS = {
@@ -73,8 +56,8 @@ def token_reason(exc: MediaError) -> str:
 
 def error_code(exc: BaseException) -> str:
     """The `extensions.code` of an exception; INTERNAL for anything unexpected."""
-    # Each MediaError class carries its code (media/errors.py); only mapped ones reach clients.
-    if isinstance(exc, MediaError) and exc.code in _HTTP_STATUS:
+    # Each MediaError class carries its code (media/errors.py); bugs never reach clients.
+    if isinstance(exc, MediaError) and exc.expected:
         return exc.code
     return INTERNAL
 
@@ -242,10 +225,10 @@ def media_error_response(request: Request[Any, Any, Any], exc: Exception) -> Res
             f'Bearer error="invalid_token", error_description="{description}"'
         )
         extensions["reason"] = reason
-    elif code in ("UNAVAILABLE", "RATE_LIMITED"):
-        headers["Retry-After"] = RETRY_AFTER_S
+    if exc.retry_after_s is not None:
+        headers["Retry-After"] = str(exc.retry_after_s)
     message = error_message(exc, code)
-    return transport_response(_HTTP_STATUS[code], message, code, ident, headers, extensions)
+    return transport_response(exc.status_code, message, code, ident, headers, extensions)
 
 
 _TRANSPORT_CODES = {

@@ -21,7 +21,7 @@ from litestar.types import ASGIApp
 from api import graphql_controller
 from media.clock import utc_now
 from media.config import Settings
-from media.errors import MediaError
+from media.errors import MediaError, Unavailable
 from media.listener import Listener
 from media.service import MediaService
 from pages import TEMPLATE_DIRECTORY, share_page_handlers
@@ -50,7 +50,7 @@ async def readyz(request: Request[object, object, State]) -> Response[dict[str, 
     report = await service.readiness()
     ready = all(value == "ok" for value in report.values())
     status = 200 if ready else 503
-    headers = {} if ready else {"Retry-After": "5"}
+    headers = {} if ready else {"Retry-After": str(Unavailable.retry_after_s)}
     return Response(
         {"status": "ok" if ready else "unavailable", **report}, status_code=status, headers=headers
     )

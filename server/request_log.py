@@ -42,7 +42,7 @@ def log_unhandled(log: Logger, scope: Scope, traceback: list[str]) -> None:
     matches exact classes and status codes only, so the decision is made here."""
     route = scope.get("path_template") or redact_path(scope.get("path", ""))
     exc = sys.exc_info()[1]
-    if isinstance(exc, MediaError) and exc.code not in ("INTERNAL", "CONFIG"):
+    if isinstance(exc, MediaError) and exc.expected:
         # The request line (RequestLogMiddleware) already records the status: no second line.
         logger.debug("%s %s refused: %s", scope.get("method"), route, exc.code)
         return

@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import anyio
 
+from media.errors import Unavailable
 from media.models import StreamTarget
 from streaming.ranges import ByteRange, unsatisfied_content_range
 
@@ -32,7 +33,6 @@ FORBIDDEN_BODY = b'{"error":"forbidden"}'
 PRECONDITION_FAILED_BODY = b'{"error":"precondition_failed"}'
 RANGE_NOT_SATISFIABLE_BODY = b'{"error":"range_not_satisfiable"}'
 METHOD_NOT_ALLOWED_BODY = b'{"error":"method_not_allowed"}'
-RETRY_AFTER_S = 5
 EXPOSED_HEADERS = "Content-Range, Accept-Ranges, Content-Length, ETag, Content-Disposition"
 SECURITY_HEADERS: HeaderPairs = (
     (b"x-content-type-options", b"nosniff"),
@@ -170,11 +170,11 @@ def forbidden(common: HeaderPairs) -> Answer:
     return _short(403, FORBIDDEN_BODY, [*common, _NO_STORE])
 
 
-def unavailable(common: HeaderPairs, dependency: str) -> Answer:
+def unavailable(common: HeaderPairs, exc: Unavailable) -> Answer:
     """503 with Retry-After and a machine-readable code (docs/security.md INV-5)."""
-    code = dependency if dependency in ("storage", "database") else "service"
+    code = exc.dependency if exc.dependency in ("storage", "database") else "service"
     body = f'{{"error":"{code}_unavailable"}}'.encode()
-    headers = [*common, _NO_STORE, (b"retry-after", b"%d" % RETRY_AFTER_S)]
+    headers = [*common, _NO_STORE, (b"retry-after", b"%d" % exc.retry_after_s)]
     return _short(503, body, headers)
 
 

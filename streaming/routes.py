@@ -21,7 +21,7 @@ from litestar.exceptions import NotFoundException
 from litestar.handlers import ASGIRouteHandler
 from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 
-from media.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated, Unavailable
+from media.errors import MediaError, Unavailable
 from media.models import StreamTarget
 from media.service import utc_now
 from streaming import responses as answer
@@ -44,8 +44,6 @@ _SINGLE_HEADERS = frozenset({b"range", b"if-range", b"origin"})
 _LIST_HEADERS = frozenset(
     {b"if-match", b"if-unmodified-since", b"if-none-match", b"if-modified-since"}
 )
-# Every way a URL can be unusable looks alike to the caller (docs/security.md §1.13).
-_REJECTED = (Forbidden, NotFound, Unauthenticated, InvalidInput, Conflict)
 
 # (method, route template, status, body bytes sent, seconds): the request log and metrics hook.
 RequestObserver = Callable[[str, str, int, int, float], None]
@@ -207,10 +205,8 @@ async def _serve(
     source: StreamSource = scope["app"].state.stream_source
     try:
         target = await source.open_stream(token)
-    except _REJECTED:
-        return answer.forbidden(common)
-    except Unavailable as exc:
-        return answer.unavailable(common, exc.dependency)
+    except MediaError as exc:
+        return _refusal(exc, common)
     rep = answer.representation(target, common, config.clock())
     validators = Validators(etag=target.etag.strip('"'), last_modified=target.last_modified)
     if lists:
@@ -231,12 +227,20 @@ async def _serve(
         range_header = None  # §13.1.5: a stale validator turns a range request into a full GET
     try:
         return await _body_answer(source, rep, target, range_header)
-    except _REJECTED:
+    except MediaError as exc:
         # The object went away after the lookup (deleted meanwhile): the same 403 as any
         # unusable URL, never a 500 (docs/security.md §1.13).
-        return answer.forbidden(common)
-    except Unavailable as exc:
-        return answer.unavailable(common, exc.dependency)
+        return _refusal(exc, common)
+
+
+def _refusal(exc: MediaError, common: answer.HeaderPairs) -> answer.Answer:
+    """503 when a dependency is down; otherwise every way a URL can be unusable looks alike to
+    the caller: one 403 (docs/security.md §1.13). Bugs propagate (500)."""
+    if isinstance(exc, Unavailable):
+        return answer.unavailable(common, exc)
+    if not exc.expected:
+        raise exc
+    return answer.forbidden(common)
 
 
 def _text(value: bytes | None) -> str | None:

@@ -11,55 +11,43 @@ from litestar.params import FromPath
 from litestar.response import Response
 
 from media.config import Settings
-from media.errors import (
-    Conflict,
-    Forbidden,
-    InvalidInput,
-    LengthRequired,
-    MediaError,
-    NotFound,
-    RateLimited,
-    TooLarge,
-    Unavailable,
-    UnsupportedMediaType,
-    UploadTimeout,
-)
+from media.errors import InvalidInput, MediaError, NotFound, Unavailable
 from media.service import MediaService
 from media.service.multipart import MAX_PART_BYTES
 
 logger = logging.getLogger("media.upload")
 
-# docs/security.md §2.5, most specific class first.
-_STATUS: tuple[tuple[type[MediaError], int, str], ...] = (
-    (Forbidden, 403, "forbidden"),
-    (NotFound, 403, "forbidden"),
-    (Conflict, 409, "conflict"),
-    (LengthRequired, 411, "length_required"),
-    (TooLarge, 413, "too_large"),
-    (UnsupportedMediaType, 415, "unsupported_media_type"),
-    (UploadTimeout, 408, "timeout"),
-    (InvalidInput, 400, "bad_request"),
-    (RateLimited, 429, "rate_limited"),
-    (Unavailable, 503, "unavailable"),
-)
+# The body's word for each status a MediaError carries (media/errors.py).
+_ERROR_WORDS = {
+    400: "bad_request",
+    403: "forbidden",
+    408: "timeout",
+    409: "conflict",
+    411: "length_required",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    503: "unavailable",
+}
 
 
 def error_response(exc: MediaError) -> Response[dict[str, object]]:
-    """The one mapping of core errors to upload answers; no detail for signature failures."""
-    for kind, status, code in _STATUS:
-        if isinstance(exc, kind):
-            body: dict[str, object] = {"error": code}
-            headers: dict[str, str] = {"Cache-Control": "no-store"}
-            if status == 503:
-                body["error"] = (
-                    f"{exc.dependency}_unavailable" if isinstance(exc, Unavailable) else code
-                )
-                headers["Retry-After"] = "5"
-            elif status not in (403, 409) and exc.detail:
-                body["message"] = exc.detail
-            return Response(body, status_code=status, headers=headers)
-    logger.error("unmapped error %s on upload", type(exc).__name__)
-    return Response({"error": "internal"}, status_code=500)
+    """A core error as an upload answer; no detail for signature failures."""
+    # A URL that names nothing looks like any other unusable URL (docs/security.md §1.13).
+    status = 403 if isinstance(exc, NotFound) else exc.status_code
+    word = _ERROR_WORDS.get(status)
+    if word is None:
+        logger.error("unmapped error %s on upload", type(exc).__name__)
+        return Response({"error": "internal"}, status_code=500)
+    body: dict[str, object] = {"error": word}
+    headers: dict[str, str] = {"Cache-Control": "no-store"}
+    if isinstance(exc, Unavailable):
+        body["error"] = f"{exc.dependency}_unavailable"
+    elif status not in (403, 409) and exc.detail:
+        body["message"] = exc.detail
+    if exc.retry_after_s is not None:
+        headers["Retry-After"] = str(exc.retry_after_s)
+    return Response(body, status_code=status, headers=headers)
 
 
 def _content_length(request: Request[object, object, State]) -> int | None:

@@ -12,6 +12,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException as LitestarHTTPException
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
+from strawberry.utils.str_converters import to_camel_case
 
 from api.context import request_id
 from media.errors import MediaError
@@ -31,6 +32,16 @@ _FIXED_MESSAGES = {
     "NOT_FOUND": "Not found",
     "UNAVAILABLE": "A dependency is unavailable; retry later",
 }
+
+# The core names a field as its own attribute (`size_bytes`); GraphQL as the schema does: in
+# camelCase, and the listing filter's dates as their input fields.
+_FIELD_NAMES = {"date_from": "mediaDateFrom", "date_to": "mediaDateTo"}
+
+
+def graphql_field(name: str) -> str:
+    """The schema's name of a field a core error names."""
+    return _FIELD_NAMES.get(name) or to_camel_case(name)
+
 
 # RFC 6750 §3: the refusal reasons a client can act on; every other one reads "invalid".
 _TOKEN_REASONS = {
@@ -67,7 +78,7 @@ def error_message(exc: MediaError, code: str) -> str:
     fixed = _FIXED_MESSAGES.get(code)
     if fixed is not None:
         return fixed
-    return (exc.detail or code.replace("_", " ").lower())[:MAX_MESSAGE_LENGTH]
+    return (exc.message(graphql_field) or code.replace("_", " ").lower())[:MAX_MESSAGE_LENGTH]
 
 
 def error_extensions(exc: MediaError, code: str) -> dict[str, Any]:
@@ -75,7 +86,7 @@ def error_extensions(exc: MediaError, code: str) -> dict[str, Any]:
     extensions: dict[str, Any] = {"code": code}
     field = exc.data.get("field")
     if isinstance(field, str):
-        extensions["field"] = field
+        extensions["field"] = graphql_field(field)
     limit = exc.data.get("limit")
     if isinstance(limit, int | float) and not isinstance(limit, bool):
         extensions["limit"] = limit

@@ -17,9 +17,6 @@ from strawberry.extensions import (
 )
 
 from media.config import Settings
-from media.service import MAX_PAGE_SIZE
-
-__all__ = ["MAX_PAGE_SIZE", "limit_extensions"]
 
 CACHE_SIZE = 256
 

@@ -15,8 +15,6 @@ from api.upload_types import MultipartUpload, UploadPartUrl
 from media.errors import InvalidInput
 from media.service import CreateUpload
 
-MAX_FILE_NAME_LENGTH = 255  # the width of the stored name column
-
 MediaIdArgument = Annotated[
     strawberry.ID, strawberry.argument(description="The opaque media id (Media.id).")
 ]
@@ -42,6 +40,7 @@ PartNumbersArgument = Annotated[
 
 
 def _size(value: float, field: str = "sizeBytes") -> int:
+    """A GraphQL Float that must hold a whole number of bytes (Int stops at 2^31)."""
     if not math.isfinite(value) or not value.is_integer():
         raise InvalidInput(f"{field} must be a whole number", field=field)
     return int(value)
@@ -49,23 +48,12 @@ def _size(value: float, field: str = "sizeBytes") -> int:
 
 def _create_request(input: CreateUploadInput) -> CreateUpload:
     return CreateUpload(
-        file_name=_file_name(input.file_name),
+        file_name=input.file_name,
         media_type=input.media_type,
         size_bytes=_size(input.size_bytes),
         media_date=input.media_date,
-        sha256=None if input.sha256 is None else input.sha256.strip().lower(),
+        sha256=input.sha256,
     )
-
-
-def _file_name(value: str) -> str:
-    name = value.strip()
-    if not name or len(name) > MAX_FILE_NAME_LENGTH:
-        raise InvalidInput(
-            f"fileName needs 1 to {MAX_FILE_NAME_LENGTH} characters", field="fileName"
-        )
-    if any(ord(char) < 32 or ord(char) == 127 for char in name):
-        raise InvalidInput("fileName contains control characters", field="fileName")
-    return name
 
 
 async def resolve_create_upload(info: Info, input: CreateUploadArgument) -> UploadTicket:

@@ -7,6 +7,8 @@ carry theirs) and `retry_after_s` the `Retry-After` of a refusal that passes (do
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class MediaError(Exception):
     """Base of every error the core raises on purpose; as such, a bug (INTERNAL, 500)."""
@@ -19,6 +21,13 @@ class MediaError(Exception):
         super().__init__(detail or self.__class__.__name__)
         self.detail = detail
         self.data = data
+
+    def message(self, spell: Callable[[str], str] = str) -> str:
+        """The detail, with `{field}` replaced by the field's name as `spell` writes it."""
+        field = self.data.get("field")
+        if not isinstance(field, str):
+            return self.detail
+        return self.detail.replace("{field}", spell(field))
 
     @property
     def expected(self) -> bool:
@@ -58,7 +67,8 @@ class NotFound(MediaError):
 
 
 class InvalidInput(MediaError):
-    """Bad input; `data['field']` names the offending field when there is one."""
+    """Bad input; `data['field']` names the offending field as the core names it (`size_bytes`)
+    when there is one, and `{field}` in the detail stands for that name as the edge spells it."""
 
     code = "BAD_USER_INPUT"
     status_code = 400

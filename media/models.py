@@ -35,6 +35,7 @@ class UploadState(enum.StrEnum):
 
 
 SHARE_TITLE_LENGTH = 200  # the widest title a share link stores
+NAME_LENGTH = 255  # the widest file name a media stores
 
 # Uploads that may still receive or process bytes.
 OPEN_UPLOAD_STATES = frozenset({UploadState.PENDING, UploadState.RECEIVING, UploadState.PROCESSING})

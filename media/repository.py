@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import unicodedata
 from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
@@ -14,7 +13,7 @@ from piccolo.engine.postgres import PostgresEngine
 from media import jobstore
 from media.clock import utc_now
 from media.db import Database, guarded
-from media.errors import Conflict, InvalidInput, NotFound, UnsupportedMediaType
+from media.errors import Conflict, NotFound
 from media.listener import CHANNEL, event_payload
 from media.models import (
     OPEN_UPLOAD_STATES,
@@ -42,7 +41,6 @@ from media.models import (
 from media.share_store import ShareStore
 from media.tables import (
     ATTACHED_SQL,
-    NAME_LENGTH,
     aware,
     envelope_row,
     metadata_values,
@@ -63,20 +61,7 @@ from media.tables import (
 from media.telemetry.metrics import UPLOADS
 
 FINAL_UPLOAD_STATES = (UploadState.DONE, UploadState.FAILED, UploadState.EXPIRED)
-# Bidirectional overrides make "evil\u202egpj.exe" look like "evilexe.jpg".
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 REASON_LENGTH = 255
-
-
-def check_name(value: str, field: str) -> None:
-    """Raise InvalidInput(field=...) for an empty, too long or control-character name."""
-    if not value.strip():
-        raise InvalidInput("empty", field=field)
-    if len(value) > NAME_LENGTH:
-        raise InvalidInput("too long", field=field, limit=NAME_LENGTH)
-    for char in value:
-        if unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or char in _BIDI_CONTROLS:
-            raise InvalidInput("control character", field=field)
 
 
 def _like_pattern(text: str) -> str:
@@ -210,17 +195,11 @@ class Repository:
 
     @guarded
     async def create_media(self, owner: Owner, new: NewMedia) -> tuple[Media, UploadRequest]:
-        """Validate, then write media, binding, metadata and upload request in one transaction."""
-        check_name(new.name, "name")
-        check_name(new.original_file_name, "original_file_name")
-        if new.size_bytes <= 0:
-            raise InvalidInput("size must be positive", field="size_bytes")
-        known = await self.media_type(new.media_type.mime_type)
-        if known is None:
-            raise UnsupportedMediaType(field="media_type", media_type=new.media_type.mime_type)
+        """Write media, binding, metadata and upload request (checked by the service) in one
+        transaction."""
         t, now = self._t, self._now()
         async with self._db.transaction():
-            media = new_media_row(t.media, new, known, now)
+            media = new_media_row(t.media, new, now)
             row = (await t.media.insert(media).returning(*t.media.all_columns()))[0]
             await t.binding.insert(new_binding_row(t.binding, row["id"], owner, now))
             await t.metadata.insert(
@@ -260,9 +239,8 @@ class Repository:
     async def list_media(
         self, owner: Owner | None, filter: MediaFilter, first: int, after: Cursor | None
     ) -> MediaPage:
-        """One page newest first by (created_at, id); two queries at most."""
-        if first < 0:
-            raise InvalidInput("first must not be negative", field="first")
+        """One page newest first by (created_at, id); two queries at most (`first` checked by
+        the service)."""
         sql, args = _listing_sql(owner, filter, first, after)
         rows = await self._t.media.raw(sql, *args)
         items = await self._media_models(rows[:first])

@@ -113,7 +113,7 @@ class ShareStore:
             )
             keys = {row["public_id"]: row["id"] for row in found}
             if len(keys) != len(new.media_ids):
-                raise NotFound("media", field="mediaIds")  # deleted since it was checked
+                raise NotFound("media", field="media_ids")  # deleted since it was checked
             row = t.share_link(
                 id=new.id,
                 token=new.token,

@@ -24,6 +24,7 @@ from piccolo.table import Table
 
 from media.ids import MEDIA_ID_LENGTH, new_media_id
 from media.models import (
+    NAME_LENGTH,
     SHARE_TITLE_LENGTH,
     Envelope,
     Media,
@@ -41,7 +42,6 @@ from media.models import (
     UploadState,
 )
 
-NAME_LENGTH = 255
 SUBJECT_LENGTH = 255
 ISSUER_LENGTH = 512
 KEY_LENGTH = 512
@@ -385,14 +385,14 @@ def thumbnail_row(table: Any, media_key: int, thumbnail: Thumbnail) -> Any:
     )
 
 
-def new_media_row(table: Any, new: NewMedia, known: MediaType, now: datetime) -> Any:
+def new_media_row(table: Any, new: NewMedia, now: datetime) -> Any:
     """A new IN_PROGRESS media row of `table` (a bound MediaRow)."""
     return table(
         public_id=new_media_id(),
         name=new.name,
         name_folded=new.name.casefold(),
-        media_type=known.mime_type,
-        kind=known.kind.value,
+        media_type=new.media_type.mime_type,
+        kind=new.media_type.kind.value,
         status=MediaStatus.IN_PROGRESS.value,
         size_bytes=new.size_bytes,
         storage_key=new.storage_key,

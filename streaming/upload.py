@@ -44,7 +44,7 @@ def error_response(exc: MediaError) -> Response[dict[str, object]]:
     if isinstance(exc, Unavailable):
         body["error"] = f"{exc.dependency}_unavailable"
     elif status not in (403, 409) and exc.detail:
-        body["message"] = exc.detail
+        body["message"] = exc.message()
     if exc.retry_after_s is not None:
         headers["Retry-After"] = str(exc.retry_after_s)
     return Response(body, status_code=status, headers=headers)

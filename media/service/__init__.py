@@ -13,7 +13,7 @@ from media.service.context import Parts
 from media.service.events import Events
 from media.service.identity import Identity
 from media.service.ingest import Ingest
-from media.service.library import MAX_PAGE_SIZE, Library
+from media.service.library import Library
 from media.service.multipart import Multipart
 from media.service.processing import Processing
 from media.service.shares import CreateShareLink, Shares
@@ -23,7 +23,6 @@ from media.service.uploads import CreateUpload, UploadOutcome, Uploads
 logger = logging.getLogger("media.service")
 
 __all__ = [
-    "MAX_PAGE_SIZE",
     "CreateShareLink",
     "CreateUpload",
     "Events",

@@ -20,15 +20,14 @@ from media.models import (
     Purpose,
     SignedUrl,
 )
+from media.service import inputs
 from media.service.context import Parts
 from media.service.cursor import decode_cursor
-from media.service.dates import input_instant
 from media.service.events import Events
 from media.service.identity import owner_filter, require_user
 
 logger = logging.getLogger("media.library")
 
-MAX_PAGE_SIZE = 100
 DELETE_ATTEMPTS = 3
 
 
@@ -74,8 +73,7 @@ class Library:
         media_filter: MediaFilter,
     ) -> MediaPage:
         """One page of the caller's media, newest first."""
-        if not 0 <= first <= MAX_PAGE_SIZE:
-            raise InvalidInput(f"first must be between 0 and {MAX_PAGE_SIZE}", field="first")
+        inputs.page_size(first)
         media_filter = _checked(media_filter)
         cursor = decode_cursor(after) if after else None
         if principal.is_anonymous or not principal.is_user:
@@ -92,8 +90,7 @@ class Library:
             return None
         if purpose is Purpose.THUMBNAIL and not media.has_thumbnail:
             return None
-        if expires_in is not None and expires_in < 1:
-            raise InvalidInput("expiresIn must be at least 1 second", field="expiresIn")
+        inputs.expires_in(expires_in)
         settings = self._parts.settings
         # A client asking for more than the cap gets the cap (docs/security.md §1.4).
         ttl = settings.url_ttl_s if expires_in is None else min(expires_in, URL_TTL_CAP_S)
@@ -151,11 +148,11 @@ def _checked(media_filter: MediaFilter) -> MediaFilter:
     """The filter with its dates in UTC; InvalidInput for dates no query could use."""
     start, end = media_filter.date_from, media_filter.date_to
     if start is not None:
-        start = input_instant(start, "mediaDateFrom")
+        start = inputs.instant(start, "date_from")
     if end is not None:
-        end = input_instant(end, "mediaDateTo")
+        end = inputs.instant(end, "date_to")
     if isinstance(start, datetime) and isinstance(end, datetime) and start > end:
         raise InvalidInput("mediaDateFrom is after mediaDateTo", field="filter")
     if media_filter.name_contains is not None and len(media_filter.name_contains) > 255:
-        raise InvalidInput("name filter too long", field="nameContains")
+        raise InvalidInput("name filter too long", field="name_contains")
     return dataclasses.replace(media_filter, date_from=start, date_to=end)

@@ -62,23 +62,23 @@ def plan_part_size(size: int, requested: int | None) -> int:
         return max(DEFAULT_MIN_PART_BYTES, -(-size // (MAX_PARTS * MiB)) * MiB)
     if requested < MIN_PART_BYTES:
         raise InvalidInput(
-            f"partSize must be at least {MIN_PART_BYTES} bytes (5 MiB)",
-            field="partSize",
+            f"{{field}} must be at least {MIN_PART_BYTES} bytes (5 MiB)",
+            field="part_size",
             limit=MIN_PART_BYTES,
         )
     if requested > MAX_PART_BYTES:
         raise InvalidInput(
-            f"partSize must be at most {MAX_PART_BYTES} bytes (5 GiB)",
-            field="partSize",
+            f"{{field}} must be at most {MAX_PART_BYTES} bytes (5 GiB)",
+            field="part_size",
             limit=MAX_PART_BYTES,
         )
     if requested % MiB:
         # Whole MiB: every fixed chunk size of encryption at rest divides a part.
-        raise InvalidInput("partSize must be a multiple of 1048576 bytes (1 MiB)", field="partSize")
+        raise InvalidInput("{field} must be a multiple of 1048576 bytes (1 MiB)", field="part_size")
     if -(-size // requested) > MAX_PARTS:
         raise InvalidInput(
-            f"partSize too small: an upload has at most {MAX_PARTS} parts",
-            field="partSize",
+            f"{{field}} too small: an upload has at most {MAX_PARTS} parts",
+            field="part_size",
             limit=MAX_PARTS,
         )
     return requested
@@ -95,7 +95,7 @@ class Multipart:
         self, principal: Principal, request: CreateUpload, part_size: int | None
     ) -> MultipartState:
         """An IN_PROGRESS media and an open multipart upload, living MEDIA_MULTIPART_TTL_S."""
-        owner, media_type = await self._uploads.admit(principal, request)
+        owner, request, media_type = await self._uploads.admit(principal, request)
         size = plan_part_size(request.size_bytes, part_size)
         storage, key = self._parts.storage, uuid.uuid4().hex
         multipart_id = await storage.create_multipart(key, content_type=media_type.mime_type)
@@ -145,12 +145,12 @@ class Multipart:
         if len(numbers) > MAX_SIGNED_PARTS:
             raise InvalidInput(
                 f"at most {MAX_SIGNED_PARTS} part numbers per call",
-                field="partNumbers",
+                field="part_numbers",
                 limit=MAX_SIGNED_PARTS,
             )
         count = upload.part_count
         if any(not 1 <= number <= count for number in numbers):
-            raise InvalidInput(f"part numbers run from 1 to {count}", field="partNumbers")
+            raise InvalidInput(f"part numbers run from 1 to {count}", field="part_numbers")
         remaining = int((upload.expires_at - self._parts.clock()).total_seconds())
         ttl_s = max(1, min(self._parts.settings.upload_ttl_s, remaining))
         return [self._part_url(principal, media, upload, n, ttl_s) for n in dict.fromkeys(numbers)]
@@ -182,7 +182,7 @@ class Multipart:
         if upload is None or (owner is not None and upload.owner != owner):
             raise NotFound("upload", id=str(upload_id))
         if upload.multipart_id is None:
-            raise InvalidInput("not a multipart upload", field="uploadId")
+            raise InvalidInput("not a multipart upload", field="upload_id")
         if upload.state is not UploadState.PENDING or upload.expires_at <= self._parts.clock():
             raise Conflict("the upload no longer accepts parts", state=upload.state.value)
         media = await repo.get_media(upload.media_id, None)
@@ -326,13 +326,13 @@ def check_parts(upload: UploadRequest, parts: Sequence[PartInfo]) -> None:
     if missing:
         shown = ", ".join(str(number) for number in missing[:_SHOWN_MISSING])
         more = f" and {len(missing) - _SHOWN_MISSING} more" if len(missing) > _SHOWN_MISSING else ""
-        raise InvalidInput(f"parts missing: {shown}{more}", field="uploadId", missing=len(missing))
+        raise InvalidInput(f"parts missing: {shown}{more}", field="upload_id", missing=len(missing))
     for number in range(1, count + 1):
         expected = upload.part_length(number)
         if by_number[number].size != expected:
             raise InvalidInput(
                 f"part {number} has {by_number[number].size} bytes, expected {expected}",
-                field="uploadId",
+                field="upload_id",
             )
     if any(part.number > count for part in parts):
-        raise InvalidInput(f"parts beyond part {count} were sent", field="uploadId")
+        raise InvalidInput(f"parts beyond part {count} were sent", field="upload_id")

@@ -33,11 +33,11 @@ from media.models import (
     ShareLinkPage,
     SignedUrl,
 )
+from media.service import inputs
 from media.service.context import Parts
 from media.service.cursor import decode_share_cursor
 from media.service.identity import owner_filter, require_user
 
-MAX_PAGE_SIZE = 100
 MAX_SHARE_MEDIA = 500
 MAX_PASSWORD_LENGTH = 256
 LINK_ID_BYTES = 12  # 16 URL-safe characters: an id, not a secret
@@ -83,8 +83,7 @@ class Shares:
         require_user(principal)
         media_ids = _media_ids(request.media_ids)
         settings = self._parts.settings
-        if request.expires_in < 1:
-            raise InvalidInput("expiresIn must be at least 1 second", field="expiresIn")
+        inputs.expires_in(request.expires_in)
         # Asking for more than the cap gets the cap; expiresAt says what was granted.
         ttl = min(request.expires_in, settings.share_max_ttl_s)
         title = _title(request.title)
@@ -97,7 +96,7 @@ class Shares:
             )
         visible = await self._store.visible_media_ids(media_ids, owner_filter(principal))
         if len(visible) != len(media_ids):
-            raise NotFound("media", field="mediaIds")
+            raise NotFound("media", field="media_ids")
         password_hash = None
         if request.password is not None:
             password = _password(request.password)
@@ -120,8 +119,7 @@ class Shares:
         self, principal: Principal, *, first: int, after: str | None
     ) -> ShareLinkPage:
         """One page of the caller's own links, newest first."""
-        if not 0 <= first <= MAX_PAGE_SIZE:
-            raise InvalidInput(f"first must be between 0 and {MAX_PAGE_SIZE}", field="first")
+        inputs.page_size(first)
         cursor = decode_share_cursor(after) if after else None
         require_user(principal)
         return await self._store.list_links(Owner.of(principal), first, cursor)
@@ -189,8 +187,7 @@ class Shares:
             return None
         if purpose is Purpose.THUMBNAIL and not media.has_thumbnail:
             return None
-        if expires_in is not None and expires_in < 1:
-            raise InvalidInput("expiresIn must be at least 1 second", field="expiresIn")
+        inputs.expires_in(expires_in)
         ttl = self._parts.settings.url_ttl_s if expires_in is None else expires_in
         if expires_in is None and purpose is Purpose.STREAM and media.duration_seconds:
             ttl = max(ttl, math.ceil(media.duration_seconds) + PLAYBACK_MARGIN_S)
@@ -225,10 +222,10 @@ def _form_subject(token: str) -> str:
 def _media_ids(values: Sequence[str]) -> tuple[str, ...]:
     ids = tuple(dict.fromkeys(values))  # duplicates collapse, the order stays
     if not ids:
-        raise InvalidInput("mediaIds must name at least one media", field="mediaIds")
+        raise InvalidInput("{field} must name at least one media", field="media_ids")
     if len(ids) > MAX_SHARE_MEDIA:
         raise InvalidInput(
-            f"at most {MAX_SHARE_MEDIA} media per link", field="mediaIds", limit=MAX_SHARE_MEDIA
+            f"at most {MAX_SHARE_MEDIA} media per link", field="media_ids", limit=MAX_SHARE_MEDIA
         )
     return ids
 

@@ -6,7 +6,7 @@ import logging
 import re
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import anyio
@@ -39,9 +39,9 @@ from media.models import (
     UploadState,
     UploadTicket,
 )
+from media.service import inputs
 from media.service.collector import PROCESSING_MARGIN
 from media.service.context import Parts
-from media.service.dates import input_instant
 from media.service.identity import owner_filter, require_user
 from media.service.ingest import Ingest
 from media.service.processing import Processing
@@ -53,7 +53,7 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 @dataclass(frozen=True, slots=True)
 class CreateUpload:
-    """The validated-to-be input of createUpload."""
+    """The input of createUpload as the edge parsed it; `Uploads.admit` checks it."""
 
     file_name: str
     media_type: str
@@ -80,7 +80,7 @@ class Uploads:
 
     async def create_upload(self, principal: Principal, request: CreateUpload) -> UploadTicket:
         """Store an IN_PROGRESS media and a pending upload; hand out its single-use PUT URL."""
-        owner, media_type = await self.admit(principal, request)
+        owner, request, media_type = await self.admit(principal, request)
         new = self.new_media(request, media_type, self._parts.settings.upload_ttl_s)
         media, upload = await self._parts.repository.create_media(owner, new)
         url = self._upload_url(principal, media, upload)
@@ -96,28 +96,33 @@ class Uploads:
             media=media,
         )
 
-    async def admit(self, principal: Principal, request: CreateUpload) -> tuple[Owner, MediaType]:
-        """Check an upload request (size, date, type, digest, quota) before any write."""
+    async def admit(
+        self, principal: Principal, request: CreateUpload
+    ) -> tuple[Owner, CreateUpload, MediaType]:
+        """Check an upload request (name, size, date, type, digest, quota) before any write;
+        the request as stored (name trimmed, date in UTC, digest in lowercase)."""
         require_user(principal)
         settings, repo = self._parts.settings, self._parts.repository
+        name = inputs.file_name(request.file_name)
         if request.size_bytes <= 0:
-            raise InvalidInput("sizeBytes must be positive", field="sizeBytes")
+            raise InvalidInput("{field} must be positive", field="size_bytes")
         if request.size_bytes > settings.max_upload_bytes:
             raise TooLarge(
-                "sizeBytes over the limit", field="sizeBytes", limit=settings.max_upload_bytes
+                "{field} over the limit", field="size_bytes", limit=settings.max_upload_bytes
             )
-        if request.media_date is not None:
-            input_instant(request.media_date, "mediaDate")
-        if request.sha256 is not None and _SHA256.fullmatch(request.sha256) is None:
-            raise InvalidInput("sha256 must be 64 lowercase hex digits", field="sha256")
+        date = request.media_date and inputs.instant(request.media_date, "media_date")
+        sha256 = request.sha256 and request.sha256.strip().lower()
+        if sha256 is not None and _SHA256.fullmatch(sha256) is None:
+            raise InvalidInput("{field} must be 64 lowercase hex digits", field="sha256")
         media_type = await repo.media_type(request.media_type.strip().lower())
         if media_type is None:
-            raise UnsupportedMediaType("media type not allowed", field="mediaType")
+            raise UnsupportedMediaType("media type not allowed", field="media_type")
         owner = Owner.of(principal)
         # One row per upload, single or multipart: each counts once.
         if await repo.count_open_uploads(owner) >= settings.max_pending_uploads:
             raise RateLimited("too many open uploads", limit=settings.max_pending_uploads)
-        return owner, media_type
+        checked = replace(request, file_name=name, media_date=date, sha256=sha256)
+        return owner, checked, media_type
 
     def new_media(
         self,
@@ -135,9 +140,7 @@ class Uploads:
             media_type=media_type,
             size_bytes=request.size_bytes,
             original_file_name=request.file_name,
-            media_date=None
-            if request.media_date is None
-            else input_instant(request.media_date, "mediaDate"),
+            media_date=request.media_date,
             storage_key=storage_key or uuid.uuid4().hex,
             upload_id=uuid.uuid4(),
             upload_expires_at=self._parts.clock() + timedelta(seconds=ttl_s),

@@ -516,6 +516,9 @@ def test_mutations_with_only_the_anonymous_scope_are_forbidden(
         ({"fileName": "   "}, "fileName"),
         ({"fileName": "x" * 256}, "fileName"),
         ({"fileName": "bad\nname.mp4"}, "fileName"),
+        ({"fileName": "bad\x00name.mp4"}, "fileName"),
+        ({"fileName": "evil\u202egpj.mp4"}, "fileName"),  # a bidi override: was `name`
+        ({"fileName": "line\u2028break.mp4"}, "fileName"),
         ({"mediaDate": "2024-01-01T00:00:00"}, "mediaDate"),
     ],
 )

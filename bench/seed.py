@@ -27,6 +27,7 @@ from media.models import (
 from media.repository import Repository
 from media.signing import UrlSigner
 from media.storage import Storage, open_storage
+from media.storage.local import LocalStorage
 from server.lifecycle import DEV_ISSUER_URL
 
 BLOCK_BYTES = 1024 * 1024
@@ -132,7 +133,8 @@ async def seed(settings: Settings, objects: dict[str, int], listing: int = 0) ->
                 generation=generation,
                 ttl_s=URL_TTL_S,
             )
-            seeded[name] = Seeded(media_id, key, size, f"/media/{token}", storage.local_path(key))
+            path = storage.file_of(key) if isinstance(storage, LocalStorage) else None
+            seeded[name] = Seeded(media_id, key, size, f"/media/{token}", path)
         thumb = _jpeg()
         for index in range(listing):
             await _create(repo, storage, owner, f"clip-{index:03d}.mp4", 4096, thumb)

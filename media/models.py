@@ -229,6 +229,11 @@ class UploadRequest:
         size = self.part_size or self.declared_size
         return min(size, self.declared_size - (number - 1) * size)
 
+    def part(self, number: int) -> PartSlot:
+        """Where part `number` (1-based) sits in the object."""
+        offset = (number - 1) * (self.part_size or self.declared_size)
+        return PartSlot(number, offset, self.part_length(number), last=number == self.part_count)
+
 
 @dataclass(frozen=True, slots=True)
 class NewMedia:
@@ -281,6 +286,17 @@ class ObjectInfo:
     last_modified: datetime
     content_type: str | None = None
     sha256: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PartSlot:
+    """Where one part of a multipart upload goes: its number, byte offset and exact size; `last`
+    when it ends the object."""
+
+    number: int
+    offset: int
+    size: int
+    last: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,6 @@ import logging
 import shutil
 import uuid
 from collections.abc import Iterable
-from pathlib import Path
 
 import anyio
 import anyio.from_thread
@@ -29,6 +28,7 @@ from media.models import (
 )
 from media.processing import DECODE_BUDGET, Limits, Processed, process
 from media.service.context import Parts
+from media.storage.files import local_copy, store_file
 
 logger = logging.getLogger("media.ingest")
 
@@ -56,7 +56,8 @@ class Ingest:
         written: list[str] = [media.storage_key]
         try:
             workdir.mkdir(parents=True)
-            source = await self._local_copy(media.storage_key, workdir)
+            source = workdir / "original"
+            await local_copy(self._parts.storage, media.storage_key, source)
             work = functools.partial(
                 process,
                 source,
@@ -94,14 +95,6 @@ class Ingest:
 
         anyio.from_thread.run(record)
 
-    async def _local_copy(self, key: str, workdir: Path) -> Path:
-        local = self._parts.storage.local_path(key)
-        if local is not None:
-            return local
-        target = workdir / "original"
-        await self._parts.storage.download(key, target)
-        return target
-
     async def _publish(
         self,
         media: Media,
@@ -116,8 +109,8 @@ class Ingest:
             made = processed.rendition
             rendition_key = uuid.uuid4().hex
             written.append(rendition_key)
-            stored = await storage.write_file(
-                rendition_key, made.path, content_type=made.media_type
+            stored = await store_file(
+                storage, rendition_key, made.path, content_type=made.media_type
             )
             rendition = Rendition(
                 media_id=media.id,
@@ -132,8 +125,8 @@ class Ingest:
         if processed.thumbnail_path is not None and processed.thumbnail_size is not None:
             thumb_key = uuid.uuid4().hex
             written.append(thumb_key)
-            thumb_info = await storage.write_file(
-                thumb_key, processed.thumbnail_path, content_type="image/jpeg"
+            thumb_info = await store_file(
+                storage, thumb_key, processed.thumbnail_path, content_type="image/jpeg"
             )
             width, height = processed.thumbnail_size
             thumbnail = Thumbnail(

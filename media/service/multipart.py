@@ -207,16 +207,10 @@ class Multipart:
         chunks = bounded_body(
             body, size, settings.upload_idle_timeout_s, settings.upload_max_duration_s
         )
-        assert upload.multipart_id is not None and upload.part_size is not None
+        assert upload.multipart_id is not None
         try:
             return await self._parts.storage.write_part(
-                media.storage_key,
-                upload.multipart_id,
-                number,
-                chunks,
-                offset=(number - 1) * upload.part_size,
-                size=size,
-                last=number == upload.part_count,
+                media.storage_key, upload.multipart_id, upload.part(number), chunks
             )
         except NotFound as exc:  # aborted or expired while the part was on its way
             raise Conflict("the upload no longer accepts parts") from exc

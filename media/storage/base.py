@@ -5,15 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Collection, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Protocol
 
 import anyio.from_thread
-import anyio.to_thread
 
 from media.config import Settings
 from media.errors import InvalidInput
-from media.models import ObjectInfo, PartInfo
+from media.models import ObjectInfo, PartInfo, PartSlot
 
 MIN_CHUNK_BYTES = 64 * 1024
 # 64 KiB chunks cost 2-3x the CPU of 256 KiB (docs/stack-notes.md §7); above 1 MiB a slow
@@ -50,19 +48,12 @@ def chunk_bytes(settings: Settings) -> int:
     return max(MIN_CHUNK_BYTES, min(MAX_CHUNK_BYTES, settings.stream_chunk_bytes))
 
 
-async def file_chunks(path: Path, block: int = FILE_BLOCK_BYTES) -> AsyncIterator[bytes]:
-    """Yield the bytes of a local file in blocks, each read in a worker thread."""
-    handle = await anyio.to_thread.run_sync(path.open, "rb")
-    try:
-        while data := await anyio.to_thread.run_sync(handle.read, block):
-            yield data
-    finally:
-        # close() of a regular file does not block; running it inline survives cancellation.
-        handle.close()
-
-
 class Storage(Protocol):
-    """An object store keyed by random UUID strings; every method may raise Unavailable."""
+    """An object store keyed by random UUID strings; every method may raise Unavailable.
+
+    Only what every backend means, so a layer over one (encryption, metrics) has each method to
+    forward or transform and nothing to fake: objects are byte streams, written once and read by
+    range. Local files go in and out through media/storage/files.py, not through the port."""
 
     async def stat(self, key: str) -> ObjectInfo:
         """Size, strong etag (no quotes), tz-aware last_modified; NotFound when absent."""
@@ -76,18 +67,6 @@ class Storage(Protocol):
         self, key: str, chunks: AsyncIterable[bytes], *, content_type: str, max_bytes: int
     ) -> ObjectInfo:
         """Store a stream atomically with its sha256; TooLarge past max_bytes, leaving nothing."""
-        ...
-
-    async def write_file(self, key: str, path: Path, *, content_type: str) -> ObjectInfo:
-        """Store the contents of a local file atomically."""
-        ...
-
-    async def download(self, key: str, path: Path) -> None:
-        """Copy an object to a local file; NotFound when absent."""
-        ...
-
-    def local_path(self, key: str) -> Path | None:
-        """The file holding the object on a local backend, else None."""
         ...
 
     async def delete(self, key: str) -> None:
@@ -107,19 +86,11 @@ class Storage(Protocol):
         ...
 
     async def write_part(
-        self,
-        key: str,
-        multipart_id: str,
-        number: int,
-        chunks: AsyncIterable[bytes],
-        *,
-        offset: int,
-        size: int,
-        last: bool = False,
+        self, key: str, multipart_id: str, part: PartSlot, chunks: AsyncIterable[bytes]
     ) -> PartInfo:
-        """Stream exactly `size` bytes as part `number` (at byte `offset`), replacing any earlier
-        one; InvalidInput when the stream ends short, NotFound when the upload is gone. `last`
-        says the part ends the object (the encryption layer seals its final chunk there)."""
+        """Stream exactly `part.size` bytes as the part, replacing any earlier one; InvalidInput
+        when the stream ends short, NotFound when the upload is gone. The slot's `last` says the
+        part ends the object (the encryption layer seals its final chunk there)."""
         ...
 
     async def list_parts(self, key: str, multipart_id: str) -> list[PartInfo]:
@@ -143,15 +114,6 @@ class Storage(Protocol):
     async def close(self) -> None:
         """Release connections and threads."""
         ...
-
-
-async def write_local_file(
-    storage: Storage, key: str, path: Path, *, content_type: str
-) -> ObjectInfo:
-    """Store a local file through `storage.write`, its size as the byte limit."""
-    check_key(key)
-    limit = await anyio.to_thread.run_sync(lambda: path.stat().st_size)
-    return await storage.write(key, file_chunks(path), content_type=content_type, max_bytes=limit)
 
 
 async def _next_chunk(chunks: AsyncIterator[bytes]) -> bytes | None:

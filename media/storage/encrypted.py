@@ -17,15 +17,13 @@ from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator, Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
-from typing import BinaryIO, Final
+from typing import Final
 
 import anyio
-import anyio.to_thread
 
 from media.errors import CorruptObject, MediaError
-from media.models import Envelope, ObjectInfo, PartInfo
-from media.storage.base import FILE_BLOCK_BYTES, Storage, check_key, check_range, write_local_file
+from media.models import Envelope, ObjectInfo, PartInfo, PartSlot
+from media.storage.base import Storage, check_key, check_range
 from media.storage.chunked import (
     CHUNK,
     FORMAT,
@@ -148,33 +146,6 @@ class EncryptedStorage:
             data = b"".join([piece async for piece in stored])
         cipher.open_chunk(index, data, final=True)
 
-    async def download(self, key: str, path: Path) -> None:
-        """Decrypt the whole object into a local file (a processing job's scratch space)."""
-        info = await self.stat(key)
-        handle: BinaryIO = await anyio.to_thread.run_sync(path.open, "wb")
-        try:
-            batch: list[bytes] = []
-            size = 0
-            async with _closing(self.read(key, 0, info.size)) as chunks:
-                async for chunk in chunks:
-                    batch.append(chunk)
-                    size += len(chunk)
-                    if size >= FILE_BLOCK_BYTES:
-                        await anyio.to_thread.run_sync(handle.writelines, batch)
-                        batch, size = [], 0
-            await anyio.to_thread.run_sync(handle.writelines, batch)
-        except BaseException:
-            handle.close()
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
-            raise
-        handle.close()
-
-    def local_path(self, key: str) -> Path | None:
-        """Always None: the bytes on disk are not the plaintext, so callers download instead."""
-        check_key(key)
-        return None
-
     # --- writes --------------------------------------------------------------------------------
 
     async def write(
@@ -198,10 +169,6 @@ class EncryptedStorage:
             raise
         return replace(info, size=plain.size, sha256=plain.sha256.hexdigest())
 
-    async def write_file(self, key: str, path: Path, *, content_type: str) -> ObjectInfo:
-        """Encrypt a local file into the store."""
-        return await write_local_file(self, key, path, content_type=content_type)
-
     # --- multipart uploads: parts are sealed at their place in the object ------------------------
 
     async def create_multipart(self, key: str, *, content_type: str) -> str:
@@ -217,15 +184,7 @@ class EncryptedStorage:
             raise
 
     async def write_part(
-        self,
-        key: str,
-        multipart_id: str,
-        number: int,
-        chunks: AsyncIterable[bytes],
-        *,
-        offset: int,
-        size: int,
-        last: bool = False,
+        self, key: str, multipart_id: str, part: PartSlot, chunks: AsyncIterable[bytes]
     ) -> PartInfo:
         """Seal the part's chunks at their index (its offset is a multiple of 16 KiB)."""
         cipher = await self._entry(key)
@@ -233,18 +192,15 @@ class EncryptedStorage:
             raise _loud(
                 CorruptObject("multipart upload without envelope", dependency="storage", key=key)
             )
-        stored_at, stored_size, final = part_layout(number, offset, size, last=last)
-        sealer = Sealer(cipher, offset // CHUNK, header=number == 1)
-        info = await self._inner.write_part(
-            key,
-            multipart_id,
-            number,
-            sealed_part(sealer, chunks, final),
-            offset=stored_at,
-            size=stored_size,
-            last=last,
+        stored_at, stored_size, final = part_layout(
+            part.number, part.offset, part.size, last=part.last
         )
-        return replace(info, size=part_plaintext_size(number, info.size))
+        sealer = Sealer(cipher, part.offset // CHUNK, header=part.number == 1)
+        stored = replace(part, offset=stored_at, size=stored_size)
+        info = await self._inner.write_part(
+            key, multipart_id, stored, sealed_part(sealer, chunks, final)
+        )
+        return replace(info, size=part_plaintext_size(part.number, info.size))
 
     async def list_parts(self, key: str, multipart_id: str) -> list[PartInfo]:
         """The inner parts, with their plaintext sizes."""

@@ -17,7 +17,7 @@ import anyio.to_thread
 
 from media.config import Settings
 from media.errors import InvalidInput, NotFound, TooLarge, Unavailable
-from media.models import ObjectInfo, PartInfo
+from media.models import ObjectInfo, PartInfo, PartSlot
 from media.storage import local_parts
 from media.storage.base import (
     FILE_BLOCK_BYTES,
@@ -25,7 +25,6 @@ from media.storage.base import (
     check_range,
     chunk_bytes,
     is_key,
-    write_local_file,
 )
 
 _TEMP_PREFIX = local_parts.TEMP_PREFIX
@@ -49,8 +48,8 @@ class LocalStorage:
             weakref.WeakValueDictionary()
         )
 
-    def local_path(self, key: str) -> Path | None:
-        """The file of an object (which may not exist)."""
+    def file_of(self, key: str) -> Path:
+        """The file that holds (or would hold) an object: this backend's own, not the port's."""
         return self._path(key)
 
     async def stat(self, key: str) -> ObjectInfo:
@@ -157,14 +156,11 @@ class LocalStorage:
             sha256=hasher.hexdigest(),
         )
 
-    async def write_file(self, key: str, path: Path, *, content_type: str) -> ObjectInfo:
-        """Copy a local file in atomically."""
-        return await write_local_file(self, key, path, content_type=content_type)
-
-    async def download(self, key: str, path: Path) -> None:
-        """Copy an object to `path`; NotFound when absent."""
+    async def link(self, key: str, target: Path) -> None:
+        """Make `target` a hard link to the object's file (a copy across filesystems); NotFound
+        when absent. Not part of the port: only a plain local folder holds objects as files."""
         source = self._path(key)
-        await self._run(_copy_out, source, path, key)
+        await self._run(_link_or_copy, source, target, key)
 
     async def delete(self, key: str) -> None:
         """Remove an object; absent is fine."""
@@ -184,30 +180,23 @@ class LocalStorage:
         return key
 
     async def write_part(
-        self,
-        key: str,
-        multipart_id: str,
-        number: int,
-        chunks: AsyncIterable[bytes],
-        *,
-        offset: int,
-        size: int,
-        last: bool = False,
+        self, key: str, multipart_id: str, part: PartSlot, chunks: AsyncIterable[bytes]
     ) -> PartInfo:
-        """Positional writes at `offset`, then fdatasync, then the part's record."""
-        final = self._path(key)
-        lock = self._part_locks.setdefault((key, number), anyio.Lock())
+        """Positional writes at the part's offset, then fdatasync, then the part's record."""
+        final, end = self._path(key), part.offset + part.size
+        lock = self._part_locks.setdefault((key, part.number), anyio.Lock())
         async with lock:
-            data, index = await self._run(local_parts.open_part, final, number)
+            data, index = await self._run(local_parts.open_part, final, part.number)
             try:
                 digest = hashlib.md5(usedforsecurity=False)
-                end = await self._write_at(data, chunks, offset, offset + size, digest)
-                if end != offset + size:
+                if await self._write_at(data, chunks, part.offset, end, digest) != end:
                     raise InvalidInput("the part body ended before its size", field="body")
             except BaseException:
                 local_parts.close(data, index)
                 raise
-            return await self._run(local_parts.finish_part, data, index, number, size, digest)
+            return await self._run(
+                local_parts.finish_part, data, index, part.number, part.size, digest
+            )
 
     async def _write_at(
         self, fd: int, chunks: AsyncIterable[bytes], position: int, end: int, digest: Any
@@ -394,13 +383,18 @@ def _pread_batch(fd: int, position: int, end: int, chunk: int, batch: int) -> li
     return blocks
 
 
-def _copy_out(source: Path, target: Path, key: str) -> None:
+def _link_or_copy(source: Path, target: Path, key: str) -> None:
     try:
-        src = source.open("rb")
+        try:
+            # Objects are never rewritten in place (writes rename a new file over the old), so a
+            # link keeps exactly these bytes, even after the object is deleted.
+            os.link(source, target)
+        except FileNotFoundError:
+            raise
+        except OSError:  # another filesystem, or links refused: a copy, in the kernel
+            shutil.copyfile(source, target)
     except FileNotFoundError:
         raise NotFound("no such object", key=key) from None
-    with src, target.open("wb") as dst:
-        shutil.copyfileobj(src, dst, FILE_BLOCK_BYTES)
 
 
 def _sweep_temp_files(root: Path, cutoff: float, keep: frozenset[str]) -> int:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Collection, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import TypeVar
 
 from opentelemetry.trace import Span
 
 from media.errors import NotFound, TooLarge, Unavailable
-from media.models import ObjectInfo, PartInfo
+from media.models import ObjectInfo, PartInfo, PartSlot
 from media.storage.base import Storage
 from media.telemetry import tracing
 from media.telemetry.metrics import STORAGE_CALLS, STORAGE_DURATION, Children
@@ -22,8 +21,6 @@ OPERATIONS = (
     "stat",
     "read",
     "write",
-    "write_file",
-    "download",
     "delete",
     "keys",
     "sweep",
@@ -55,7 +52,7 @@ class ObservedStorage:
     """Wraps a backend; the metric children of each operation are bound once, here."""
 
     def __init__(self, inner: Storage, backend: str) -> None:
-        self._inner = inner
+        self.inner = inner  # the same objects, byte for byte
         self._backend = backend
         self._calls: Children[tuple[str, str], CounterTally] = Children(
             lambda key: counter_tally(STORAGE_CALLS.labels(backend, *key))
@@ -86,11 +83,11 @@ class ObservedStorage:
 
     async def stat(self, key: str) -> ObjectInfo:
         """See Storage.stat."""
-        return await self._observe("stat", lambda: self._inner.stat(key))
+        return await self._observe("stat", lambda: self.inner.stat(key))
 
     def read(self, key: str, start: int, length: int) -> AsyncIterator[bytes]:
         """See Storage.read; the duration is the time to the first chunk."""
-        chunks = self._inner.read(key, start, length)
+        chunks = self.inner.read(key, start, length)
         # Not a current span: the body is consumed over many awaits, maybe in another task.
         current = tracing.start_span("storage read", self._attributes["read"])
         return _ObservedRead(self, chunks, current)
@@ -101,85 +98,60 @@ class ObservedStorage:
         """See Storage.write."""
         return await self._observe(
             "write",
-            lambda: self._inner.write(key, chunks, content_type=content_type, max_bytes=max_bytes),
+            lambda: self.inner.write(key, chunks, content_type=content_type, max_bytes=max_bytes),
         )
-
-    async def write_file(self, key: str, path: Path, *, content_type: str) -> ObjectInfo:
-        """See Storage.write_file."""
-        return await self._observe(
-            "write_file", lambda: self._inner.write_file(key, path, content_type=content_type)
-        )
-
-    async def download(self, key: str, path: Path) -> None:
-        """See Storage.download."""
-        await self._observe("download", lambda: self._inner.download(key, path))
-
-    def local_path(self, key: str) -> Path | None:
-        """See Storage.local_path (no I/O, not recorded)."""
-        return self._inner.local_path(key)
 
     async def delete(self, key: str) -> None:
         """See Storage.delete."""
-        await self._observe("delete", lambda: self._inner.delete(key))
+        await self._observe("delete", lambda: self.inner.delete(key))
 
     async def keys(self) -> list[str]:
         """See Storage.keys."""
-        return await self._observe("keys", self._inner.keys)
+        return await self._observe("keys", self.inner.keys)
 
     async def sweep_partial(self, older_than: datetime, keep: Collection[str] = ()) -> int:
         """See Storage.sweep_partial."""
-        return await self._observe("sweep", lambda: self._inner.sweep_partial(older_than, keep))
+        return await self._observe("sweep", lambda: self.inner.sweep_partial(older_than, keep))
 
     async def create_multipart(self, key: str, *, content_type: str) -> str:
         """See Storage.create_multipart."""
         return await self._observe(
-            "create_multipart", lambda: self._inner.create_multipart(key, content_type=content_type)
+            "create_multipart", lambda: self.inner.create_multipart(key, content_type=content_type)
         )
 
     async def write_part(
-        self,
-        key: str,
-        multipart_id: str,
-        number: int,
-        chunks: AsyncIterable[bytes],
-        *,
-        offset: int,
-        size: int,
-        last: bool = False,
+        self, key: str, multipart_id: str, part: PartSlot, chunks: AsyncIterable[bytes]
     ) -> PartInfo:
         """See Storage.write_part."""
         return await self._observe(
-            "write_part",
-            lambda: self._inner.write_part(
-                key, multipart_id, number, chunks, offset=offset, size=size, last=last
-            ),
+            "write_part", lambda: self.inner.write_part(key, multipart_id, part, chunks)
         )
 
     async def list_parts(self, key: str, multipart_id: str) -> list[PartInfo]:
         """See Storage.list_parts."""
-        return await self._observe("list_parts", lambda: self._inner.list_parts(key, multipart_id))
+        return await self._observe("list_parts", lambda: self.inner.list_parts(key, multipart_id))
 
     async def complete_multipart(
         self, key: str, multipart_id: str, parts: Sequence[PartInfo]
     ) -> ObjectInfo:
         """See Storage.complete_multipart."""
         return await self._observe(
-            "complete_multipart", lambda: self._inner.complete_multipart(key, multipart_id, parts)
+            "complete_multipart", lambda: self.inner.complete_multipart(key, multipart_id, parts)
         )
 
     async def abort_multipart(self, key: str, multipart_id: str) -> None:
         """See Storage.abort_multipart."""
         await self._observe(
-            "abort_multipart", lambda: self._inner.abort_multipart(key, multipart_id)
+            "abort_multipart", lambda: self.inner.abort_multipart(key, multipart_id)
         )
 
     async def ping(self) -> None:
         """See Storage.ping."""
-        await self._observe("ping", self._inner.ping)
+        await self._observe("ping", self.inner.ping)
 
     async def close(self) -> None:
         """See Storage.close."""
-        await self._inner.close()
+        await self.inner.close()
 
 
 class _ObservedRead:

@@ -10,7 +10,6 @@ import threading
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import anyio
@@ -22,15 +21,13 @@ from urllib3.exceptions import HTTPError
 
 from media.config import Settings, StorageUrl
 from media.errors import ConfigError, MediaError, NotFound, TooLarge, Unavailable
-from media.models import ObjectInfo, PartInfo
+from media.models import ObjectInfo, PartInfo, PartSlot
 from media.storage.base import (
-    FILE_BLOCK_BYTES,
     BlockingReader,
     check_key,
     check_range,
     chunk_bytes,
     is_key,
-    write_local_file,
 )
 
 if TYPE_CHECKING:
@@ -76,11 +73,6 @@ class S3Storage:
         # Own pool sized like the connection pool: anyio's shared 40 threads starve
         # (docs/stack-notes.md §8).
         self._limiter = anyio.CapacityLimiter(max_threads)
-
-    def local_path(self, key: str) -> Path | None:
-        """Always None: objects are remote."""
-        check_key(key)
-        return None
 
     async def stat(self, key: str) -> ObjectInfo:
         """HeadObject: size, etag without quotes, last_modified, content type."""
@@ -175,26 +167,6 @@ class S3Storage:
         info = await self.stat(key)
         return replace(info, content_type=content_type, sha256=upload.sha256.hexdigest())
 
-    async def write_file(self, key: str, path: Path, *, content_type: str) -> ObjectInfo:
-        """Upload a local file."""
-        return await write_local_file(self, key, path, content_type=content_type)
-
-    async def download(self, key: str, path: Path) -> None:
-        """Copy an object to a local file in one worker-thread hop."""
-        await self._call(key, self._download, self._name(key), path)
-
-    def _download(self, name: str, path: Path) -> None:
-        body = self._client.get_object(Bucket=self._bucket, Key=name)["Body"]
-        try:
-            with path.open("wb") as target:
-                while block := body.read(FILE_BLOCK_BYTES):
-                    target.write(block)
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
-        finally:
-            body.close()
-
     async def delete(self, key: str) -> None:
         """DeleteObject; S3 answers success for absent keys."""
         await self._call(key, self._client.delete_object, Bucket=self._bucket, Key=self._name(key))
@@ -228,18 +200,10 @@ class S3Storage:
         return created["UploadId"]
 
     async def write_part(
-        self,
-        key: str,
-        multipart_id: str,
-        number: int,
-        chunks: AsyncIterable[bytes],
-        *,
-        offset: int,
-        size: int,
-        last: bool = False,
+        self, key: str, multipart_id: str, part: PartSlot, chunks: AsyncIterable[bytes]
     ) -> PartInfo:
         """UploadPart with the stream as its body: chunks go out as they arrive."""
-        reader = BlockingReader(chunks, size)
+        reader = BlockingReader(chunks, part.size)
         try:
             sent = await self._call(
                 key,
@@ -247,15 +211,15 @@ class S3Storage:
                 Bucket=self._bucket,
                 Key=self._name(key),
                 UploadId=multipart_id,
-                PartNumber=number,
-                ContentLength=size,
+                PartNumber=part.number,
+                ContentLength=part.size,
                 Body=reader,
             )
         except MediaError:
             if reader.error is not None:
                 raise reader.error from None  # the body's failure, not the store's
             raise
-        return PartInfo(number=number, size=size, etag=sent["ETag"].strip('"'))
+        return PartInfo(number=part.number, size=part.size, etag=sent["ETag"].strip('"'))
 
     async def list_parts(self, key: str, multipart_id: str) -> list[PartInfo]:
         """ListParts through its paginator (1000 parts a page)."""

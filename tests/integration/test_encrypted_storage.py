@@ -16,9 +16,11 @@ import pytest
 from media.config import Settings
 from media.db import open_database
 from media.errors import ConfigError, CorruptObject, NotFound
+from media.models import PartSlot
 from media.repository import Repository
 from media.storage import Storage, open_storage
 from media.storage.chunked import CHUNK, HEADER, SEALED, ciphertext_size
+from media.storage.files import local_copy, store_file
 from media.storage.keyring import Keyring, rewrap_all
 from tests.integration.test_storage import (  # noqa: F401  (the contract, collected again here)
     MiB,
@@ -121,17 +123,16 @@ async def test_no_plaintext_at_rest(storage: Storage, storage_url: str, tmp_path
     thumb = tmp_path / "thumb.jpg"
     thumb.write_bytes(MARKER * 10)
     thumb_key = new_key()
-    await storage.write_file(thumb_key, thumb, content_type="image/jpeg")
+    await store_file(storage, thumb_key, thumb, content_type="image/jpeg")
     for name, size in ((key, len(data)), (thumb_key, 10 * len(MARKER))):
         at_rest = stored_bytes(storage_url, name)
         assert MARKER not in at_rest
         assert len(at_rest) == ciphertext_size(size)
         assert (await storage.stat(name)).size == size
     assert b"".join(await collect(storage.read(key, 0, len(data)))) == data
-    assert storage.local_path(key) is None  # processing must download (decrypt), never open it
     target = tmp_path / "scratch" / "copy"
     target.parent.mkdir()
-    await storage.download(key, target)
+    await local_copy(storage, key, target)  # processing's copy is decrypted, never a link
     assert target.read_bytes() == data
 
 
@@ -314,15 +315,8 @@ async def test_encrypted_parts_at_their_place(
     chunks = [data[i * part : (i + 1) * part] for i in range(count)]
     for number in reversed(range(1, count + 1)):
         body = chunks[number - 1]
-        sent = await storage.write_part(
-            key,
-            upload,
-            number,
-            pieces(body),
-            offset=(number - 1) * part,
-            size=len(body),
-            last=number == count,
-        )
+        slot = PartSlot(number, (number - 1) * part, len(body), last=number == count)
+        sent = await storage.write_part(key, upload, slot, pieces(body))
         assert sent.size == len(body)
     listed = await storage.list_parts(key, upload)
     assert [p.size for p in listed] == [len(c) for c in chunks]
@@ -341,7 +335,7 @@ async def test_a_last_part_not_sent_as_last_is_refused(storage: Storage) -> None
     data = payload(part)
     key = new_key()
     upload = await storage.create_multipart(key, content_type="video/mp4")
-    await storage.write_part(key, upload, 1, pieces(data), offset=0, size=part)
+    await storage.write_part(key, upload, PartSlot(1, 0, part), pieces(data))
     with pytest.raises(CorruptObject):
         await storage.complete_multipart(key, upload, await storage.list_parts(key, upload))
 

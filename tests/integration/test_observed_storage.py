@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY
 
 from media.config import Settings
 from media.errors import NotFound
+from media.models import PartSlot
 from media.storage import Storage, open_storage
 from media.storage.observed import ObservedStorage
 from media.telemetry.tally import flush_all
@@ -102,7 +103,7 @@ async def test_multipart_calls_are_counted(observed: tuple[Storage, str]) -> Non
     ops = ("create_multipart", "write_part", "list_parts", "complete_multipart", "abort_multipart")
     before = {op: _count(backend, op, "ok") for op in ops}
     upload = await storage.create_multipart(key, content_type="video/mp4")
-    await storage.write_part(key, upload, 1, _chunks(part), offset=0, size=len(part))
+    await storage.write_part(key, upload, PartSlot(1, 0, len(part)), _chunks(part))
     parts = await storage.list_parts(key, upload)
     info = await storage.complete_multipart(key, upload, parts)
     assert info.size == len(part)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import tempfile
 import time
 import tracemalloc
 import uuid
@@ -18,6 +19,8 @@ import pytest
 from media.config import Settings
 from media.errors import ConfigError, InvalidInput, NotFound, TooLarge, Unavailable
 from media.storage import Storage, open_storage
+from media.storage.files import local_copy, store_file
+from media.storage.local import LocalStorage
 from media.storage.s3 import S3_READ_BYTES
 from tests.support import free_port
 from tests.support.s3 import s3_client
@@ -53,6 +56,16 @@ async def pieces(data: bytes, size: int = 100_000) -> AsyncIterator[bytes]:
 async def collect(chunks: AsyncIterator[bytes]) -> list[bytes]:
     """Every chunk of a read."""
     return [chunk async for chunk in chunks]
+
+
+def read(path: Path) -> bytes:
+    """The bytes of a local file."""
+    return path.read_bytes()
+
+
+def same_file(one: Path, other: Path) -> bool:
+    """True when both paths name one file (a hard link)."""
+    return os.path.samefile(one, other)
 
 
 def new_key() -> str:
@@ -95,9 +108,10 @@ async def s3_storage(s3_bucket: str, tmp_path: Path) -> AsyncIterator[Storage]:
 
 
 @pytest.fixture
-async def local_storage(tmp_path: Path) -> AsyncIterator[Storage]:
+async def local_storage(tmp_path: Path) -> AsyncIterator[LocalStorage]:
     """An open local storage."""
     opened = await open_storage(settings_for(f"file://{tmp_path / 'objects'}", tmp_path))
+    assert isinstance(opened, LocalStorage)
     yield opened
     await opened.close()
 
@@ -187,7 +201,9 @@ BAD_KEYS = [
 
 
 @pytest.mark.parametrize("key", BAD_KEYS)
-async def test_keys_are_validated(storage: Storage, storage_url: str, key: str) -> None:
+async def test_keys_are_validated(
+    storage: Storage, storage_url: str, key: str, tmp_path: Path
+) -> None:
     with pytest.raises(InvalidInput):
         await storage.write(key, pieces(b"x"), content_type="image/png", max_bytes=10)
     with pytest.raises(InvalidInput):
@@ -197,7 +213,7 @@ async def test_keys_are_validated(storage: Storage, storage_url: str, key: str) 
     with pytest.raises(InvalidInput):
         await storage.delete(key)
     with pytest.raises(InvalidInput):
-        storage.local_path(key)
+        await local_copy(storage, key, tmp_path / "out.bin")
     await assert_empty(storage, storage_url)
 
 
@@ -216,7 +232,7 @@ async def test_missing_key_is_not_found(storage: Storage, tmp_path: Path) -> Non
     with pytest.raises(NotFound):
         await collect(storage.read(key, 0, 0))
     with pytest.raises(NotFound):
-        await storage.download(key, tmp_path / "out.bin")
+        await local_copy(storage, key, tmp_path / "out.bin")
     assert not (tmp_path / "out.bin").exists()
     await storage.delete(key)  # idempotent
 
@@ -311,23 +327,40 @@ async def test_concurrent_reads(storage: Storage) -> None:
         assert results[index] == data[start : start + length]
 
 
-async def test_write_file_download_and_local_path(
+async def test_store_file_and_local_copy(
     storage: Storage, storage_url: str, tmp_path: Path
 ) -> None:
     data = payload(2 * MiB + 5, seed=11)
     source = tmp_path / "thumb.jpg"
     source.write_bytes(data)
     key = new_key()
-    written = await storage.write_file(key, source, content_type="image/jpeg")
+    written = await store_file(storage, key, source, content_type="image/jpeg")
     assert (written.size, written.sha256) == (len(data), hashlib.sha256(data).hexdigest())
     target = tmp_path / "copy.bin"
-    await storage.download(key, target)
+    await local_copy(storage, key, target)
     assert target.read_bytes() == data
-    path = storage.local_path(key)
-    if storage_url.startswith("file://"):
-        assert path is not None and path.read_bytes() == data
-    else:
-        assert path is None
+    if isinstance(storage, LocalStorage):  # the plain folder's fast path: a link, no bytes moved
+        assert same_file(target, storage.file_of(key))
+    await storage.delete(key)
+    assert target.read_bytes() == data  # the copy outlives the object
+
+
+def other_filesystem(than: Path) -> Path:
+    """A folder on another filesystem than `than` (tmpfs), or skip."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == than.stat().st_dev:
+        pytest.skip("needs a second filesystem")
+    return shm
+
+
+async def test_local_copy_across_filesystems(local_storage: LocalStorage, tmp_path: Path) -> None:
+    data, key = payload(MiB + 3, seed=12), new_key()
+    await local_storage.write(key, pieces(data), content_type="video/mp4", max_bytes=len(data))
+    with tempfile.TemporaryDirectory(dir=other_filesystem(tmp_path)) as scratch:
+        target = Path(scratch) / "original"
+        await local_copy(local_storage, key, target)  # no link across filesystems: a copy
+        assert read(target) == data
+        assert not same_file(target, local_storage.file_of(key))
 
 
 async def test_ping_answers(storage: Storage) -> None:
@@ -348,11 +381,11 @@ def open_paths() -> list[str]:
     return found
 
 
-async def test_local_early_close_releases_the_file(local_storage: Storage) -> None:
+async def test_local_early_close_releases_the_file(local_storage: LocalStorage) -> None:
     data = payload(4 * MiB)
     key = new_key()
     await local_storage.write(key, pieces(data, MiB), content_type="video/mp4", max_bytes=len(data))
-    path = str(local_storage.local_path(key))
+    path = str(local_storage.file_of(key))
     reader = local_storage.read(key, 0, len(data))
     first = await reader.__anext__()
     assert first == data[:CHUNK]
@@ -363,13 +396,13 @@ async def test_local_early_close_releases_the_file(local_storage: Storage) -> No
 
 @pytest.mark.parametrize(("start", "length"), [(0, 3 * MiB + 5), (MiB - 7, CHUNK), (10, 100)])
 async def test_local_read_of_bytes_out_of_the_page_cache(
-    local_storage: Storage, start: int, length: int
+    local_storage: LocalStorage, start: int, length: int
 ) -> None:
     # Reads on the loop only take cached bytes; evicted ones come through a worker thread.
     data = payload(3 * MiB + 5)
     key = new_key()
     await local_storage.write(key, pieces(data, MiB), content_type="video/mp4", max_bytes=len(data))
-    fd = os.open(str(local_storage.local_path(key)), os.O_RDONLY)
+    fd = os.open(str(local_storage.file_of(key)), os.O_RDONLY)
     try:
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # clean pages (fsynced) are dropped
     finally:
@@ -447,7 +480,7 @@ async def test_s3_range_is_asked_of_the_store(s3_storage: Storage) -> None:
 # --- memory stays flat whatever the size ---------------------------------------------------
 
 
-async def test_local_64_mib_object_in_constant_memory(local_storage: Storage) -> None:
+async def test_local_64_mib_object_in_constant_memory(local_storage: LocalStorage) -> None:
     size = 64 * MiB
     expected = hashlib.sha256()
 

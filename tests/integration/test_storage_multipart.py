@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from media.errors import InvalidInput, NotFound
-from media.models import PartInfo
+from media.models import PartInfo, PartSlot
 from media.storage import Storage, open_storage
 from tests.integration.test_storage import (
     MiB,
@@ -53,7 +53,7 @@ async def send(
 ) -> PartInfo:
     """Write part `number` (1-based) of `size`-byte parts."""
     return await store.write_part(
-        key, upload, number, pieces(data), offset=(number - 1) * size, size=len(data)
+        key, upload, PartSlot(number, (number - 1) * size, len(data)), pieces(data)
     )
 
 
@@ -101,7 +101,7 @@ async def test_a_short_part_is_refused_and_not_listed(storage: Storage) -> None:
     key = new_key()
     upload = await storage.create_multipart(key, content_type="video/mp4")
     with pytest.raises(InvalidInput):
-        await storage.write_part(key, upload, 1, pieces(payload(1000)), offset=0, size=PART)
+        await storage.write_part(key, upload, PartSlot(1, 0, PART), pieces(payload(1000)))
     assert await storage.list_parts(key, upload) == []
     await storage.abort_multipart(key, upload)
 
@@ -146,7 +146,7 @@ async def test_a_local_part_is_written_in_bounded_memory(local_storage: Storage)
     upload = await local_storage.create_multipart(key, content_type="video/mp4")
     tracemalloc.start()
     try:
-        await local_storage.write_part(key, upload, 2, generated(), offset=size, size=size)
+        await local_storage.write_part(key, upload, PartSlot(2, size, size), generated())
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -1,0 +1,78 @@
+"""Local files in and out of any Storage: what processing reads, and the files it writes back.
+
+Not part of the port. Every backend stores and reads streams; these helpers turn a file into a
+write and a read into a file, so each backend (and each layer over one: encryption, metrics) has
+nothing file-shaped to implement. Many objects of one media (a rendition, a thumbnail, the
+segments of a ladder) are many keys, each stored with `store_file` from the scratch folder it was
+made in and deleted by key. A plain local folder is the one store whose objects already are files,
+so `local_copy` hard-links those instead of moving any bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+
+from media.models import ObjectInfo
+from media.storage.base import FILE_BLOCK_BYTES, Storage, check_key
+from media.storage.local import LocalStorage
+from media.storage.observed import ObservedStorage
+
+
+async def store_file(storage: Storage, key: str, path: Path, *, content_type: str) -> ObjectInfo:
+    """Store a local file as object `key` through `storage.write`, its size as the byte limit."""
+    check_key(key)
+    limit = await anyio.to_thread.run_sync(lambda: path.stat().st_size)
+    return await storage.write(key, _file_chunks(path), content_type=content_type, max_bytes=limit)
+
+
+async def local_copy(storage: Storage, key: str, target: Path) -> None:
+    """Make `target` a local file holding the bytes of object `key`; NotFound when absent.
+
+    A plain local folder links its file (no bytes move, whatever the size); any other store,
+    the encryption layer over a local folder included, is read through the port."""
+    check_key(key)
+    folder = storage.inner if isinstance(storage, ObservedStorage) else storage
+    if isinstance(folder, LocalStorage):
+        await folder.link(key, target)
+        return
+    info = await storage.stat(key)
+    chunks = storage.read(key, 0, info.size)
+    handle = await anyio.to_thread.run_sync(target.open, "wb")
+    try:
+        batch: list[bytes] = []
+        size = 0
+        async for chunk in chunks:
+            batch.append(chunk)
+            size += len(chunk)
+            if size >= FILE_BLOCK_BYTES:
+                await anyio.to_thread.run_sync(handle.writelines, batch)
+                batch, size = [], 0
+        await anyio.to_thread.run_sync(handle.writelines, batch)
+    except BaseException:
+        handle.close()
+        with anyio.CancelScope(shield=True):
+            await _close(chunks)  # releases the file or response body a failed write left open
+            await anyio.to_thread.run_sync(lambda: target.unlink(missing_ok=True))
+        raise
+    handle.close()
+
+
+async def _close(chunks: AsyncIterator[bytes]) -> None:
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
+    """The bytes of a local file in blocks, each read in a worker thread."""
+    handle = await anyio.to_thread.run_sync(path.open, "rb")
+    try:
+        while data := await anyio.to_thread.run_sync(handle.read, FILE_BLOCK_BYTES):
+            yield data
+    finally:
+        # close() of a regular file does not block; running it inline survives cancellation.
+        handle.close()

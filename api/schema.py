@@ -14,6 +14,7 @@ from strawberry.schema.schema import StreamResult
 from strawberry.types import ExecutionContext, ExecutionResult
 
 from api.errors import ErrorCodes, format_errors, log_unexpected
+from api.execution import ExecutionContext as LeafExecutionContext
 from api.limits import limit_extensions
 from api.mutations import Mutation
 from api.queries import Query
@@ -58,6 +59,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
+        execution_context_class=LeafExecutionContext,
         extensions=[
             *([OperationSpan] if settings.tracing_enabled else []),
             *limit_extensions(settings),

@@ -30,6 +30,7 @@ from bench.scenarios import (
     s3,
     telemetry,
     upload,
+    workers,
 )
 from bench.stack import Stack
 
@@ -46,6 +47,7 @@ SCENARIOS: dict[str, Callable[[Plan, Stack], Outcome]] = {
     "upload": upload.run,
     "decode": decode.run,
     "processing": processing.run,
+    "workers": workers.run,
 }
 LISTING = 100
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import strawberry
@@ -30,7 +29,6 @@ class GraphQLContext(BaseContext, kw_only=True):
 
 
 Info = strawberry.Info[GraphQLContext, None]
-ContextGetter = Callable[..., Awaitable[GraphQLContext]]
 
 
 def request_id(request: ASGIConnection[Any, Any, Any, Any]) -> str:
@@ -57,15 +55,12 @@ def accept_request_id(offered: str | None) -> str | None:
     return offered if offered is not None and _REQUEST_ID.match(offered) else None
 
 
-def context_getter(service: Callable[[], MediaService]) -> ContextGetter:
+# Typed as ASGIConnection: Strawberry's controller also resolves it for its WebSocket route.
+async def get_context(
+    request: ASGIConnection[Any, Any, Any, Any], service: MediaService
+) -> GraphQLContext:
     """A Litestar dependency that authenticates the caller once per request."""
-
-    # Typed as ASGIConnection: Strawberry's controller also resolves it for its WebSocket route.
-    async def get_context(request: ASGIConnection[Any, Any, Any, Any]) -> GraphQLContext:
-        ident = request_id(request)
-        current = service()
-        # Raises Unauthenticated or Unavailable; the controller turns them into 401 / 503.
-        principal = await current.identity.authenticate(authorization(request))
-        return GraphQLContext(service=current, principal=principal, request_id=ident)
-
-    return get_context
+    ident = request_id(request)
+    # Raises Unauthenticated or Unavailable; the controller turns them into 401 / 503.
+    principal = await service.identity.authenticate(authorization(request))
+    return GraphQLContext(service=service, principal=principal, request_id=ident)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -23,7 +22,7 @@ from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
-from api.context import context_getter, request_id
+from api.context import get_context, request_id
 from api.errors import (
     format_errors,
     http_error_response,
@@ -35,7 +34,6 @@ from api.graphiql import asset_response, page_response
 from api.schema import build_schema
 from media.config import Settings
 from media.errors import MediaError
-from media.service import MediaService
 
 GRAPHQL_PATH = "/graphql"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -179,14 +177,14 @@ class MediaGraphQLController(GraphQLController):
         return asset_response(name, request.headers.get("if-none-match"))
 
 
-def graphql_controller(settings: Settings, service: Callable[[], MediaService]) -> type[Controller]:
-    """The /graphql controller; `service` is called once per request for the current service."""
+def graphql_controller(settings: Settings) -> type[Controller]:
+    """The /graphql controller; its context takes the app's `service` dependency."""
     base = make_graphql_controller(
         build_schema(settings),
         path=GRAPHQL_PATH,
         graphql_ide="graphiql" if settings.graphiql else None,
         allow_queries_via_get=True,
-        context_getter=context_getter(service),
+        context_getter=get_context,
         multipart_uploads_enabled=False,  # docs/stack-notes.md §1: multipart brings CSRF back
         # Never the legacy graphql-ws protocol. Bearer tokens only (never cookies), so pages of
         # the CORS origins may open the socket like they may call /graphql.

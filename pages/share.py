@@ -78,15 +78,9 @@ def share_icon() -> Response[bytes]:
     return Response(ICON, media_type="image/svg+xml", headers=headers)
 
 
-def _service(request: Request[Any, Any, Any]) -> MediaService:
-    service: MediaService = request.app.state.service
-    return service
-
-
 @get(SHARE_PATH, name="share-page", include_in_schema=False)
-async def show_link(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[Any]:
+async def show_link(token: FromPath[str], service: MediaService) -> Response[Any]:
     """The page of a link: its media, a password form, or a plain 404/410."""
-    service = _service(request)
     try:
         shared = await service.shares.open(token, None)
     except Unavailable:
@@ -100,9 +94,10 @@ async def show_link(request: Request[Any, Any, Any], token: FromPath[str]) -> Re
     include_in_schema=False,
     request_max_body_size=FORM_MAX_BODY_BYTES,
 )
-async def unlock_link(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[Any]:
+async def unlock_link(
+    request: Request[Any, Any, Any], token: FromPath[str], service: MediaService
+) -> Response[Any]:
     """The password form's answer: the media, the form again, or a refusal."""
-    service = _service(request)
     content_type, _ = request.content_type
     if content_type != _FORM_TYPE:
         return _plain(service, 415, "unsupported", "Send the form as a web form.")

@@ -6,12 +6,12 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 
 import anyio
-from litestar import Litestar, Request, get
+from litestar import Litestar, get
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.logging import LoggingConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Response
@@ -27,7 +27,7 @@ from media.service import MediaService
 from pages import TEMPLATE_DIRECTORY, share_page_handlers
 from server.cors import cors
 from server.dev_oidc import dev_oidc_handlers
-from server.lifecycle import Dependencies, dev_issuer, open_dependencies, work_jobs
+from server.lifecycle import dev_issuer, open_dependencies, work_jobs
 from server.observability.wiring import observability
 from server.request_log import CLIENT_ERRORS, RequestLogMiddleware, log_request, log_unhandled
 from streaming import stream_route_handlers
@@ -43,10 +43,16 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+def provide_service(state: State) -> MediaService:
+    """The service the lifespan opened: the `service` parameter of every handler (the raw
+    /media route reads the same `app.state.service`, streaming/routes.py)."""
+    service: MediaService = state.service
+    return service
+
+
 @get("/readyz", include_in_schema=False)
-async def readyz(request: Request[object, object, State]) -> Response[dict[str, object]]:
+async def readyz(service: MediaService) -> Response[dict[str, object]]:
     """Database and storage reachable: 200, else 503 naming the failing part."""
-    service: MediaService = request.app.state.service
     report = await service.readiness()
     ready = all(value == "ok" for value in report.values())
     status = 200 if ready else 503
@@ -66,16 +72,13 @@ def create_app(
 
     `clock` is the wall clock of the use cases (tests inject one to move time)."""
     base_url = (settings.public_url or public_url or "http://127.0.0.1:8090").rstrip("/")
-    holder = _Holder()
     issuer = dev_issuer(settings, base_url) if settings.uses_dev_issuer else None
     observed = observability(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with open_dependencies(settings, base_url, issuer, clock) as deps:
-            holder.deps = deps
             app.state.service = deps.service
-            app.state.stream_source = deps.service.streams
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(_reaper, deps.service, settings.reaper_interval_s)
                 if settings.in_process_worker:
@@ -84,9 +87,7 @@ def create_app(
                     # Other processes' status changes, revocations and deletions (SQLite: there
                     # is only this process, whose writes reach its event hub directly).
                     events = deps.service.events
-                    listener = Listener(settings, events.deliver, events.reset)
-                    app.state.listener = listener
-                    tasks.start_soon(listener.run)
+                    tasks.start_soon(Listener(settings, events.deliver, events.reset).run)
                 if settings.collector_interval_s:
                     tasks.start_soon(_collector, deps.service, settings.collector_interval_s)
                 try:
@@ -97,7 +98,7 @@ def create_app(
     handlers: list[object] = [
         healthz,
         readyz,
-        graphql_controller(settings, holder.service),
+        graphql_controller(settings),
         *stream_route_handlers(
             settings.cors_origins,
             observe=log_request,
@@ -113,6 +114,7 @@ def create_app(
         handlers.extend(dev_oidc_handlers(issuer))
     return Litestar(
         route_handlers=handlers,  # type: ignore[arg-type]
+        dependencies={"service": Provide(provide_service, sync_to_thread=False)},
         # Jinja2 with autoescaping on, for the share page (pages/templates).
         template_config=TemplateConfig(directory=TEMPLATE_DIRECTORY, engine=JinjaTemplateEngine),
         lifespan=[lifespan, *observed.lifespan],
@@ -152,15 +154,6 @@ def app_from_environment() -> Litestar:
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     return create_app(settings)
-
-
-@dataclass
-class _Holder:
-    deps: Dependencies | None = field(default=None)
-
-    def service(self) -> MediaService:
-        assert self.deps is not None, "the app is not started"
-        return self.deps.service
 
 
 async def _collector(service: MediaService, interval_s: int) -> None:

@@ -50,7 +50,7 @@ RequestObserver = Callable[[str, str, int, int, float], None]
 
 
 class StreamSource(Protocol):
-    """What the streaming routes need from the core; the app puts one in `app.state.stream_source`.
+    """What the /media route needs from the core: `streams` of the app's `app.state.service`.
 
     `open_stream` raises InvalidSignature, Forbidden or NotFound for any URL that must not be
     served (all answered with the same 403) and Unavailable when a dependency is down (503).
@@ -124,7 +124,7 @@ def stream_route_handlers(
     observe: RequestObserver | None = None,
     wrap: Callable[[ASGIApp], ASGIApp] | None = None,
 ) -> list[ASGIRouteHandler]:
-    """The `/media/{token}` route, to pass to the Litestar app (which holds `stream_source`).
+    """The `/media/{token}` route, to pass to the Litestar app (which holds `service`).
 
     `wrap`, when given, wraps the endpoint (telemetry: the route takes no app middleware)."""
     config = StreamConfig(cors_origins=tuple(cors_origins), clock=clock)
@@ -202,7 +202,9 @@ async def _serve(
     lists: dict[bytes, list[bytes]],
     common: answer.HeaderPairs,
 ) -> answer.Answer:
-    source: StreamSource = scope["app"].state.stream_source
+    # Read like every handler's `service` dependency (server/app.py), without Litestar's
+    # per-request dependency resolution, which this raw route skips.
+    source: StreamSource = scope["app"].state.service.streams
     try:
         target = await source.open_stream(token)
     except MediaError as exc:

@@ -72,9 +72,8 @@ def upload_handler(settings: Settings) -> HTTPRouteHandler:
         status_code=202,
     )
     async def receive_upload(
-        request: Request[object, object, State], token: FromPath[str]
+        request: Request[object, object, State], token: FromPath[str], service: MediaService
     ) -> Response[dict[str, object]]:
-        service: MediaService = request.app.state.service
         try:
             outcome = await service.uploads.receive(
                 token,
@@ -112,9 +111,8 @@ def part_handler(settings: Settings) -> HTTPRouteHandler:
         status_code=200,
     )
     async def receive_part(
-        request: Request[object, object, State], token: FromPath[str]
+        request: Request[object, object, State], token: FromPath[str], service: MediaService
     ) -> Response[dict[str, object]]:
-        service: MediaService = request.app.state.service
         try:
             part = await service.multipart.receive_part(
                 token, content_length=_content_length(request), body=request.stream()

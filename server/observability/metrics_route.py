@@ -23,6 +23,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from media.config import Settings
 from media.errors import MediaError
 from media.jobs import QUEUE
+from media.service import MediaService
 from media.telemetry.metrics import JOBS_QUEUED
 from media.telemetry.tally import flush_all
 
@@ -44,7 +45,9 @@ def metrics_handler(settings: Settings) -> HTTPRouteHandler:
     expected = f"Bearer {settings.metrics_token}".encode() if settings.metrics_token else None
 
     @get(METRICS_PATH, include_in_schema=False)
-    async def metrics(request: Request[object, object, State]) -> Response[bytes]:
+    async def metrics(
+        request: Request[object, object, State], service: MediaService
+    ) -> Response[bytes]:
         """The current values of every metric."""
         if expected is not None:
             offered = request.headers.get("authorization", "").encode()
@@ -58,7 +61,7 @@ def metrics_handler(settings: Settings) -> HTTPRouteHandler:
         flush_all()  # on the loop, where the tallies are recorded
         # Merging the files of many processes reads the disk: off the event loop.
         body = await anyio.to_thread.run_sync(generate_latest, registry)
-        body += await _jobs_exposition(request)
+        body += await _jobs_exposition(service)
         return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
 
     return metrics
@@ -75,11 +78,8 @@ class _Gauge:
         yield self.family
 
 
-async def _jobs_exposition(request: Request[object, object, State]) -> bytes:
+async def _jobs_exposition(service: MediaService) -> bytes:
     """`media_jobs_queued{queue}`: jobs waiting to run, asked of the queue (empty when it fails)."""
-    service = getattr(request.app.state, "service", None)
-    if service is None:
-        return b""
     try:
         queued = await service.processing.queue.queued()
     except MediaError:

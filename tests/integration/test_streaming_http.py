@@ -17,6 +17,7 @@ from streaming.routes import stream_route_handlers
 from tests.support.streaming_source import (
     LAST_MODIFIED,
     StreamingHarness,
+    StreamsOnly,
     etag_of,
     public_id,
     serve,
@@ -503,7 +504,7 @@ def test_the_route_logs_itself_and_no_app_middleware_runs(
 
     handlers = stream_route_handlers(clock=streaming.clock, observe=observe)
     app = Litestar(route_handlers=[*handlers, other], middleware=[Recording], debug=False)
-    app.state.stream_source = streaming.source
+    app.state.service = StreamsOnly(streaming.source)
     with serve(app) as base:
         url = media.replace(streaming.url, base)
         assert client.get(url, headers={"Range": "bytes=0-9"}).status_code == 206

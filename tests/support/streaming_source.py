@@ -167,6 +167,13 @@ def serve(app: Litestar) -> AbstractContextManager[str]:
     return serve_app(app)
 
 
+@dataclass(frozen=True)
+class StreamsOnly:
+    """What the /media route reads of the app's service."""
+
+    streams: FileStreamSource
+
+
 @dataclass
 class StreamingHarness:
     """A running streaming app and the parts tests steer."""
@@ -186,7 +193,7 @@ def streaming_app(
 ) -> Litestar:
     """A minimal Litestar app that mounts the streaming handlers over `source`."""
     app = Litestar(route_handlers=stream_route_handlers(cors_origins, clock=clock), debug=False)
-    app.state.stream_source = source
+    app.state.service = StreamsOnly(source)
     return app
 
 

@@ -62,5 +62,5 @@ async def get_context(
     """A Litestar dependency that authenticates the caller once per request."""
     ident = request_id(request)
     # Raises Unauthenticated or Unavailable; the controller turns them into 401 / 503.
-    principal = await service.identity.authenticate(authorization(request))
+    principal = await service.authenticator.authenticate(authorization(request))
     return GraphQLContext(service=service, principal=principal, request_id=ident)

@@ -157,7 +157,7 @@ class MediaGraphQLController(GraphQLController):
         if not isinstance(header, str):
             raise ConnectionRejectionError
         try:
-            context.principal = await context.service.identity.authenticate(header)
+            context.principal = await context.service.authenticator.authenticate(header)
         except MediaError:
             raise ConnectionRejectionError from None
         if context.principal.is_anonymous:

@@ -34,9 +34,12 @@ class ProcessingStage(enum.Enum):
     THUMBNAIL = strawberry.enum_value("thumbnail", description="Rendering the JPEG thumbnail.")
 
 
-@strawberry.enum(description="Where a media is in its upload and processing life.")
-class UploadStatus(enum.Enum):
-    """Where a media is in its upload and processing life."""
+# Published as UploadStatus (a contract); it is models.MediaStatus, not models.UploadState.
+@strawberry.enum(
+    name="UploadStatus", description="Where a media is in its upload and processing life."
+)
+class MediaStatus(enum.Enum):
+    """Where a media is in its upload and processing life (models.MediaStatus)."""
 
     IN_PROGRESS = strawberry.enum_value(
         "in_progress", description="Waiting for the bytes, or being processed."
@@ -150,7 +153,7 @@ class Media:
     name: str = strawberry.field(description="Display name, the uploaded file name by default.")
     media_type: str = strawberry.field(description="MIME type of the original.")
     kind: MediaKind = strawberry.field(description="Video or image.")
-    status: UploadStatus = strawberry.field(description="Upload and processing state.")
+    status: MediaStatus = strawberry.field(description="Upload and processing state.")
     failure_reason: str | None = strawberry.field(description="Why processing failed, if it did.")
     size_bytes: float | None = strawberry.field(
         description="Size of the original in bytes, exactly as uploaded."
@@ -221,7 +224,7 @@ class Media:
             name=media.name,
             media_type=media.media_type,
             kind=MediaKind[media.kind.name],
-            status=UploadStatus[media.status.name],
+            status=MediaStatus[media.status.name],
             failure_reason=media.failure_reason,
             size_bytes=None if media.size_bytes is None else float(media.size_bytes),
             media_date=media.media_date,
@@ -294,7 +297,7 @@ class MediaFilter:
     """Listing filters."""
 
     kind: MediaKind | None = strawberry.field(default=None, description="Only this kind.")
-    status: UploadStatus | None = strawberry.field(default=None, description="Only this state.")
+    status: MediaStatus | None = strawberry.field(default=None, description="Only this state.")
     media_date_from: datetime | None = strawberry.field(
         default=None, description="Captured at or after this instant (needs a timezone)."
     )
@@ -316,15 +319,16 @@ class MediaFilter:
         )
 
 
+_MIME_TYPES = [accepted.mime_type for accepted in models.ACCEPTED_TYPES]
+_ACCEPTED = f"{', '.join(_MIME_TYPES[:-1])} or {_MIME_TYPES[-1]}"
+
+
 @strawberry.input(description="What is about to be uploaded.")
 class CreateUploadInput:
     """What is about to be uploaded."""
 
     file_name: str = strawberry.field(description="Original file name; becomes the media name.")
-    media_type: str = strawberry.field(
-        description="MIME type: video/mp4, video/quicktime, video/webm, video/x-matroska, "
-        "image/jpeg, image/png, image/webp, image/gif, image/heic, image/heif or image/avif."
-    )
+    media_type: str = strawberry.field(description=f"MIME type: {_ACCEPTED}.")
     size_bytes: float = strawberry.field(description="Exact size in bytes (a whole number).")
     media_date: datetime | None = strawberry.field(
         default=None, description="When the media was captured (needs a timezone)."

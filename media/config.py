@@ -8,6 +8,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -18,6 +19,8 @@ URL_TTL_CAP_S = 24 * 3600  # docs/security.md §1.4: read URLs never live longer
 UPLOAD_TTL_CAP_S = 3600  # docs/security.md §1.4: upload URLs never live longer than an hour
 MULTIPART_TTL_CAP_S = 7 * 24 * 3600  # a multipart upload lives days; its part URLs stay short
 MIN_SIGNING_KEY_LENGTH = 32
+# What processing may take beyond an upload's maximum duration (see Settings.longest_upload).
+PROCESSING_MARGIN = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +150,12 @@ class Settings:
     def tracing_enabled(self) -> bool:
         """True when OTEL_TRACES_EXPORTER names an exporter (tracing is off otherwise)."""
         return bool(self.traces_exporters)
+
+    @property
+    def longest_upload(self) -> timedelta:
+        """How long an upload may still be running once its URL expired: its body is cut after
+        MEDIA_UPLOAD_MAX_DURATION_S, and its processing gets PROCESSING_MARGIN more."""
+        return timedelta(seconds=self.upload_max_duration_s) + PROCESSING_MARGIN
 
     @property
     def dev_key_path(self) -> Path:

@@ -116,6 +116,24 @@ class MediaType:
     kind: MediaKind
 
 
+_VIDEO, _IMAGE = MediaKind.VIDEO, MediaKind.IMAGE
+# The accepted types, the one list: the extension a download's file name gets, MIME type, kind.
+# The media_type table holds the same types (its migrations seed them; a test compares).
+ACCEPTED_TYPES = (
+    MediaType("mp4", "video/mp4", _VIDEO),
+    MediaType("mov", "video/quicktime", _VIDEO),
+    MediaType("webm", "video/webm", _VIDEO),
+    MediaType("mkv", "video/x-matroska", _VIDEO),
+    MediaType("jpg", "image/jpeg", _IMAGE),
+    MediaType("png", "image/png", _IMAGE),
+    MediaType("webp", "image/webp", _IMAGE),
+    MediaType("gif", "image/gif", _IMAGE),
+    MediaType("heic", "image/heic", _IMAGE),
+    MediaType("heif", "image/heif", _IMAGE),
+    MediaType("avif", "image/avif", _IMAGE),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Thumbnail:
     """The JPEG preview of a media."""
@@ -388,8 +406,6 @@ class MediaPage:
 
     items: tuple[Media, ...]
     has_next_page: bool
-    end_cursor: Cursor | None = None
-    start_cursor: Cursor | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from uuid import UUID
 from piccolo.engine.postgres import PostgresEngine
 
 from media import jobstore
-from media.clock import utc_now
+from media.clock import aware, utc, utc_now
 from media.db import Database, guarded
 from media.errors import Conflict, NotFound
 from media.listener import CHANNEL, event_payload
@@ -38,10 +38,8 @@ from media.models import (
     UploadRequest,
     UploadState,
 )
-from media.share_store import ShareStore
-from media.tables import (
+from media.rows import (
     ATTACHED_SQL,
-    aware,
     envelope_row,
     metadata_values,
     new_binding_row,
@@ -55,9 +53,9 @@ from media.tables import (
     to_media_type,
     to_metadata,
     to_upload,
-    utc,
     with_attachments,
 )
+from media.share_store import ShareStore
 from media.telemetry.metrics import UPLOADS
 
 FINAL_UPLOAD_STATES = (UploadState.DONE, UploadState.FAILED, UploadState.EXPIRED)
@@ -244,13 +242,7 @@ class Repository:
         sql, args = _listing_sql(owner, filter, first, after)
         rows = await self._t.media.raw(sql, *args)
         items = await self._media_models(rows[:first])
-        cursors = [Cursor(created_at=item.created_at, id=item.id) for item in items]
-        return MediaPage(
-            items=tuple(items),
-            has_next_page=len(rows) > first,
-            end_cursor=cursors[-1] if cursors else None,
-            start_cursor=cursors[0] if cursors else None,
-        )
+        return MediaPage(items=tuple(items), has_next_page=len(rows) > first)
 
     @guarded
     async def owner_of(self, media_id: str) -> Owner | None:

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any
 
+from media.clock import aware, utc
 from media.db import Database, guarded
 from media.errors import NotFound
 from media.models import (
@@ -19,7 +20,6 @@ from media.models import (
     ShareLink,
     ShareLinkPage,
 )
-from media.tables import aware, utc
 
 MediaModels = Callable[[list[dict[str, Any]]], Awaitable[list[Media]]]
 Announce = Callable[[MediaEvent], Awaitable[None]]

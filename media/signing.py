@@ -20,7 +20,7 @@ from media.ids import is_media_id
 from media.models import Purpose, UrlClaims
 
 TOKEN_VERSION = 2  # 2: the media is named by its public id (a string), no longer a row number
-MAX_TOKEN_LENGTH = 1024  # docs/security.md §1.10: refuse before parsing anything
+MAX_URL_TOKEN_LENGTH = 1024  # docs/security.md §1.10: refuse before parsing anything
 DEFAULT_LEEWAY_S = 30  # docs/security.md §1.12: replicas are NTP-synced, so a small leeway suffices
 
 SALTS: Mapping[Purpose, str] = {
@@ -182,7 +182,7 @@ class UrlSigner:
 
     def verify(self, token: str, purposes: Collection[Purpose]) -> UrlClaims:
         """Return the claims of a valid token for one of `purposes`; raise InvalidSignature."""
-        if len(token) > MAX_TOKEN_LENGTH:
+        if len(token) > MAX_URL_TOKEN_LENGTH:
             raise InvalidSignature(reason="too_long")
         prefix, _, body = token.partition(".")
         purpose = _BY_PREFIX.get(prefix)
@@ -238,7 +238,7 @@ class FormTokens:
 
     def check(self, token: str, subject: str, nonce: str, max_age_s: int) -> bool:
         """True when `token` was issued for exactly this subject and nonce within `max_age_s`."""
-        if len(token) > MAX_TOKEN_LENGTH or not nonce:
+        if len(token) > MAX_URL_TOKEN_LENGTH or not nonce:
             return False
         try:
             value = self._serializer.loads(token, max_age=max_age_s)

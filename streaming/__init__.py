@@ -1,5 +1,5 @@
 """The HTTP bytes edge: signed-URL streaming with RFC 9110 ranges and conditionals."""
 
-from streaming.routes import StreamSource, stream_route_handlers
+from streaming.routes import stream_route_handlers
 
-__all__ = ["StreamSource", "stream_route_handlers"]
+__all__ = ["stream_route_handlers"]

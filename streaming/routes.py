@@ -21,9 +21,9 @@ from litestar.exceptions import NotFoundException
 from litestar.handlers import ASGIRouteHandler
 from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 
+from media.clock import utc_now
 from media.errors import MediaError, Unavailable
 from media.models import StreamTarget
-from media.service import utc_now
 from streaming import responses as answer
 from streaming.preconditions import Validators, Verdict, evaluate, if_range_allows
 from streaming.ranges import RangeOutcome, parse_range

@@ -31,7 +31,7 @@ ALLOWED_ALGORITHMS = ("RS256", "ES256")
 _KEY_SHAPES = {"RS256": ("RSA", None), "ES256": ("EC", "P-256")}
 KNOWN_SCOPES = frozenset(scope.value for scope in Scope)
 DISCOVERY_PATH = "/.well-known/openid-configuration"
-MAX_TOKEN_CHARS = 16 * 1024
+MAX_BEARER_LENGTH = 16 * 1024
 MAX_DOCUMENT_BYTES = 256 * 1024
 MIN_RSA_BITS = 2048
 TOKEN_CACHE_SIZE = 10_000
@@ -294,7 +294,7 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> Principal:
         """The caller a token names; raise Unauthenticated(reason=...) or Unavailable(oidc)."""
-        if len(token) > MAX_TOKEN_CHARS:
+        if len(token) > MAX_BEARER_LENGTH:
             raise Unauthenticated(reason="too_long")
         now = self._clock()
         digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()  # injective

@@ -25,23 +25,12 @@ from media.processing.rendition import (
     make_video_rendition,
     plan,
 )
-from media.processing.sniff import ALLOWED_TYPES, SAME_CONTENT, SNIFF_BYTES, sniff
+from media.processing.sniff import SAME_CONTENT, SNIFF_BYTES, sniff
 from media.processing.thumbhash import thumbhash_of
 from media.processing.thumbnail import render_thumbnail
 from media.telemetry.stages import stage
 
-__all__ = [
-    "ALLOWED_TYPES",
-    "DECODE_BUDGET",
-    "SNIFF_BYTES",
-    "Limits",
-    "Processed",
-    "RenditionFile",
-    "probe",
-    "process",
-    "render_thumbnail",
-    "sniff",
-]
+__all__ = ["DECODE_BUDGET", "Limits", "Processed", "process"]
 
 TYPE_NOT_ALLOWED = "file type not allowed"
 _HASH_BLOCK = 1024 * 1024

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from media.models import ACCEPTED_TYPES
+
 SNIFF_BYTES = 4096
 
 MP4 = "video/mp4"
@@ -16,7 +18,7 @@ HEIC = "image/heic"
 HEIF = "image/heif"
 AVIF = "image/avif"
 
-ALLOWED_TYPES = frozenset({MP4, QUICKTIME, WEBM, MATROSKA, PNG, JPEG, WEBP, GIF, HEIC, HEIF, AVIF})
+ALLOWED_TYPES = frozenset(accepted.mime_type for accepted in ACCEPTED_TYPES)
 # A declared type that names the same content as the sniffed one: phones label HEVC-coded
 # HEIF files either way.
 SAME_CONTENT = {HEIC: frozenset({HEIF}), HEIF: frozenset({HEIC})}

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import logging
 
-from media.auth import Verifier
-from media.clock import utc_now
 from media.errors import Unavailable
 from media.jobs import JobQueue
 from media.service.collector import Collector
 from media.service.context import Parts
 from media.service.events import Events
-from media.service.identity import Identity
+from media.service.identity import Authenticator
 from media.service.ingest import Ingest
 from media.service.library import Library
 from media.service.multipart import Multipart
 from media.service.processing import Processing
 from media.service.shares import CreateShareLink, Shares
 from media.service.streams import Streams
-from media.service.uploads import CreateUpload, UploadOutcome, Uploads
+from media.service.uploads import CreateUpload, Uploads
 
 logger = logging.getLogger("media.service")
 
@@ -28,9 +26,6 @@ __all__ = [
     "Events",
     "MediaService",
     "Parts",
-    "UploadOutcome",
-    "Verifier",
-    "utc_now",
 ]
 
 
@@ -40,7 +35,7 @@ class MediaService:
     def __init__(self, parts: Parts, queue: JobQueue, events: Events | None = None) -> None:
         self.parts = parts
         self.events = events or Events()
-        self.identity = Identity(parts)
+        self.authenticator = Authenticator(parts)
         self.streams = Streams(parts)
         self.events.listen(self.streams.hear, self.streams.flush)
         self.library = Library(parts, self.events, on_change=self.streams.forget)

@@ -12,7 +12,6 @@ logger = logging.getLogger("media.collector")
 
 BATCH = 500
 MIN_GRACE = timedelta(hours=1)
-PROCESSING_MARGIN = timedelta(minutes=10)
 
 
 class Collector:
@@ -20,10 +19,9 @@ class Collector:
 
     def __init__(self, parts: Parts) -> None:
         self._parts = parts
-        running = timedelta(seconds=parts.settings.upload_max_duration_s) + PROCESSING_MARGIN
         # An object is written before the row that names it (a faststart copy, a thumbnail): the
         # grace outlasts the longest upload plus its processing, so such objects are never taken.
-        self.grace = max(MIN_GRACE, 2 * running)
+        self.grace = max(MIN_GRACE, 2 * parts.settings.longest_upload)
 
     async def collect(self) -> int:
         """One pass over the store; returns how many objects were removed."""

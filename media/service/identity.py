@@ -6,11 +6,9 @@ from media.errors import Forbidden, Unauthenticated
 from media.models import ANONYMOUS, Owner, Principal
 from media.service.context import Parts
 
-MAX_TOKEN_LENGTH = 16 * 1024
 
-
-class Identity:
-    """Authentication and the scope checks shared by every use case."""
+class Authenticator:
+    """The Authorization header as a Principal (the scope checks every use case shares follow)."""
 
     def __init__(self, parts: Parts) -> None:
         self._parts = parts
@@ -23,7 +21,8 @@ class Identity:
             raise Unauthenticated("empty authorization header", reason="malformed")
         scheme, _, token = authorization.strip().partition(" ")
         token = token.strip()
-        if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_LENGTH:
+        # The verifier bounds the token's length before it parses anything (media/auth/oidc.py).
+        if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("malformed authorization header", reason="malformed")
         return await self._parts.verifier.verify(token)
 

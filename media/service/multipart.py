@@ -6,7 +6,6 @@ one temp file locally); the server's own part list is the only truth at completi
 from __future__ import annotations
 
 import hashlib
-import logging
 import uuid
 from collections.abc import AsyncIterable, Sequence
 from dataclasses import replace
@@ -43,8 +42,6 @@ from media.service.uploads import (
     check_sha256,
     failure_reason,
 )
-
-logger = logging.getLogger("media.upload")
 
 MiB = 1024 * 1024
 MIN_PART_BYTES = 5 * MiB  # S3's minimum for every part but the last

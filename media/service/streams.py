@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
 
 from media.errors import InvalidSignature
 from media.models import (
+    ACCEPTED_TYPES,
     Media,
     MediaEvent,
     MediaEventKind,
@@ -22,22 +22,8 @@ from media.service.context import Parts
 from media.service.url_checks import counted_url_check
 from media.telemetry.request import note_purpose
 
-logger = logging.getLogger("media.stream")
-
 READ_PURPOSES = frozenset({Purpose.STREAM, Purpose.DOWNLOAD, Purpose.THUMBNAIL})
-_EXTENSIONS = {
-    "video/mp4": ".mp4",
-    "video/quicktime": ".mov",
-    "video/webm": ".webm",
-    "video/x-matroska": ".mkv",
-    "image/png": ".png",
-    "image/jpeg": ".jpg",
-    "image/webp": ".webp",
-    "image/gif": ".gif",
-    "image/heic": ".heic",
-    "image/heif": ".heif",
-    "image/avif": ".avif",
-}
+_EXTENSIONS = {accepted.mime_type: f".{accepted.extension}" for accepted in ACCEPTED_TYPES}
 # Other spellings a file name may already end with.
 _ALIASES = {".jpg": (".jpeg",), ".heif": (".heic",), ".heic": (".heif",), ".mp4": (".m4v",)}
 

@@ -40,7 +40,6 @@ from media.models import (
     UploadTicket,
 )
 from media.service import inputs
-from media.service.collector import PROCESSING_MARGIN
 from media.service.context import Parts
 from media.service.identity import owner_filter, require_user
 from media.service.ingest import Ingest
@@ -278,13 +277,9 @@ class Uploads:
             return 0
         if upload.state is UploadState.PROCESSING:
             return 0  # its durable job owns it: retried, then FAILED after the last attempt
-        # A receiving or processing upload is only reaped once it cannot still be running: its
-        # body is cut after the maximum duration, and processing gets a margin more.
-        running_limit = timedelta(seconds=self._parts.settings.upload_max_duration_s)
-        if (
-            upload.state is not UploadState.PENDING
-            and upload.expires_at + running_limit + PROCESSING_MARGIN >= now
-        ):
+        # A receiving or processing upload is only reaped once it cannot still be running.
+        longest = self._parts.settings.longest_upload
+        if upload.state is not UploadState.PENDING and upload.expires_at + longest >= now:
             return 0
         moved = await self._parts.repository.transition_upload(
             upload.id, {upload.state}, UploadState.EXPIRED, now=now

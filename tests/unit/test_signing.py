@@ -13,7 +13,7 @@ from itsdangerous import URLSafeTimedSerializer
 from media.config import UPLOAD_TTL_CAP_S, URL_TTL_CAP_S
 from media.errors import ConfigError, InvalidSignature
 from media.models import Purpose
-from media.signing import MAX_TOKEN_LENGTH, PREFIXES, SALTS, UrlSigner, _ClockedSigner, key_id
+from media.signing import MAX_URL_TOKEN_LENGTH, PREFIXES, SALTS, UrlSigner, _ClockedSigner, key_id
 
 OLD = "old-key-" + "o" * 40
 NEW = "new-key-" + "n" * 40
@@ -182,7 +182,7 @@ def test_garbage_is_refused(signer: UrlSigner, token: str, expected: str) -> Non
 
 def test_over_long_token_is_refused_before_parsing(signer: UrlSigner) -> None:
     token = sign(signer)
-    assert reason(signer, token + "A" * (MAX_TOKEN_LENGTH + 1 - len(token))) == "too_long"
+    assert reason(signer, token + "A" * (MAX_URL_TOKEN_LENGTH + 1 - len(token))) == "too_long"
     assert reason(signer, "s." + "x" * 5000) == "too_long"
 
 

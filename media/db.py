@@ -12,16 +12,15 @@ import pkgutil
 import sqlite3
 import types
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 import anyio
 import asyncpg
-from piccolo.apps.migrations.commands.forwards import ForwardsMigrationManager
 from piccolo.apps.migrations.tables import Migration
-from piccolo.conf.apps import AppConfig, Finder, MigrationModule
+from piccolo.conf.apps import Finder, MigrationModule
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType
@@ -30,6 +29,7 @@ import migrations
 from media import tables
 from media.config import DatabaseUrl, Settings
 from media.errors import Conflict, MediaError, Unavailable
+from media.piccolo_app import APP_NAME
 from media.telemetry import tracing
 
 log = logging.getLogger(__name__)
@@ -277,9 +277,16 @@ async def open_database(settings: Settings) -> Database:
     return Database(engine, timeout_s=settings.database_timeout_s)
 
 
-# Piccolo's migration runner finds its engine through the global piccolo_conf. This override,
-# set only for the task running migrate(), points it at the engine built from the settings.
+# Piccolo's migration runner (MigrationManager.run) and the tables a migration declares find their
+# engine through engine_finder(), i.e. the process-wide piccolo_conf, with no parameter to pass one.
+# migrate() must use the engine of its Settings (a process may open several databases), so while
+# a task migrates Finder.get_engine answers with that task's engine; otherwise (the Piccolo CLI)
+# it defers to piccolo_conf. Patched once, scoped by a ContextVar.
 _MIGRATING: ContextVar[Engine[Any] | None] = ContextVar("media_migrating_engine", default=None)
+# Piccolo prints each migration to stdout, which carries the JSON log and the CLI's own output: the
+# prints are swallowed (the log names each migration). redirect_stdout swaps sys.stdout for the
+# whole process, so migrations in one event loop take turns (an asyncio lock belongs to one loop,
+# and tests migrate from many).
 _LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
     weakref.WeakKeyDictionary()
 )
@@ -298,56 +305,43 @@ def _install_engine_override() -> None:
     setattr(Finder, "get_engine", get_engine)  # noqa: B010
 
 
-class _Forwards(ForwardsMigrationManager):
-    """Forward migrations of the media app, without piccolo_conf or sys.path changes."""
-
-    def __init__(self) -> None:
-        from media.piccolo_app import APP_CONFIG, APP_NAME
-
-        self.app_config = APP_CONFIG
-        super().__init__(app_name=APP_NAME)
-
-    def get_app_config(self, app_name: str) -> AppConfig:
-        """The media app, whatever piccolo_conf says."""
-        return self.app_config
-
-    def get_migration_modules(self, folder_path: str) -> dict[str, MigrationModule]:
-        """Import migrations as modules of the `migrations` package."""
-        found: dict[str, MigrationModule] = {}
-        for info in pkgutil.iter_modules([folder_path]):
-            module: Any = importlib.import_module(f"{migrations.__name__}.{info.name}")
-            if getattr(module, "ID", None):
-                found[module.ID] = module
-        return found
-
-
-@contextlib.contextmanager
-def _migrating(engine: Engine[Any]) -> Iterator[None]:
-    _install_engine_override()
-    token = _MIGRATING.set(engine)
-    previous: Engine[Any] | None = Migration._meta._db
-    Migration._meta.db = engine
-    try:
-        yield
-    finally:
-        Migration._meta._db = previous
-        _MIGRATING.reset(token)
+def _migration_modules() -> dict[str, MigrationModule]:
+    """The media app's migrations by id, imported as modules of the `migrations` package."""
+    found: dict[str, MigrationModule] = {}
+    for info in pkgutil.iter_modules(migrations.__path__):
+        module: Any = importlib.import_module(f"{migrations.__name__}.{info.name}")
+        if getattr(module, "ID", None):
+            found[module.ID] = module
+    return found
 
 
 @guarded
 async def migrate(settings: Settings) -> None:
-    """Apply every pending migration (idempotent), creating the SQLite file if needed."""
+    """Apply every pending migration in id order (idempotent), creating the SQLite file if needed.
+
+    The same steps as `piccolo migrations forwards media`: the `migration` table records each
+    one, so either can follow the other."""
     engine = await _build(settings)
     if isinstance(engine, SQLiteEngine):
         await engine.run_ddl("PRAGMA journal_mode=WAL")
+    _install_engine_override()
+    history = _bind(Migration, engine)
     lock = _LOCKS.setdefault(asyncio.get_running_loop(), asyncio.Lock())
-    output = io.StringIO()
     async with lock:
-        with _migrating(engine), contextlib.redirect_stdout(output):
-            result = await _Forwards().run()
-    log.info("migrations: %s", " | ".join(output.getvalue().split("\n")).strip(" |"))
-    if not result.success:
-        raise RuntimeError(f"migration failed: {result.message}")
+        if not await history.table_exists():
+            await history.create_table()
+        ran = set(await history.get_migrations_which_ran(app_name=APP_NAME))
+        modules = _migration_modules()
+        for migration_id in sorted(modules.keys() - ran):
+            token = _MIGRATING.set(engine)
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    manager = await modules[migration_id].forwards()
+                    await manager.run()
+            finally:
+                _MIGRATING.reset(token)
+            await history.insert(history(name=migration_id, app_name=APP_NAME))
+            log.info("migration %s applied", migration_id)
     if isinstance(engine, PostgresEngine):
         from media import jobstore  # imports this module: the queue's schema needs our engine
 

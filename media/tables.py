@@ -5,7 +5,6 @@ from __future__ import annotations
 from piccolo.columns import (
     UUID,
     BigInt,
-    BigSerial,
     Boolean,
     DoublePrecision,
     ForeignKey,
@@ -21,6 +20,7 @@ from media.models import (
     NAME_LENGTH,
     SHARE_TITLE_LENGTH,
 )
+from migrations import Identity  # the history's column type, shared so the two agree
 
 SUBJECT_LENGTH = 255
 ISSUER_LENGTH = 512
@@ -28,19 +28,6 @@ KEY_LENGTH = 512
 LINK_ID_LENGTH = 32
 LINK_TOKEN_LENGTH = 64
 MULTIPART_ID_LENGTH = 1024  # S3 upload ids are opaque; AWS's run to about 200 characters
-
-
-class Identity(BigSerial):
-    """A 64-bit primary key that is never handed out twice, even after deletes."""
-
-    @property
-    def ddl(self) -> str:
-        """The column definition; SQLite needs AUTOINCREMENT to stop reusing deleted ids."""
-        name = self._meta.db_column_name
-        # A reused id would let a still-valid signed URL of a deleted media reach a new one.
-        if self._meta.engine_type == "sqlite":
-            return f'"{name}" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL'
-        return f'"{name}" BIGSERIAL PRIMARY KEY NOT NULL'
 
 
 class MediaTypeRow(Table, tablename="media_type"):

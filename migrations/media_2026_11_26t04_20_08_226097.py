@@ -17,7 +17,7 @@ from piccolo.columns.defaults.uuid import UUID4
 from piccolo.columns.indexes import IndexMethod
 from piccolo.table import Table
 
-from media.tables import Identity
+from migrations import Identity
 
 
 class MediaRow(Table, tablename="media", schema=None):

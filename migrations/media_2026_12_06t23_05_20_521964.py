@@ -7,7 +7,7 @@ from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.columns.indexes import IndexMethod
 from piccolo.table import Table
 
-from media.tables import Identity
+from migrations import Identity
 
 
 class MediaRow(Table, tablename="media", schema=None):

@@ -8,7 +8,7 @@ from piccolo.engine import engine_finder
 from piccolo.querystring import QueryString
 from piccolo.table import Table
 
-from media.tables import Identity
+from migrations import Identity
 
 
 class MediaRow(Table, tablename="media", schema=None):

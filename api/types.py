@@ -32,6 +32,7 @@ class ProcessingStage(enum.Enum):
         "rendition", description="Making what browsers play or show (remux, transcode, preview)."
     )
     THUMBNAIL = strawberry.enum_value("thumbnail", description="Rendering the JPEG thumbnail.")
+    HLS = strawberry.enum_value("hls", description="Encoding the HLS ladder (adaptive streaming).")
 
 
 # Published as UploadStatus (a contract); it is models.MediaStatus, not models.UploadState.

@@ -21,6 +21,7 @@ MULTIPART_TTL_CAP_S = 7 * 24 * 3600  # a multipart upload lives days; its part U
 MIN_SIGNING_KEY_LENGTH = 32
 # What processing may take beyond an upload's maximum duration (see Settings.longest_upload).
 PROCESSING_MARGIN = timedelta(minutes=10)
+MAX_LADDER_RUNGS = 6  # each rung is one more encoder fed by the single decode
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +119,8 @@ class Settings:
     job_stall_s: float = 60.0
     job_retry_s: int = 10
     processing_memory_mb: int = 512
+    hls_enabled: bool = True
+    hls_ladder: tuple[int, ...] = (360, 720, 1080)
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -341,6 +344,18 @@ def _bool(name: str) -> Callable[[str], bool]:
     return parse
 
 
+def _ladder(raw: str) -> tuple[int, ...]:
+    """Comma list of rung heights (the short side, 144..4320), kept ascending and distinct."""
+    name = "MEDIA_HLS_LADDER"
+    parse = _int(name, 144, 4320)
+    heights = sorted({parse(item) for item in raw.split(",") if item.strip()})
+    if not heights:
+        raise ConfigError("expected a comma list of heights", variable=name)
+    if len(heights) > MAX_LADDER_RUNGS:
+        raise ConfigError(f"at most {MAX_LADDER_RUNGS} rungs", variable=name)
+    return tuple(heights)
+
+
 def _exporters(raw: str) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(n.strip().lower() for n in raw.split(",") if n.strip()))
     unknown = set(names) - {*TRACE_EXPORTERS, "none"}
@@ -459,6 +474,8 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
         "processing_memory_mb",
         _int("MEDIA_PROCESSING_MEMORY_MB", 64, 1024**2),
     ),
+    "MEDIA_HLS": ("hls_enabled", _bool("MEDIA_HLS")),
+    "MEDIA_HLS_LADDER": ("hls_ladder", _ladder),
 }
 # Checked only: the OTLP exporter reads them itself, and this build ships its HTTP flavour only.
 _CHECKED_ONLY: dict[str, Callable[[str], object]] = {

@@ -141,6 +141,7 @@ class BoundTables:
     share_media: type[tables.ShareLinkMediaRow]
     envelope: type[tables.ObjectEnvelopeRow]
     rendition: type[tables.RenditionRow]
+    hls_file: type[tables.HlsFileRow]
 
     @classmethod
     def on(cls, engine: Engine[Any]) -> BoundTables:
@@ -156,6 +157,7 @@ class BoundTables:
             share_media=_bind(tables.ShareLinkMediaRow, engine),
             envelope=_bind(tables.ObjectEnvelopeRow, engine),
             rendition=_bind(tables.RenditionRow, engine),
+            hls_file=_bind(tables.HlsFileRow, engine),
         )
 
 

@@ -47,6 +47,7 @@ class ProcessingStage(enum.StrEnum):
     PROBE = "probe"
     RENDITION = "rendition"
     THUMBNAIL = "thumbnail"
+    HLS = "hls"
 
 
 class Scope(enum.StrEnum):
@@ -160,6 +161,17 @@ class Rendition:
 
 
 @dataclass(frozen=True, slots=True)
+class HlsFile:
+    """One file of a video's HLS ladder, served by its exact name under the token path."""
+
+    name: str  # "master.m3u8", "720p/index.m3u8", "720p/init.mp4", "720p/seg_00001.m4s"
+    storage_key: str
+    content_type: str
+    size_bytes: int
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
 class Media:
     """One media as stored: metadata of the original and its state."""
 
@@ -187,6 +199,7 @@ class Media:
     processing_stage: ProcessingStage | None = None
     details: MediaMetadata | None = None
     owner: Owner | None = None
+    has_hls: bool = False  # an HLS ladder was stored (docs/hls.md)
 
     def shows_location_to(self, principal: Principal) -> bool:
         """Where it was taken is for its owner and admins only, never through a share."""

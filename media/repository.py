@@ -19,6 +19,7 @@ from media.models import (
     OPEN_UPLOAD_STATES,
     Cursor,
     Envelope,
+    HlsFile,
     JobRequest,
     Media,
     MediaEvent,
@@ -41,6 +42,7 @@ from media.models import (
 from media.rows import (
     ATTACHED_SQL,
     envelope_row,
+    hls_file_row,
     metadata_values,
     new_binding_row,
     new_media_row,
@@ -49,6 +51,7 @@ from media.rows import (
     success_values,
     thumbnail_row,
     to_envelope,
+    to_hls_file,
     to_media,
     to_media_type,
     to_metadata,
@@ -58,6 +61,7 @@ from media.rows import (
 from media.share_store import ShareStore
 from media.telemetry.metrics import UPLOADS
 
+HLS_INSERT_BATCH = 200  # rows per INSERT: far below SQLite's bound on statement parameters
 FINAL_UPLOAD_STATES = (UploadState.DONE, UploadState.FAILED, UploadState.EXPIRED)
 REASON_LENGTH = 255
 
@@ -343,8 +347,10 @@ class Repository:
         thumbnail: Thumbnail | None,
         rendition: Rendition | None = None,
         thumbhash: str | None = None,
+        hls: tuple[HlsFile, ...] = (),
     ) -> Media:
-        """IN_PROGRESS → SUCCESS with every probed detail, rendition and thumbnail, at once."""
+        """IN_PROGRESS → SUCCESS with every probed detail, rendition, thumbnail and HLS ladder
+        file, at once."""
         t, now = self._t, self._now()
         async with self._db.transaction():
             values = success_values(t.media, probe, thumbnail is not None, now)
@@ -379,6 +385,10 @@ class Repository:
             await t.rendition.delete().where(t.rendition.media == key)
             if rendition is not None:
                 await t.rendition.insert(rendition_row(t.rendition, key, rendition))
+            await t.hls_file.delete().where(t.hls_file.media == key)
+            for start in range(0, len(hls), HLS_INSERT_BATCH):
+                batch = hls[start : start + HLS_INSERT_BATCH]
+                await t.hls_file.insert(*(hls_file_row(t.hls_file, key, f) for f in batch))
             await t.metadata.update(metadata_values(t.metadata, probe)).where(
                 t.metadata.media == key
             )
@@ -387,6 +397,14 @@ class Repository:
         done = await self._one_media(rows)
         assert done is not None
         return done
+
+    @guarded
+    async def hls_files(self, media_id: str) -> dict[str, HlsFile]:
+        """The HLS ladder of a media by file name; empty when it has none (or does not exist)."""
+        h, m = self._t.hls_file, self._t.media
+        key = m.select(m.id).where(m.public_id == media_id)
+        rows = await h.select().where(h.media.is_in(key))
+        return {row["name"]: to_hls_file(row) for row in rows}
 
     @guarded
     async def set_stage(self, media_id: str, stage: ProcessingStage) -> bool:
@@ -453,6 +471,7 @@ class Repository:
             thumbs += await t.rendition.select(t.rendition.storage_key).where(
                 t.rendition.media == key
             )
+            thumbs += await t.hls_file.select(t.hls_file.storage_key).where(t.hls_file.media == key)
             temps = await t.upload.select(t.upload.temp_key).where(t.upload.media == key)
             await t.media.delete().where(t.media.id == key)
             await self._announce(MediaEventKind.DELETED, media_id)
@@ -473,6 +492,7 @@ class Repository:
             (t.media, t.media.storage_key),
             (t.thumbnail, t.thumbnail.storage_key),
             (t.rendition, t.rendition.storage_key),
+            (t.hls_file, t.hls_file.storage_key),
             (t.upload, t.upload.temp_key),
         ):
             rows = await table.select(column).where(column.is_in(wanted))

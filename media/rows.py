@@ -12,6 +12,7 @@ from media.clock import aware, utc
 from media.ids import new_media_id
 from media.models import (
     Envelope,
+    HlsFile,
     Media,
     MediaKind,
     MediaMetadata,
@@ -39,6 +40,7 @@ def to_media(
     rendition: Rendition | None = None,
     details: MediaMetadata | None = None,
     owner: Owner | None = None,
+    has_hls: bool = False,
 ) -> Media:
     """A media row (with its thumbnail, rendition, details) as a model in aware UTC."""
     return Media(
@@ -66,19 +68,21 @@ def to_media(
         processing_stage=ProcessingStage(stage) if (stage := row["processing_stage"]) else None,
         details=details,
         owner=owner,
+        has_hls=has_hls,
     )
 
 
-# Everything one media row has beside it (details, owner, thumbnail, rendition); every media has
-# a metadata and a binding row from its creation on.
+# Everything one media row has beside it (details, owner, thumbnail, rendition, whether an HLS
+# ladder exists); every media has a metadata and a binding row from its creation on.
 ATTACHED_SQL = (
     "SELECT d.*, b.owner_subject, b.owner_issuer,"
     " t.storage_key AS t_key, t.width AS t_width, t.height AS t_height,"
     " t.size_bytes AS t_size, t.etag AS t_etag,"
     " r.storage_key AS r_key, r.media_type AS r_type, r.width AS r_width,"
-    " r.height AS r_height, r.size_bytes AS r_size, r.etag AS r_etag"
+    " r.height AS r_height, r.size_bytes AS r_size, r.etag AS r_etag, h.id AS h_master"
     " FROM media_metadata d JOIN user_media_binding b ON b.media = d.media"
     " LEFT JOIN thumbnail t ON t.media = d.media LEFT JOIN rendition r ON r.media = d.media"
+    " LEFT JOIN hls_file h ON h.media = d.media AND h.name = 'master.m3u8'"
 )
 
 
@@ -108,7 +112,9 @@ def with_attachments(row: dict[str, Any], attached: dict[str, Any] | None) -> Me
             etag=attached["r_etag"],
         )
     owner = Owner(attached["owner_subject"], attached["owner_issuer"])
-    return to_media(row, thumbnail, rendition, to_metadata(attached, media_id), owner)
+    details = to_metadata(attached, media_id)
+    has_hls = attached["h_master"] is not None
+    return to_media(row, thumbnail, rendition, details, owner, has_hls)
 
 
 def to_upload(row: Mapping[str, Any], media_id: str) -> UploadRequest:
@@ -157,6 +163,29 @@ def rendition_row(table: Any, media_key: int, rendition: Rendition) -> Any:
         height=rendition.height,
         size_bytes=rendition.size_bytes,
         etag=rendition.etag,
+    )
+
+
+def hls_file_row(table: Any, media_key: int, file: HlsFile) -> Any:
+    """An hls_file row of `table` (a bound HlsFileRow) for the model."""
+    return table(
+        media=media_key,
+        name=file.name,
+        storage_key=file.storage_key,
+        content_type=file.content_type,
+        size_bytes=file.size_bytes,
+        etag=file.etag,
+    )
+
+
+def to_hls_file(row: Mapping[str, Any]) -> HlsFile:
+    """An hls_file row as a model."""
+    return HlsFile(
+        name=row["name"],
+        storage_key=row["storage_key"],
+        content_type=row["content_type"],
+        size_bytes=row["size_bytes"],
+        etag=row["etag"],
     )
 
 

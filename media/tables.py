@@ -27,6 +27,7 @@ ISSUER_LENGTH = 512
 KEY_LENGTH = 512
 LINK_ID_LENGTH = 32
 LINK_TOKEN_LENGTH = 64
+HLS_NAME_LENGTH = 64  # "1080p/seg_00001.m4s" and the like
 MULTIPART_ID_LENGTH = 1024  # S3 upload ids are opaque; AWS's run to about 200 characters
 
 
@@ -111,6 +112,18 @@ class RenditionRow(Table, tablename="rendition"):
     etag = Varchar(length=255)
 
 
+class HlsFileRow(Table, tablename="hls_file"):
+    """One file of a video's HLS ladder: the exact name URLs use, and the object holding it."""
+
+    # Unique with name (index hls_file_media_name, made by its migration): one lookup per request.
+    media = ForeignKey(references=MediaRow, null=False, on_delete=OnDelete.cascade)
+    name = Varchar(length=HLS_NAME_LENGTH)
+    storage_key = Varchar(length=KEY_LENGTH, unique=True)
+    content_type = Varchar(length=64)
+    size_bytes = BigInt()
+    etag = Varchar(length=255)
+
+
 class ThumbnailRow(Table, tablename="thumbnail"):
     """The JPEG preview of a media."""
 
@@ -191,4 +204,5 @@ TABLES: tuple[type[Table], ...] = (
     ShareLinkMediaRow,
     ObjectEnvelopeRow,
     RenditionRow,
+    HlsFileRow,
 )

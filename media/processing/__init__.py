@@ -17,6 +17,7 @@ from PIL import Image
 from media.errors import UnsupportedMediaType
 from media.models import MediaKind, ProbeResult, ProcessingStage
 from media.processing.budget import DECODE_BUDGET
+from media.processing.ladder import LadderFile, make_ladder, plan_rungs
 from media.processing.preview import make_preview, needs_preview
 from media.processing.probe import DEFAULT_MAX_DURATION_S, local_file, probe
 from media.processing.rendition import (
@@ -30,7 +31,7 @@ from media.processing.thumbhash import thumbhash_of
 from media.processing.thumbnail import render_thumbnail
 from media.telemetry.stages import stage
 
-__all__ = ["DECODE_BUDGET", "Limits", "Processed", "process"]
+__all__ = ["DECODE_BUDGET", "LadderFile", "Limits", "Processed", "process"]
 
 TYPE_NOT_ALLOWED = "file type not allowed"
 _HASH_BLOCK = 1024 * 1024
@@ -42,6 +43,8 @@ class Limits:
 
     playback_max_height: int = DEFAULT_MAX_HEIGHT
     max_duration_s: float = DEFAULT_MAX_DURATION_S
+    # Rung heights of the HLS ladder (docs/hls.md); empty: no ladder.
+    hls_ladder: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,7 @@ class Processed:
     thumbnail_path: Path | None
     thumbnail_size: tuple[int, int] | None
     thumbhash: str | None
+    ladder: tuple[LadderFile, ...] = ()
 
 
 def process(
@@ -75,7 +79,7 @@ def process(
 ) -> Processed:
     """Check, probe, render: the original at path is read only; on failure workdir gains nothing.
 
-    on_stage is called as each stage starts (probe, rendition, thumbnail).
+    on_stage is called as each stage starts (probe, rendition, thumbnail, hls).
     """
     on_stage(ProcessingStage.PROBE)
     mime_type = detect(path, declared_type)
@@ -95,6 +99,11 @@ def process(
         )
         with Image.open(thumbnail_path, formats=["JPEG"]) as thumb:
             placeholder = thumbhash_of(thumb)
+        ladder: tuple[LadderFile, ...] = ()
+        if result.kind is MediaKind.VIDEO and limits.hls_ladder:
+            on_stage(ProcessingStage.HLS)
+            rungs = plan_rungs(result, limits.hls_ladder)
+            ladder = make_ladder(path, result, rungs, workdir / f"{token}.hls")
     except BaseException:
         if rendition is not None:
             rendition.path.unlink(missing_ok=True)
@@ -107,6 +116,7 @@ def process(
         thumbnail_path=thumbnail_path,
         thumbnail_size=size,
         thumbhash=placeholder,
+        ladder=ladder,
     )
 
 

@@ -143,7 +143,7 @@ class _VideoTrack:
         stream.time_base = source.time_base
         stream.options = {"crf": CRF, "preset": PRESET, "profile": "high"}
         self.stream = stream
-        self.graph = _filters(source, result.rotation, todo.size)
+        self.graph = filter_graph(source, result.rotation, todo.size)
 
     def feed(self, packet: Any) -> None:
         if self.graph is None:
@@ -159,7 +159,7 @@ class _VideoTrack:
     def _encode(self, frame: Any) -> None:
         assert self.graph is not None
         self.graph.push(frame)
-        for out in _pulled(self.graph):
+        for out in pulled(self.graph):
             out.pict_type = av.video.frame.PictureType.NONE  # let the encoder place keyframes
             self.dst.mux(self.stream.encode(out))
             self.frames += 1
@@ -168,7 +168,7 @@ class _VideoTrack:
         if self.graph is None:
             return
         self.graph.push(None)
-        for out in _pulled(self.graph):
+        for out in pulled(self.graph):
             self.dst.mux(self.stream.encode(out))
             self.frames += 1
         self.dst.mux(self.stream.encode(None))
@@ -203,7 +203,7 @@ class _AudioTrack:
             self.dst.mux(self.stream.encode(None))
 
 
-def _filters(source: Any, rotation: int, size: tuple[int, int]) -> Any:
+def filter_graph(source: Any, rotation: int, size: tuple[int, int]) -> Any:
     """buffer -> turn upright -> scale to size with square pixels -> yuv420p -> sink."""
     graph = av.filter.Graph()
     chain = [graph.add_buffer(template=source)]
@@ -223,7 +223,7 @@ def _filters(source: Any, rotation: int, size: tuple[int, int]) -> Any:
     return graph
 
 
-def _pulled(graph: Any) -> Iterator[Any]:
+def pulled(graph: Any) -> Iterator[Any]:
     """Every frame the graph has ready."""
     while True:
         try:

@@ -18,6 +18,7 @@ import anyio.from_thread
 from media.errors import InvalidInput, MediaError, Unavailable
 from media.models import (
     OPEN_UPLOAD_STATES,
+    HlsFile,
     Media,
     ObjectInfo,
     ProcessingStage,
@@ -26,11 +27,15 @@ from media.models import (
     UploadRequest,
     UploadState,
 )
-from media.processing import DECODE_BUDGET, Limits, Processed, process
+from media.processing import DECODE_BUDGET, LadderFile, Limits, Processed, process
 from media.service.context import Parts
 from media.storage.files import local_copy, store_file
 
 logger = logging.getLogger("media.ingest")
+
+# Ladder files stored at once: a ladder is hundreds of small objects, and one at a time the
+# round trips to S3 would dominate; the storage port's own pool bounds the rest.
+LADDER_UPLOADS = 8
 
 
 class Ingest:
@@ -45,6 +50,7 @@ class Ingest:
         self._limits = Limits(
             playback_max_height=parts.settings.playback_max_height,
             max_duration_s=parts.settings.max_duration_s,
+            hls_ladder=parts.settings.hls_ladder if parts.settings.hls_enabled else (),
         )
 
     async def run(
@@ -137,6 +143,7 @@ class Ingest:
                 size_bytes=thumb_info.size,
                 etag=thumb_info.etag,
             )
+        hls = await self._store_ladder(processed.ladder, written)
         done = await self._parts.repository.mark_success(
             media.id,
             probe=probe,
@@ -147,6 +154,7 @@ class Ingest:
             thumbnail=thumbnail,
             rendition=rendition,
             thumbhash=processed.thumbhash,
+            hls=hls,
         )
         # SUCCESS is committed: from here on nothing may fail the media or delete what it names.
         written.clear()
@@ -157,6 +165,41 @@ class Ingest:
         except MediaError as exc:  # the reaper only fails uploads whose media is IN_PROGRESS
             logger.warning("upload %s stays processing: %s", upload.id, exc.code)
         return done
+
+    async def _store_ladder(
+        self, files: tuple[LadderFile, ...], written: list[str]
+    ) -> tuple[HlsFile, ...]:
+        """Store every ladder file under a key of its own (each key is in `written` before its
+        first byte, so a failure anywhere removes them all); the rows in the ladder's order."""
+        stored: dict[str, HlsFile] = {}
+        limiter = anyio.CapacityLimiter(LADDER_UPLOADS)
+
+        async def store(file: LadderFile) -> None:
+            async with limiter:
+                key = uuid.uuid4().hex
+                written.append(key)
+                info = await store_file(
+                    self._parts.storage, key, file.path, content_type=file.content_type
+                )
+                stored[file.name] = HlsFile(
+                    name=file.name,
+                    storage_key=key,
+                    content_type=file.content_type,
+                    size_bytes=info.size,
+                    etag=info.etag,
+                )
+
+        try:
+            async with anyio.create_task_group() as group:
+                for file in files:
+                    group.start_soon(store, file)
+        except ExceptionGroup as failed:
+            # The first failure decides, as if the files had been stored one after the other.
+            first = failed.exceptions[0]
+            while isinstance(first, ExceptionGroup):
+                first = first.exceptions[0]
+            raise first from None
+        return tuple(stored[file.name] for file in files)
 
     async def fail(
         self, media: Media, upload: UploadRequest | None, reason: str, keys: Iterable[str]

@@ -35,6 +35,7 @@ TABLES = {
     "share_link_media",
     "object_envelope",
     "rendition",
+    "hls_file",
 }
 CHILDREN = {
     "user_media_binding",
@@ -43,6 +44,7 @@ CHILDREN = {
     "upload_request",
     "share_link_media",
     "rendition",
+    "hls_file",
 }
 INDEXES = {
     "media_created_id",
@@ -52,6 +54,7 @@ INDEXES = {
     "media_public_id",
     "share_link_owner_created",
     "share_link_media_link_media",
+    "hls_file_media_name",
 }
 
 

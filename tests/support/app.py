@@ -50,8 +50,15 @@ class RunningService:
 
 
 def settings_for(data_dir: Path, port: int, **environ: str) -> Settings:
-    """Settings as the environment would give them, with the public URL on `port`."""
-    env = {"MEDIA_DATA_DIR": str(data_dir), "MEDIA_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    """Settings as the environment would give them, with the public URL on `port`.
+
+    No HLS ladder unless asked for (`MEDIA_HLS="true"`): it is the costliest step of processing,
+    and only the tests about it need it."""
+    env = {
+        "MEDIA_DATA_DIR": str(data_dir),
+        "MEDIA_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "MEDIA_HLS": "false",
+    }
     env.update(environ)
     return load_settings(env)
 

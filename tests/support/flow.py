@@ -20,8 +20,17 @@ COMPLETE = """mutation($id: ID!) { completeUpload(uploadId: $id) {
   streamUrl { url expiresAt } } }"""
 
 
-def upload_file(service: RunningService, token: str, path: Path, media_type: str) -> dict[str, Any]:
-    """Upload one file and return the completed media; asserts every step succeeded."""
+def upload_file(
+    service: RunningService,
+    token: str,
+    path: Path,
+    media_type: str,
+    *,
+    settle_timeout_s: float = SETTLE_TIMEOUT_S,
+) -> dict[str, Any]:
+    """Upload one file and return the completed media; asserts every step succeeded.
+
+    `settle_timeout_s` bounds the wait for processing (an HLS ladder takes longer)."""
     data = path.read_bytes()
     created = service.graphql(
         CREATE,
@@ -37,7 +46,7 @@ def upload_file(service: RunningService, token: str, path: Path, media_type: str
     )
     assert put.status_code == 202, put.text
     assert put.json()["status"] == "IN_PROGRESS"
-    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    deadline = time.monotonic() + settle_timeout_s
     while True:  # the processing job runs in the server after the 202
         done = service.graphql(COMPLETE, {"id": ticket["uploadId"]}, token=token)
         assert "errors" not in done, done

@@ -62,6 +62,7 @@ def stack(
             MEDIA_OIDC_AUDIENCE=oidc_provider.audience,
             MEDIA_SIGNING_KEYS=TEST_SIGNING_KEY,
             MEDIA_LOG_LEVEL="WARNING",
+            MEDIA_HLS="false",  # the ladder has tests of its own
         )
         yield Stack(env=env, database_url=database_url, provider=oidc_provider)
 

@@ -102,7 +102,16 @@ CASES = [
     ("MEDIA_JOB_STALL_S", "10", 10.0, "1"),
     ("MEDIA_JOB_RETRY_S", "2", 2, "0"),
     ("MEDIA_PROCESSING_MEMORY_MB", "256", 256, "63"),
+    ("MEDIA_HLS", "false", False, "maybe"),
+    ("MEDIA_HLS_LADDER", "1080, 240,720,240", (240, 720, 1080), "360,100"),
 ]
+
+
+@pytest.mark.parametrize("bad", [",", "360,x", "4321", "144,240,360,480,720,1080,1440"])
+def test_hls_ladder_refusals(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings({"MEDIA_DATA_DIR": str(tmp_path), "MEDIA_HLS_LADDER": bad})
+    assert info.value.data["variable"] == "MEDIA_HLS_LADDER"
 
 
 @pytest.mark.parametrize(

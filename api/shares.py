@@ -12,7 +12,14 @@ import strawberry
 
 from api.context import Info
 from api.ids import require_media_id, require_share_link_id
-from api.types import ExpiresInArgument, Media, MediaKind, PageInfo, SignedUrl
+from api.types import (
+    ExpiresInArgument,
+    HlsExpiresInArgument,
+    Media,
+    MediaKind,
+    PageInfo,
+    SignedUrl,
+)
 from media import models
 from media.service import CreateShareLink
 from media.service.cursor import encode_share_cursor
@@ -32,6 +39,13 @@ def resolve_shared_stream_url(
 ) -> SignedUrl | None:
     """Inline playback URL minted through the link."""
     return _link_url(root, info, models.Purpose.STREAM, expires_in)
+
+
+def resolve_shared_hls_url(
+    root: SharedMedia, info: Info, expires_in: HlsExpiresInArgument = None
+) -> SignedUrl | None:
+    """HLS master playlist URL minted through the link."""
+    return _link_url(root, info, models.Purpose.HLS, expires_in)
 
 
 def resolve_shared_download_url(
@@ -70,6 +84,11 @@ class SharedMedia:
     stream_url = strawberry.field(
         resolver=resolve_shared_stream_url,
         description="Inline playback URL; never outlives the link, dies when it is revoked.",
+    )
+    hls_url = strawberry.field(
+        resolver=resolve_shared_hls_url,
+        description="HLS master playlist URL (adaptive streaming); null without an HLS ladder; "
+        "never outlives the link, dies when it is revoked.",
     )
     download_url = strawberry.field(
         resolver=resolve_shared_download_url,

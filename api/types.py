@@ -117,6 +117,22 @@ def resolve_download_url(
     return _signed(info, root.model, models.Purpose.DOWNLOAD, expires_in)
 
 
+HlsExpiresInArgument = Annotated[
+    int | None,
+    strawberry.argument(
+        description="Lifetime in seconds; default the longer of MEDIA_URL_TTL_S and the "
+        "video's duration plus 10 minutes, capped at 24 h."
+    ),
+]
+
+
+def resolve_hls_url(
+    root: Media, info: Info, expires_in: HlsExpiresInArgument = None
+) -> SignedUrl | None:
+    """HLS master playlist URL."""
+    return _signed(info, root.model, models.Purpose.HLS, expires_in)
+
+
 def resolve_thumbnail_url(
     root: Media, info: Info, expires_in: ExpiresInArgument = None
 ) -> SignedUrl | None:
@@ -207,6 +223,12 @@ class Media:
         resolver=resolve_download_url,
         description="Download URL of the original as uploaded (Content-Disposition: attachment); "
         "null unless SUCCESS.",
+    )
+    hls_url = strawberry.field(
+        resolver=resolve_hls_url,
+        description="Adaptive streaming: the HLS master playlist (`/hls/{token}/master.m3u8`); "
+        "its renditions and segments are relative URIs under the same token. Null unless the "
+        "video has an HLS ladder.",
     )
     thumbnail_url = strawberry.field(
         resolver=resolve_thumbnail_url,

@@ -66,6 +66,7 @@ class Purpose(enum.StrEnum):
     THUMBNAIL = "thumbnail"
     UPLOAD = "upload"
     UPLOAD_PART = "upload_part"
+    HLS = "hls"  # every file of a video's HLS ladder, under one token in the path
 
 
 @dataclass(frozen=True, slots=True)

@@ -399,12 +399,14 @@ class Repository:
         return done
 
     @guarded
-    async def hls_files(self, media_id: str) -> dict[str, HlsFile]:
-        """The HLS ladder of a media by file name; empty when it has none (or does not exist)."""
-        h, m = self._t.hls_file, self._t.media
-        key = m.select(m.id).where(m.public_id == media_id)
-        rows = await h.select().where(h.media.is_in(key))
-        return {row["name"]: to_hls_file(row) for row in rows}
+    async def hls_file(self, media_id: str, name: str) -> HlsFile | None:
+        """The file of a media's HLS ladder with exactly this name, or None (index
+        hls_file_media_name: one row at most)."""
+        h = self._t.hls_file
+        rows = await h.select(*h.all_columns()).where(
+            (h.media.public_id == media_id) & (h.name == name)
+        )
+        return to_hls_file(rows[0]) if rows else None
 
     @guarded
     async def set_stage(self, media_id: str, stage: ProcessingStage) -> bool:

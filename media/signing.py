@@ -29,6 +29,7 @@ SALTS: Mapping[Purpose, str] = {
     Purpose.THUMBNAIL: "media.thumbnail.v1",
     Purpose.UPLOAD: "media.upload.v1",
     Purpose.UPLOAD_PART: "media.upload-part.v1",
+    Purpose.HLS: "media.hls.v1",
 }
 # The prefix sits outside the signature and only picks the salt: a forged prefix picks a salt
 # the signature was not made with, so it fails like any other tampering.
@@ -38,6 +39,7 @@ PREFIXES: Mapping[Purpose, str] = {
     Purpose.THUMBNAIL: "t",
     Purpose.UPLOAD: "u",
     Purpose.UPLOAD_PART: "p",
+    Purpose.HLS: "h",
 }
 _BY_PREFIX = {prefix: purpose for purpose, prefix in PREFIXES.items()}
 TTL_CAPS_S: Mapping[Purpose, int] = {
@@ -46,6 +48,7 @@ TTL_CAPS_S: Mapping[Purpose, int] = {
     Purpose.THUMBNAIL: URL_TTL_CAP_S,
     Purpose.UPLOAD: UPLOAD_TTL_CAP_S,
     Purpose.UPLOAD_PART: UPLOAD_TTL_CAP_S,
+    Purpose.HLS: URL_TTL_CAP_S,
 }
 
 

@@ -51,6 +51,8 @@ class Item:
     download: str | None
     width: int | None
     height: int | None
+    hls: str | None = None  # the HLS master playlist, for browsers that play HLS natively
+    media_type: str = ""  # what `src` serves
 
 
 ICON_PATH = "/s/icon.svg"  # never a token: tokens have no dot
@@ -259,6 +261,7 @@ def _items(service: MediaService, shared: SharedSet) -> list[Item]:
             continue
         poster = service.shares.signed_url(link, media, Purpose.THUMBNAIL, None)
         download = service.shares.signed_url(link, media, Purpose.DOWNLOAD, None)
+        hls = service.shares.signed_url(link, media, Purpose.HLS, None)
         kind = "video" if media.kind is MediaKind.VIDEO else "image"
         items.append(
             Item(
@@ -269,6 +272,8 @@ def _items(service: MediaService, shared: SharedSet) -> list[Item]:
                 download=download.url if download else None,
                 width=media.width,
                 height=media.height,
+                hls=hls.url if hls else None,
+                media_type=media.playback_media_type,
             )
         )
     return items

@@ -33,6 +33,7 @@ FORBIDDEN_BODY = b'{"error":"forbidden"}'
 PRECONDITION_FAILED_BODY = b'{"error":"precondition_failed"}'
 RANGE_NOT_SATISFIABLE_BODY = b'{"error":"range_not_satisfiable"}'
 METHOD_NOT_ALLOWED_BODY = b'{"error":"method_not_allowed"}'
+NOT_FOUND_BODY = b'{"error":"not_found"}'
 EXPOSED_HEADERS = "Content-Range, Accept-Ranges, Content-Length, ETag, Content-Disposition"
 SECURITY_HEADERS: HeaderPairs = (
     (b"x-content-type-options", b"nosniff"),
@@ -168,6 +169,11 @@ def range_not_satisfiable(rep: Representation) -> Answer:
 def forbidden(common: HeaderPairs) -> Answer:
     """The one 403 of every rejected URL: fixed body, never the reason."""
     return _short(403, FORBIDDEN_BODY, [*common, _NO_STORE])
+
+
+def not_found(common: HeaderPairs) -> Answer:
+    """404: a name under a valid token that names nothing (or a path no token route has)."""
+    return _short(404, NOT_FOUND_BODY, [*common, _NO_STORE])
 
 
 def unavailable(common: HeaderPairs, exc: Unavailable) -> Answer:

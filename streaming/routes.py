@@ -11,7 +11,7 @@ responses.py and sent by send_answer.py.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -47,6 +47,8 @@ _LIST_HEADERS = frozenset(
 
 # (method, route template, status, body bytes sent, seconds): the request log and metrics hook.
 RequestObserver = Callable[[str, str, int, int, float], None]
+# What a request asks for: the target of its token (None: nothing of that name, a 404).
+Opener = Callable[["StreamSource"], Awaitable[StreamTarget | None]]
 
 
 class StreamSource(Protocol):
@@ -59,6 +61,11 @@ class StreamSource(Protocol):
 
     async def open_stream(self, token: str) -> StreamTarget:
         """Verify a token and describe the object it grants."""
+        ...
+
+    async def open_hls(self, token: str, name: str) -> StreamTarget | None:
+        """Verify an HLS token and describe the ladder file `name`; None when the ladder has
+        no file of exactly that name (404), the same refusals as open_stream otherwise."""
         ...
 
     def read_object(self, storage_key: str, start: int, length: int) -> AsyncIterator[bytes]:
@@ -124,14 +131,16 @@ def stream_route_handlers(
     observe: RequestObserver | None = None,
     wrap: Callable[[ASGIApp], ASGIApp] | None = None,
 ) -> list[ASGIRouteHandler]:
-    """The `/media/{token}` route, to pass to the Litestar app (which holds `service`).
+    """The `/media/{token}` and `/hls/{token}/{name}` routes, to pass to the Litestar app (which
+    holds `service`).
 
-    `wrap`, when given, wraps the endpoint (telemetry: the route takes no app middleware)."""
+    `wrap`, when given, wraps each endpoint (telemetry: the routes take no app middleware); the
+    route's template is in `scope["path_template"]` before the wrapper runs."""
+    from streaming.hls import HLS_MOUNT, HLS_ROUTE, hls_endpoint
+
     config = StreamConfig(cors_origins=tuple(cors_origins), clock=clock)
 
     async def media_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
-        # Read by the app's handler of unexpected errors: the path now holds the bare token.
-        scope["path_template"] = MEDIA_ROUTE
         if scope["type"] != ScopeType.HTTP:
             raise NotFoundException()
         http = scope  # narrowed by the check above
@@ -140,17 +149,38 @@ def stream_route_handlers(
         method = http["method"]
         status, sent = 500, 0
         try:
-            status, sent = await _dispatch(config, http, token, receive, send)
+            status, sent = await dispatch(
+                config, http, lambda source: source.open_stream(token), receive, send
+            )
         finally:
             if observe is not None:
                 observe(method, MEDIA_ROUTE, status, sent, time.perf_counter() - started)
 
-    handler = SelfContainedRoute(MEDIA_MOUNT, name="media", is_mount=True, copy_scope=False)
-    return [handler(wrap(media_endpoint) if wrap is not None else media_endpoint)]
+    routes = (
+        (MEDIA_MOUNT, MEDIA_ROUTE, "media", media_endpoint),
+        (HLS_MOUNT, HLS_ROUTE, "hls", hls_endpoint(config, observe)),
+    )
+    handlers: list[ASGIRouteHandler] = []
+    for mount, template, name, endpoint in routes:
+        wrapped = wrap(endpoint) if wrap is not None else endpoint
+        handler = SelfContainedRoute(mount, name=name, is_mount=True, copy_scope=False)
+        handlers.append(handler(_templated(template, wrapped)))
+    return handlers
 
 
-async def _dispatch(
-    config: StreamConfig, scope: HTTPScope, token: str, receive: Receive, send: Send
+def _templated(template: str, endpoint: ASGIApp) -> ASGIApp:
+    """The endpoint with its route template set first: telemetry names the route by it, and
+    the app's handler of unexpected errors reads it (the path holds the bare token)."""
+
+    async def templated(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["path_template"] = template
+        await endpoint(scope, receive, send)
+
+    return templated
+
+
+async def dispatch(
+    config: StreamConfig, scope: HTTPScope, opener: Opener, receive: Receive, send: Send
 ) -> tuple[int, int]:
     """Read the request headers once, answer, and return (status, body bytes sent)."""
     single: dict[bytes, bytes] = {}
@@ -163,7 +193,7 @@ async def _dispatch(
     common = config.common_headers(single.get(b"origin"))
     method = scope["method"]
     if method == "GET" or method == "HEAD":
-        result = await _serve(config, scope, token, method, single, lists, common)
+        result = await _serve(config, scope, opener, method, single, lists, common)
     elif method == "OPTIONS":
         result = _preflight(config, single.get(b"origin"))
     else:
@@ -196,7 +226,7 @@ def _preflight(config: StreamConfig, origin: bytes | None) -> answer.Answer:
 async def _serve(
     config: StreamConfig,
     scope: HTTPScope,
-    token: str,
+    opener: Opener,
     method: str,
     single: dict[bytes, bytes],
     lists: dict[bytes, list[bytes]],
@@ -206,9 +236,11 @@ async def _serve(
     # per-request dependency resolution, which this raw route skips.
     source: StreamSource = scope["app"].state.service.streams
     try:
-        target = await source.open_stream(token)
+        target = await opener(source)
     except MediaError as exc:
         return _refusal(exc, common)
+    if target is None:
+        return answer.not_found(common)
     rep = answer.representation(target, common, config.clock())
     validators = Validators(etag=target.etag.strip('"'), last_modified=target.last_modified)
     if lists:

@@ -10,7 +10,7 @@ from datetime import datetime
 import anyio
 
 from media.config import URL_TTL_CAP_S
-from media.errors import InvalidInput, NotFound, Unavailable
+from media.errors import InvalidInput, MediaError, NotFound, Unavailable
 from media.models import (
     Media,
     MediaFilter,
@@ -25,10 +25,14 @@ from media.service.context import Parts
 from media.service.cursor import decode_cursor
 from media.service.events import Events
 from media.service.identity import owner_filter, require_user
+from media.service.playback import playback_ttl, url_path
 
 logger = logging.getLogger("media.library")
 
 DELETE_ATTEMPTS = 3
+# Objects deleted at once: a video's HLS ladder is hundreds of objects, and one round trip to S3
+# after the other would hold the mutation for minutes; the storage pool bounds the rest.
+DELETE_CONCURRENCY = 8
 
 
 class Library:
@@ -90,10 +94,15 @@ class Library:
             return None
         if purpose is Purpose.THUMBNAIL and not media.has_thumbnail:
             return None
+        if purpose is Purpose.HLS and not media.has_hls:
+            return None
         inputs.expires_in(expires_in)
         settings = self._parts.settings
+        ttl = settings.url_ttl_s if expires_in is None else expires_in
+        if expires_in is None and purpose is Purpose.HLS:
+            ttl = playback_ttl(ttl, media.duration_seconds)  # docs/hls.md: token lifetime
         # A client asking for more than the cap gets the cap (docs/security.md §1.4).
-        ttl = settings.url_ttl_s if expires_in is None else min(expires_in, URL_TTL_CAP_S)
+        ttl = min(ttl, URL_TTL_CAP_S)
         token, expires_at = self._parts.signer.sign(
             purpose,
             media_id=media.id,
@@ -101,7 +110,9 @@ class Library:
             generation=media.url_generation,
             ttl_s=ttl,
         )
-        return SignedUrl(url=f"{self._parts.public_url}/media/{token}", expires_at=expires_at)
+        return SignedUrl(
+            url=self._parts.public_url + url_path(purpose, token), expires_at=expires_at
+        )
 
     async def revoke_urls(self, principal: Principal, media_id: str) -> Media:
         """Invalidate every URL issued so far for this media."""
@@ -120,8 +131,15 @@ class Library:
             return False  # idempotent: deleting twice is not an error
         keys = await self._parts.repository.delete_media(media_id)
         self._on_change(media_id)
-        for key in keys or ():
-            await self._delete_object(key)
+        limiter = anyio.CapacityLimiter(DELETE_CONCURRENCY)
+
+        async def delete(key: str) -> None:
+            async with limiter:
+                await self._delete_object(key)
+
+        async with anyio.create_task_group() as group:  # _delete_object never raises
+            for key in keys or ():
+                group.start_soon(delete, key)
         return keys is not None
 
     async def _visible(self, principal: Principal, media_id: str) -> Media:
@@ -142,6 +160,9 @@ class Library:
                     logger.warning("object delete failed after %d attempts; orphan left", attempt)
                     return
                 await anyio.sleep(0.2 * attempt)
+            except MediaError as exc:  # not passing: no retry, the collector takes it later
+                logger.warning("object delete failed (%s); orphan left", exc.code)
+                return
 
 
 def _checked(media_filter: MediaFilter) -> MediaFilter:

@@ -37,6 +37,7 @@ from media.service import inputs
 from media.service.context import Parts
 from media.service.cursor import decode_share_cursor
 from media.service.identity import owner_filter, require_user
+from media.service.playback import playback_ttl, url_path
 
 MAX_SHARE_MEDIA = 500
 MAX_PASSWORD_LENGTH = 256
@@ -51,8 +52,6 @@ ATTEMPT_WINDOW_S = 300
 MAX_FAILED_ATTEMPTS = 5
 FORM_MAX_AGE_S = 3600
 HASHING_CONCURRENCY = 2
-# A video's URL must outlive its playback (it is checked on every range request).
-PLAYBACK_MARGIN_S = 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,10 +186,12 @@ class Shares:
             return None
         if purpose is Purpose.THUMBNAIL and not media.has_thumbnail:
             return None
+        if purpose is Purpose.HLS and not media.has_hls:
+            return None
         inputs.expires_in(expires_in)
         ttl = self._parts.settings.url_ttl_s if expires_in is None else expires_in
-        if expires_in is None and purpose is Purpose.STREAM and media.duration_seconds:
-            ttl = max(ttl, math.ceil(media.duration_seconds) + PLAYBACK_MARGIN_S)
+        if expires_in is None and purpose in (Purpose.STREAM, Purpose.HLS):
+            ttl = playback_ttl(ttl, media.duration_seconds)
         remaining = math.floor((link.expires_at - self._parts.clock()).total_seconds())
         ttl = min(ttl, URL_TTL_CAP_S, remaining)
         if ttl < 1:
@@ -203,7 +204,9 @@ class Shares:
             ttl_s=ttl,
             link_id=link.id,
         )
-        return SignedUrl(url=f"{self._parts.public_url}/media/{token}", expires_at=expires_at)
+        return SignedUrl(
+            url=self._parts.public_url + url_path(purpose, token), expires_at=expires_at
+        )
 
     def form_token(self, token: str, nonce: str) -> str:
         """The hidden field of a link's password form, bound to the link and a cookie nonce."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from datetime import datetime
 
 from media.errors import InvalidSignature
 from media.models import (
     ACCEPTED_TYPES,
+    HlsFile,
     Media,
     MediaEvent,
     MediaEventKind,
@@ -23,6 +24,11 @@ from media.service.url_checks import counted_url_check
 from media.telemetry.request import note_purpose
 
 READ_PURPOSES = frozenset({Purpose.STREAM, Purpose.DOWNLOAD, Purpose.THUMBNAIL})
+HLS_PURPOSES = frozenset({Purpose.HLS})
+# A ladder file never changes while its media exists, and the row check before every lookup
+# stops a revoked or deleted media's files: the name-to-object entries may live long.
+LADDER_CACHE_S = 300.0
+LADDER_CACHE_ENTRIES = 8192
 _EXTENSIONS = {accepted.mime_type: f".{accepted.extension}" for accepted in ACCEPTED_TYPES}
 # Other spellings a file name may already end with.
 _ALIASES = {".jpg": (".jpeg",), ".heif": (".heic",), ".heic": (".heif",), ".mp4": (".m4v",)}
@@ -40,24 +46,60 @@ class Streams:
         # Share links of URLs minted through one: revocation reaches other processes within
         # the same bound as media revocation (the TTL), and this process at once (forget_link).
         self._grants: TtlCache[str, ShareGrant] = TtlCache(ttl, 4096)
+        self._ladder: TtlCache[tuple[str, str], HlsFile] = TtlCache(
+            LADDER_CACHE_S if ttl > 0 else 0, LADDER_CACHE_ENTRIES
+        )
 
     @counted_url_check
     async def open_stream(self, token: str) -> StreamTarget:
         """What to serve for a signed read URL; InvalidSignature for every refusal."""
+        claims, media = await self._checked(token, READ_PURPOSES)
+        # The generation check below stays exact against the row in hand.
+        target = target_for(claims, media)
+        note_purpose(claims.purpose.value)
+        return target
+
+    @counted_url_check
+    async def open_hls(self, token: str, name: str) -> StreamTarget | None:
+        """What to serve for the file `name` under an HLS URL: InvalidSignature for every
+        refusal of the token (the same as /media), None when the ladder has no such file."""
+        claims, media = await self._checked(token, HLS_PURPOSES)
+        current = current_media(claims, media)
+        media_id = current.id
+        found = await self._ladder.get_or_load(
+            (media_id, name), lambda: self._parts.repository.hls_file(media_id, name)
+        )
+        note_purpose(claims.purpose.value)
+        if found is None:
+            return None
+        return StreamTarget(
+            storage_key=found.storage_key,
+            content_type=found.content_type,
+            size=found.size_bytes,
+            etag=found.etag,
+            last_modified=current.created_at.replace(microsecond=0),
+            disposition="inline",
+            file_name=name.rpartition("/")[2],
+            expires_at=claims.expires_at,
+        )
+
+    async def _checked(
+        self, token: str, purposes: Collection[Purpose]
+    ) -> tuple[UrlClaims, Media | None]:
+        """The verified claims of a token for one of `purposes` and the row of its media."""
         claims = self._claims.get(token)
         if claims is None or claims.expires_at <= self._parts.clock():
-            claims = self._parts.signer.verify(token, READ_PURPOSES)
+            claims = self._parts.signer.verify(token, purposes)
             self._claims.put(token, claims)
+        elif claims.purpose not in purposes:  # cached by the other route
+            raise InvalidSignature("refused", reason="wrong_purpose")
         if claims.link_id is not None:
             await self._check_link(claims, claims.link_id)
         media_id = claims.media_id
         media = await self._rows.get_or_load(
             media_id, lambda: self._parts.repository.get_media(media_id, None)
         )
-        # The generation check below stays exact against the row in hand.
-        target = target_for(claims, media)
-        note_purpose(claims.purpose.value)
-        return target
+        return claims, media
 
     async def _check_link(self, claims: UrlClaims, link_id: str) -> None:
         shares = self._parts.repository.shares
@@ -103,14 +145,21 @@ def check_grant(claims: UrlClaims, grant: ShareGrant | None, now: datetime) -> N
         raise InvalidSignature("refused", reason="download not allowed")
 
 
-def target_for(claims: UrlClaims, media: Media | None) -> StreamTarget:
-    """Check the claims against the current row and describe the bytes to serve."""
+def current_media(claims: UrlClaims, media: Media | None) -> Media:
+    """The media when the claims still hold against its current row: present, ready, and of
+    the generation the URL was issued for (docs/security.md §1.12)."""
     if media is None:
         raise InvalidSignature("refused", reason="media absent")
     if media.status is not MediaStatus.SUCCESS:
         raise InvalidSignature("refused", reason="media not ready")
     if media.url_generation != claims.generation:
         raise InvalidSignature("refused", reason="revoked")
+    return media
+
+
+def target_for(claims: UrlClaims, media: Media | None) -> StreamTarget:
+    """Check the claims against the current row and describe the bytes to serve."""
+    media = current_media(claims, media)
     # Ownership never changes, so a URL issued to a subject stays as visible as when issued;
     # deletion and revocation are what end it, and both are checked above.
     last_modified = media.created_at.replace(microsecond=0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -19,10 +18,11 @@ from media.telemetry.tally import flush_all
 from server.observability.http import TelemetryConfig, TelemetryMiddleware
 from server.observability.metrics_route import metrics_handler
 from server.observability.tracing import flush_tracing, start_tracing
+from streaming.hls import HLS_ROUTE
 from streaming.routes import MEDIA_ROUTE
 
 # Route templates of the signed byte routes, whose answers are counted by range outcome.
-STREAM_ROUTES = frozenset({MEDIA_ROUTE})
+STREAM_ROUTES = frozenset({MEDIA_ROUTE, HLS_ROUTE})
 # How often recorded tallies reach the metrics without a scrape of this process (other processes'
 # scrapes read the shared folder under PROMETHEUS_MULTIPROC_DIR).
 FLUSH_INTERVAL_S = 1.0
@@ -57,10 +57,10 @@ def observability(settings: Settings) -> Observability:
         [_flushing_metrics] if settings.metrics_enabled else []
     )
     middleware = [DefineMiddleware(TelemetryMiddleware, config=config)]
-    stream_config = dataclasses.replace(config, route=MEDIA_ROUTE)
 
     def wrap_stream(endpoint: ASGIApp) -> ASGIApp:
-        return TelemetryMiddleware(endpoint, stream_config).__call__
+        # The byte routes set their template in the scope before this runs (no router match).
+        return TelemetryMiddleware(endpoint, config).__call__
 
     return Observability(middleware, handlers, shutdown, lifespan, wrap_stream)
 

@@ -131,6 +131,7 @@ def test_the_anonymous_view_has_no_owner_only_fields(service: RunningService) ->
         "durationSeconds",
         "hasThumbnail",
         "streamUrl",
+        "hlsUrl",
         "downloadUrl",
         "thumbnailUrl",
     }

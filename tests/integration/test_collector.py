@@ -15,7 +15,7 @@ from media.service import CreateUpload
 from media.service.collector import Collector
 from server.lifecycle import dev_issuer, open_dependencies
 from tests.support.app import TEST_SIGNING_KEY, settings_for
-from tests.support.media_files import make_png
+from tests.support.media_files import make_mp4, make_png
 from tests.support.s3 import s3_client
 
 BASE = "http://127.0.0.1:9"
@@ -85,3 +85,36 @@ def _partial_writes(settings: Settings) -> int:
         return len(list(where.path.rglob(".tmp-*")))
     uploads = s3_client(str(where.endpoint_url)).list_multipart_uploads(Bucket=where.bucket)
     return len(uploads.get("Uploads", []))
+
+
+async def test_ladder_objects_are_named(tmp_path: Path, storage_url: str) -> None:
+    """Every file of an HLS ladder is a stored object its row names: never collected."""
+    settings = settings_for(
+        tmp_path / "data",
+        9,
+        MEDIA_STORAGE_URL=storage_url,
+        MEDIA_SIGNING_KEYS=TEST_SIGNING_KEY,
+        MEDIA_ENV="development",
+        MEDIA_HLS="true",
+    )
+    await migrate(settings)
+    async with open_dependencies(settings, BASE, dev_issuer(settings, BASE)) as deps:
+        service, storage = deps.service, deps.storage
+        owner = Principal("collector-user", "issuer", frozenset({"user"}))
+        data = make_mp4(tmp_path / "clip.mp4", seconds=2.0, faststart=True).read_bytes()
+        ticket = await service.uploads.create_upload(
+            owner, CreateUpload("clip.mp4", "video/mp4", len(data))
+        )
+        token = ticket.url.url.rsplit("/", 1)[1]
+        received = await service.uploads.receive(
+            token, content_length=len(data), content_type="video/mp4", body=_once(data)
+        )
+        await service.processing.run_job(received.upload_id, 0)
+        done = await service.library.get_media(owner, received.media.id)
+        assert done is not None and done.has_hls
+        stored = set(await storage.keys())
+        assert len(stored) == 2 + 4  # original, thumbnail; master, playlist, init, one segment
+        later = datetime.now(UTC) + timedelta(hours=3)
+        future = Collector(dataclasses.replace(service.parts, clock=lambda: later))
+        assert await future.collect() == 0
+        assert set(await storage.keys()) == stored

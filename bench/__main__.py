@@ -22,6 +22,7 @@ from bench.scenarios import (
     encryption,
     fullget,
     graphql,
+    hls,
     inproc,
     jobs,
     memory,
@@ -48,6 +49,7 @@ SCENARIOS: dict[str, Callable[[Plan, Stack], Outcome]] = {
     "decode": decode.run,
     "processing": processing.run,
     "workers": workers.run,
+    "hls": hls.run,
 }
 LISTING = 100
 

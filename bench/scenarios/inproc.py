@@ -60,7 +60,7 @@ def run(plan: Plan, stack: Stack) -> Outcome:
 async def _measure(
     app: Any, floors: dict[str, tuple[Any, str]], path: str, size: int, calls: int
 ) -> dict[str, float]:
-    async with _lifespan(app):
+    async with lifespan(app):
         apps = {**floors, "service": (app, path)}
         best = {name: float("inf") for name in apps}
         for _ in range(ROUNDS):  # interleaved, so a burst of other load hits all alike
@@ -93,7 +93,11 @@ async def _cpu_us(app: Any, path: str, size: int, calls: int) -> float:
 
 def _scope(path: str, rng: random.Random, size: int) -> dict[str, Any]:
     start = rng.randrange(0, size - SPAN)
-    headers = [(b"host", b"bench"), (b"range", f"bytes={start}-{start + SPAN - 1}".encode())]
+    return request_scope(path, [(b"range", f"bytes={start}-{start + SPAN - 1}".encode())])
+
+
+def request_scope(path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """The ASGI scope of a GET for `path` with `headers` (and Host), as uvicorn would pass it."""
     return {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -104,14 +108,14 @@ def _scope(path: str, rng: random.Random, size: int) -> dict[str, Any]:
         "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": headers,
+        "headers": [(b"host", b"bench"), *headers],
         "server": ("127.0.0.1", 80),
         "client": ("127.0.0.1", 1),
     }
 
 
 @asynccontextmanager
-async def _lifespan(app: Any) -> AsyncIterator[None]:
+async def lifespan(app: Any) -> AsyncIterator[None]:
     """Run the app's startup and, at the end, its shutdown (as a server would)."""
     inbox: asyncio.Queue[Message] = asyncio.Queue()
     outbox: asyncio.Queue[Message] = asyncio.Queue()

@@ -10,7 +10,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -61,14 +61,14 @@ def _without_realtime(chromium: str) -> str:
 
 
 @contextlib.contextmanager
-def page_origin(html: str) -> Iterator[str]:
-    """Serve one page from its own loopback origin (another port than the service)."""
-    body = html.encode()
+def site(files: Mapping[str, tuple[str, bytes]]) -> Iterator[str]:
+    """Serve `files` (path -> content type, body) from their own loopback origin."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
+            content_type, body = files.get(self.path, ("text/plain", b""))
+            self.send_response(200 if self.path in files else 404)
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -80,6 +80,7 @@ def page_origin(html: str) -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
+        # "localhost" is another origin than the service's 127.0.0.1.
         yield f"http://localhost:{server.server_address[1]}/"
     finally:
         server.shutdown()
@@ -104,7 +105,8 @@ def play_and_seek(
 
     executable = chromium_path()
     statuses: list[tuple[str, int, str]] = []
-    with page_origin(PAGE.format(src=stream_url)) as origin, sync_playwright() as pw:
+    files = {"/": ("text/html; charset=utf-8", PAGE.format(src=stream_url).encode())}
+    with site(files) as origin, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()

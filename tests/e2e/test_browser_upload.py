@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import http.server
-import threading
-from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.test_browser import CHROMIUM_ARGS, chromium_path
-from tests.support import free_port
+from tests.e2e.test_browser import CHROMIUM_ARGS, chromium_path, site
 from tests.support.app import RunningService
 from tests.support.media_files import make_png
 from tests.support.multipart import MiB, sha256_hex
@@ -68,33 +63,6 @@ SCRIPT = """async ({api, token, multipart}) => {
   }
   return {media, etags};
 }"""
-
-
-@contextlib.contextmanager
-def site(files: Mapping[str, tuple[str, bytes]]) -> Iterator[str]:
-    """Serve `files` (path -> content type, body) from their own loopback origin."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            content_type, body = files.get(self.path, ("text/plain", b""))
-            self.send_response(200 if self.path in files else 404)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            return
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        # "localhost" is another origin than the service's 127.0.0.1.
-        yield f"http://localhost:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_page_on_another_origin_uploads_whole_and_in_parts(

@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -16,11 +15,11 @@ from media.ids import is_media_id
 from server.lifecycle import DEV_ISSUER_URL
 from tests.support import unavailable
 from tests.support.app import RunningService
+from tests.support.documents import ME
 from tests.support.media_files import MediaFiles
+from tests.support.processes import SCRIPT
 
-SCRIPT = Path(sys.executable).parent / "media-service"
 ROOT = Path(__file__).resolve().parents[2]
-ME = "query { me { subject scopes } }"
 COMMANDS = (
     "serve",
     "worker",

@@ -12,8 +12,9 @@ import httpx
 from tests.e2e.test_cli import SCRIPT, _env
 from tests.support import unavailable
 from tests.support.app import RunningService
+from tests.support.documents import UPLOAD
 from tests.support.media_files import make_png
-from tests.support.multipart import UPLOAD, MiB, ok, sha256_hex
+from tests.support.multipart import MiB, ok, sha256_hex
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 60.0

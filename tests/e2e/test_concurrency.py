@@ -13,16 +13,14 @@ import httpx
 import pytest
 
 from tests.support.app import RunningService
+from tests.support.documents import COMPLETE, CREATE, LIST
 from tests.support.flow import upload_file
 from tests.support.media_files import MediaFiles, make_jpeg, make_mp4, make_png
-from tests.support.uploads import CREATE, SETTLE_TIMEOUT_S, stored_objects, subject
+from tests.support.uploads import SETTLE_TIMEOUT_S, stored_objects, subject
 
 READERS = 32
 REQUESTS_PER_READER = 16
 DEADLINE_S = 60
-COMPLETE = """mutation($id: ID!) { completeUpload(uploadId: $id) {
-  id status failureReason mediaType streamUrl { url } } }"""
-LIST = "query { medias(first: 50) { edges { node { id status } } } }"
 
 
 @dataclass(frozen=True, slots=True)

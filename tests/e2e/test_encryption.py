@@ -8,7 +8,6 @@ import logging
 import os
 import random
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,8 +19,8 @@ from media.storage.chunked import CHUNK, HEADER, SEALED
 from tests.support.app import RunningService, embedded_service_at
 from tests.support.flow import upload_file
 from tests.support.media_files import make_mp4
+from tests.support.processes import SCRIPT
 
-SCRIPT = Path(sys.executable).parent / "media-service"
 ROOT = Path(__file__).resolve().parents[2]
 
 

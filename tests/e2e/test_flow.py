@@ -11,12 +11,12 @@ import httpx
 from PIL import Image
 
 from tests.support.app import RunningService
+from tests.support.documents import LIST
 from tests.support.flow import upload_file
 from tests.support.media_files import make_mp4
 
 URLS = """query($id: ID!) { media(id: $id) { id status sha256 playbackMediaType
   streamUrl { url expiresAt } downloadUrl { url } thumbnailUrl { url } } }"""
-LIST = "query { medias(first: 10) { edges { node { id name status } } pageInfo { hasNextPage } } }"
 
 
 def test_upload_stream_revoke_delete(any_service: RunningService, tmp_path: Path) -> None:

@@ -258,7 +258,8 @@ def test_revoking_or_deleting_the_media_stops_every_file(
 
 
 def test_share_links_hand_out_hls_urls(hls_service: RunningService, clip: Path) -> None:
-    from tests.support.sharing import REVOKE_LINK, create_link, ok
+    from tests.support.documents import REVOKE_LINK
+    from tests.support.sharing import create_link, ok
 
     token = hls_service.token(subject())
     media = upload_file(hls_service, token, clip, "video/mp4", settle_timeout_s=SETTLE_S)

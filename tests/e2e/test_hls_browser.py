@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_browser import CHROMIUM_ARGS, chromium_path, page_origin
+from tests.e2e.test_browser import CHROMIUM_ARGS, chromium_path, site
 from tests.support.app import RunningService, embedded_service_at
 from tests.support.flow import upload_file
 from tests.support.media_files import make_mp4
@@ -62,7 +62,10 @@ def test_hls_js_plays_switches_rendition_and_seeks(hls_service: RunningService, 
     html = PAGE.format(player=HLS_JS.read_text(encoding="utf-8"), master=master_url)
     answers: list[tuple[str, int]] = []
     executable = chromium_path()
-    with page_origin(html) as origin, sync_playwright() as pw:
+    with (
+        site({"/": ("text/html; charset=utf-8", html.encode())}) as origin,
+        sync_playwright() as pw,
+    ):
         assert not origin.startswith(hls_service.url)  # another origin: CORS is exercised
         browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:

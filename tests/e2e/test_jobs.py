@@ -15,15 +15,14 @@ import httpx
 import pytest
 
 from tests.support import live
+from tests.support.documents import CREATE, MEDIA, REVOKE, REVOKE_LINK, SHARED
 from tests.support.media_files import MediaFiles
 from tests.support.processes import Proc, Stack, StallingRelay, started
 from tests.support.scrape import sample
-from tests.support.uploads import CREATE, subject
+from tests.support.uploads import subject
 
 pytestmark = pytest.mark.postgres
 
-MEDIA = "query($id: ID!) { media(id: $id) { id status failureReason streamUrl { url } } }"
-REVOKE = "mutation($id: ID!) { revokeMediaUrls(id: $id) { id } }"
 STALL_S = 3.0
 
 
@@ -196,8 +195,6 @@ def refused_within_a_second(revoker: str, reader: str, token: str, media_id: str
 SHARE = (
     "mutation($id: ID!) { createShareLink(input: {mediaIds: [$id], expiresIn: 3600}) { id token } }"
 )
-SHARED = "query($t: String!) { sharedMedia(token: $t) { medias { streamUrl { url } } } }"
-REVOKE_LINK = "mutation($id: ID!) { revokeShareLink(id: $id) }"
 
 
 def link_refused_within_a_second(revoker: str, reader: str, token: str, media_id: str) -> None:
@@ -205,7 +202,7 @@ def link_refused_within_a_second(revoker: str, reader: str, token: str, media_id
     working there within a second of the link's revocation on the other app."""
     link = graphql(revoker, SHARE, {"id": media_id}, token)["createShareLink"]
     answer = httpx.post(
-        f"{reader}/graphql", json={"query": SHARED, "variables": {"t": link["token"]}}
+        f"{reader}/graphql", json={"query": SHARED, "variables": {"token": link["token"]}}
     )
     url = answer.json()["data"]["sharedMedia"]["medias"][0]["streamUrl"]["url"]
     reader_url = reader + url[url.index("/media/") :]

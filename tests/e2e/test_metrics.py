@@ -10,8 +10,8 @@ import httpx
 
 from tests.support import free_port
 from tests.support.app import embedded_service_at
+from tests.support.processes import clean_env, serve_process
 from tests.support.scrape import sample_in
-from tests.support.serve_process import clean_env, serve_process
 
 HEALTH = {"route": "/healthz", "method": "GET", "status": "200"}
 

@@ -11,9 +11,8 @@ import httpx
 import pytest
 
 from tests.support.app import RunningService, embedded_service_at
+from tests.support.documents import ABORT, SIGN_PARTS
 from tests.support.multipart import (
-    ABORT,
-    SIGN,
     MiB,
     complete,
     create_multipart,
@@ -164,14 +163,16 @@ def test_default_part_size_and_signing_limits(module_service: RunningService) ->
     upload = create_multipart(service, token, b"", part_size=None, declared=10**9)
     assert (upload["partSize"], upload["partCount"]) == (8 * MiB, 120)
     upload_id = upload["uploadId"]
-    too_many = service.graphql(SIGN, {"id": upload_id, "numbers": list(range(1, 102))}, token=token)
+    too_many = service.graphql(
+        SIGN_PARTS, {"id": upload_id, "numbers": list(range(1, 102))}, token=token
+    )
     assert too_many["errors"][0]["extensions"] == {
         "code": "BAD_USER_INPUT",
         "field": "partNumbers",
         "limit": 100,
     }
     for numbers in ([0], [121]):
-        bad = service.graphql(SIGN, {"id": upload_id, "numbers": numbers}, token=token)
+        bad = service.graphql(SIGN_PARTS, {"id": upload_id, "numbers": numbers}, token=token)
         assert bad["errors"][0]["extensions"]["field"] == "partNumbers", bad
     assert len(sign(service, token, upload_id, list(range(1, 101)))) == 100
     assert sign(service, token, upload_id, [120])[120]["sizeBytes"] == 10**9 - 119 * 8 * MiB

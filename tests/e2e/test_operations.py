@@ -15,12 +15,10 @@ import pytest
 
 from tests.support import free_port
 from tests.support.app import TEST_SIGNING_KEY, RunningService, run_service, settings_for
+from tests.support.documents import LIST
 from tests.support.flow import upload_file
 from tests.support.media_files import make_png
 from tests.support.postgres import TcpProxy
-
-ME = "query { me { subject scopes } }"
-LIST = "query { medias(first: 5) { edges { node { id } } } }"
 
 
 def test_health_and_readiness(embedded_service: RunningService) -> None:

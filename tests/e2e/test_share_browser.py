@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_browser import CHROMIUM_ARGS, chromium_path
+from tests.support.clock import ManualClock
 from tests.support.flow import upload_file
 from tests.support.media_files import MediaFiles, make_mp4
-from tests.support.sharing import ManualClock, clocked_embedded, create_link
+from tests.support.sharing import clocked_embedded, create_link
 
 pytestmark = pytest.mark.browser
 

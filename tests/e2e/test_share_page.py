@@ -17,9 +17,11 @@ from markupsafe import escape
 
 from media.service.shares import ATTEMPT_WINDOW_S, MAX_FAILED_ATTEMPTS
 from tests.support.app import RunningService
+from tests.support.clock import ManualClock
+from tests.support.documents import REVOKE_LINK
 from tests.support.flow import upload_file
 from tests.support.media_files import MediaFiles
-from tests.support.sharing import REVOKE_LINK, ManualClock, clocked_embedded, create_link, ok
+from tests.support.sharing import clocked_embedded, create_link, ok
 
 XSS_TITLE = 'Trip <script>alert("x")</script> & "friends"'
 

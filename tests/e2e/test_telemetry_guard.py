@@ -16,7 +16,7 @@ from tests.support import free_port
 from tests.support.app import RunningService
 from tests.support.flow import upload_file
 from tests.support.media_files import make_mp4
-from tests.support.serve_process import ServedProcess, clean_env, serve_process
+from tests.support.processes import Proc, clean_env, serve_process
 from tests.support.sharing import create_link, shared
 
 URLS = """query Urls($id: ID!) { media(id: $id) { id
@@ -81,11 +81,11 @@ def _share(service: RunningService, token: str, media_id: str) -> set[str]:
     return {link["token"], link["url"], password, shared_stream, shared_stream.rsplit("/", 1)[1]}
 
 
-def _spans(served: ServedProcess) -> list[dict[str, Any]]:
+def _spans(served: Proc) -> list[dict[str, Any]]:
     return [json.loads(line) for line in served.stdout.splitlines() if line.startswith("{")]
 
 
-def _log_lines(served: ServedProcess) -> list[dict[str, Any]]:
+def _log_lines(served: Proc) -> list[dict[str, Any]]:
     return [json.loads(line) for line in served.stderr.splitlines() if line.startswith("{")]
 
 

@@ -35,6 +35,7 @@ from media.errors import (
 from media.ids import is_media_id, new_media_id
 from server.lifecycle import DEV_ISSUER_URL
 from tests.support.app import RunningService, embedded_service_at
+from tests.support.documents import DELETE, REVOKE
 from tests.support.media_files import MediaFiles
 
 MEDIA_FIELDS = """
@@ -61,8 +62,6 @@ query List($first: Int, $after: String, $filter: MediaFilter) {
 COMPLETE = "mutation Complete($id: ID!) { completeUpload(uploadId: $id) { FIELDS } }".replace(
     "FIELDS", MEDIA_FIELDS
 )
-DELETE = "mutation Delete($id: ID!) { deleteMedia(id: $id) }"
-REVOKE = "mutation Revoke($id: ID!) { revokeMediaUrls(id: $id) { id streamUrl { url } } }"
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,9 @@ import pytest
 from media.auth.dev_issuer import DevIssuer
 from server.lifecycle import dev_issuer
 from tests.support.app import RunningService, embedded_service_at
+from tests.support.documents import CREATE, SUBJECT
 
-ME = "{ me { subject } }"
 LIST = "query($f: MediaFilter, $a: String) { medias(filter: $f, after: $a) { edges { cursor } } }"
-CREATE = """mutation($input: CreateUploadInput!) { createUpload(input: $input) { uploadId } }"""
 LATEST = "9999-12-31T23:59:59-14:00"  # year 10000 in UTC
 EARLIEST = "0001-01-01T00:00:00+14:00"  # year 0 in UTC
 
@@ -51,7 +50,7 @@ def test_several_or_empty_authorization_headers_are_refused(
 ) -> None:
     values = AUTHORIZATION_CASES[case](service)
     headers = [("Authorization", v if not v.startswith("ey") else f"Bearer {v}") for v in values]
-    response = post(service, {"query": ME}, headers)
+    response = post(service, {"query": SUBJECT}, headers)
     assert response.status_code == 401, response.text
     body = response.json()
     assert "data" not in body or body["data"] is None
@@ -81,7 +80,7 @@ def _tokens(service: RunningService, tmp_path: Path) -> dict[str, str]:
 )
 def test_refused_tokens_say_why(service: RunningService, tmp_path: Path, reason: str) -> None:
     token = _tokens(service, tmp_path)[reason]
-    response = post(service, {"query": ME}, [("Authorization", f"Bearer {token}")])
+    response = post(service, {"query": SUBJECT}, [("Authorization", f"Bearer {token}")])
     assert response.status_code == 401
     description = reason.replace("_", " ")
     assert response.headers["www-authenticate"] == (

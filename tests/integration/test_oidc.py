@@ -13,27 +13,10 @@ import pytest
 from media.auth.oidc import KEY_MAX_AGE_S, TokenVerifier
 from media.errors import Unauthenticated, Unavailable
 from media.models import Principal
+from tests.support.clock import ManualClock
 from tests.support.oidc import OMIT, LocalOidcProvider, SigningKey, tamper
 
 INTERVAL_S = 60.0
-
-
-class ManualClock:
-    """Wall time frozen at creation, moved only by advance()."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
 
 
 @pytest.fixture
@@ -44,7 +27,7 @@ async def make_verifier(
 
     def make(**kwargs: Any) -> TokenVerifier:
         options: dict[str, Any] = {
-            "clock": clock,
+            "clock": clock.seconds,
             "refresh_interval_s": INTERVAL_S,
             "timeout_s": 2.0,
         }
@@ -108,14 +91,16 @@ async def test_time_claims_are_checked(
     claims: dict[str, Any],
     reason: str,
 ) -> None:
-    token = oidc_provider.mint(**{name: int(clock.now) + delta for name, delta in claims.items()})
+    token = oidc_provider.mint(
+        **{name: int(clock.seconds()) + delta for name, delta in claims.items()}
+    )
     assert await refused(verifier, token) == reason
 
 
 async def test_leeway_accepts_small_skew(
     oidc_provider: LocalOidcProvider, verifier: TokenVerifier, clock: ManualClock
 ) -> None:
-    now = int(clock.now)
+    now = int(clock.seconds())
     token = oidc_provider.mint(iat=now + 20, nbf=now + 20, exp=now + 60)
     assert (await verifier.verify(token)).subject == "alice"
 
@@ -295,7 +280,7 @@ async def test_stale_keys_keep_working_while_the_provider_is_down(
 ) -> None:
     await verifier.verify(oidc_provider.mint())
     clock.advance(KEY_MAX_AGE_S * 3)
-    now = int(clock.now)
+    now = int(clock.seconds())
     token = oidc_provider.mint("dave", iat=now, nbf=now, exp=now + 60)
     with oidc_provider.down():
         assert (await verifier.verify(token)).subject == "dave"
@@ -305,7 +290,7 @@ async def test_withdrawn_keys_stop_verifying_once_the_set_is_stale(
     oidc_provider: LocalOidcProvider, verifier: TokenVerifier, clock: ManualClock
 ) -> None:
     doomed = oidc_provider.rotate()
-    exp = int(clock.now + 2 * KEY_MAX_AGE_S)
+    exp = int(clock.seconds() + 2 * KEY_MAX_AGE_S)
     await verifier.verify(oidc_provider.mint(key=doomed, exp=exp))
     oidc_provider.withdraw(doomed)
     clock.advance(KEY_MAX_AGE_S - 1)
@@ -387,7 +372,7 @@ async def test_scopes_keep_the_known_ones(
 async def test_verified_tokens_are_cached_until_exp(
     oidc_provider: LocalOidcProvider, verifier: TokenVerifier, clock: ManualClock
 ) -> None:
-    token = oidc_provider.mint(exp=int(clock.now) + 120)
+    token = oidc_provider.mint(exp=int(clock.seconds()) + 120)
     first = await verifier.verify(token)
     with oidc_provider.down():
         assert await verifier.verify(token) is first
@@ -413,7 +398,7 @@ async def test_withdrawn_keys_follow_the_jwks_cache_lifetime(
 ) -> None:
     oidc_provider.jwks_cache_control = cache_control
     doomed = oidc_provider.rotate()
-    exp = int(clock.now + 2 * KEY_MAX_AGE_S)
+    exp = int(clock.seconds() + 2 * KEY_MAX_AGE_S)
     remembered = oidc_provider.mint("jo", key=doomed, exp=exp)
     await verifier.verify(remembered)
     oidc_provider.withdraw(doomed)

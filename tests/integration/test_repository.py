@@ -32,6 +32,7 @@ from media.models import (
 )
 from media.repository import Repository
 from tests.support import free_port
+from tests.support.clock import ManualClock
 from tests.support.postgres import TcpProxy, create_database, database_settings, drop_database
 
 ALICE = Owner(subject="alice", issuer="https://issuer.test")
@@ -43,26 +44,13 @@ PNG = MediaType("png", "image/png", MediaKind.IMAGE)
 BIG = 5 * 1024**3  # over 2**32: sizes must be 64-bit
 
 
-class Clock:
-    """A settable clock; every call may advance it by `step`."""
-
-    def __init__(self, start: datetime = T0, step: timedelta = timedelta(0)) -> None:
-        self.now = start
-        self.step = step
-
-    def __call__(self) -> datetime:
-        current = self.now
-        self.now += self.step
-        return current
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def repo(database: Database, clock: Clock) -> Repository:
+def repo(database: Database, clock: ManualClock) -> Repository:
     return Repository(database, clock=clock)
 
 
@@ -227,7 +215,7 @@ async def test_duplicate_upload_id_is_a_conflict(repo: Repository) -> None:
     assert len((await repo.list_media(None, MediaFilter(), 10, None)).items) == 1
 
 
-async def test_transition_upload_is_conditional(repo: Repository, clock: Clock) -> None:
+async def test_transition_upload_is_conditional(repo: Repository, clock: ManualClock) -> None:
     _, upload = await repo.create_media(ALICE, new_media())
     claimed = await repo.transition_upload(
         upload.id, {UploadState.PENDING}, UploadState.RECEIVING, temp_key="tmp/1"
@@ -262,7 +250,7 @@ async def test_two_concurrent_claims_one_wins(repo: Repository) -> None:
         assert sum(result is not None for result in results) == 1
 
 
-async def test_mark_success_records_everything(repo: Repository, clock: Clock) -> None:
+async def test_mark_success_records_everything(repo: Repository, clock: ManualClock) -> None:
     media, upload = await repo.create_media(ALICE, new_media())
     clock.now = T0 + timedelta(seconds=30)
     done = await complete(repo, media, upload, thumb=True)
@@ -385,7 +373,7 @@ async def test_expired_uploads(repo: Repository) -> None:
     assert await repo.expired_uploads(T0 + timedelta(minutes=20)) == ()
 
 
-async def test_pagination_walks_every_item_once(repo: Repository, clock: Clock) -> None:
+async def test_pagination_walks_every_item_once(repo: Repository, clock: ManualClock) -> None:
     created = []
     for index in range(23):
         clock.now = T0 + timedelta(seconds=index // 3)  # groups of three share created_at
@@ -424,7 +412,7 @@ async def test_list_includes_thumbnails(repo: Repository) -> None:
     assert by_id[media.id].thumbnail is not None and by_id[plain.id].thumbnail is None
 
 
-async def test_filters(repo: Repository, clock: Clock) -> None:
+async def test_filters(repo: Repository, clock: ManualClock) -> None:
     clock.step = timedelta(seconds=1)
     day = lambda d: datetime(2024, 1, d, tzinfo=UTC)  # noqa: E731
     video, up = await repo.create_media(ALICE, new_media("Été à Paris.mp4", media_date=day(1)))

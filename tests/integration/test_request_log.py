@@ -10,6 +10,7 @@ import pytest
 
 from server.request_log import redact_path
 from tests.support.app import RunningService, embedded_service_at
+from tests.support.documents import SUBJECT
 
 TOKEN = "s.eyJ2IjoyLCJrIjoiYWJjZCJ9.aGVsbG8.c2lnbmF0dXJl"
 
@@ -59,7 +60,7 @@ def test_a_refused_bearer_token_is_one_info_line(
     caplog.set_level(logging.INFO)
     response = httpx.post(
         f"{service.url}/graphql",
-        json={"query": "{ me { subject } }"},
+        json={"query": SUBJECT},
         headers={"Authorization": authorization},
         timeout=30,
     )

@@ -17,18 +17,11 @@ from media.ids import new_media_id
 from media.service.shares import ATTEMPT_WINDOW_S, MAX_FAILED_ATTEMPTS
 from tests.support import free_port
 from tests.support.app import RunningService, production_settings, settings_for
+from tests.support.clock import ManualClock
+from tests.support.documents import DELETE, LINKS, MEDIA, REVOKE_LINK
 from tests.support.flow import upload_file
 from tests.support.media_files import MediaFiles
-from tests.support.sharing import (
-    LINKS,
-    REVOKE_LINK,
-    ManualClock,
-    clocked_embedded,
-    create_link,
-    ok,
-    run_clocked,
-    shared,
-)
+from tests.support.sharing import clocked_embedded, create_link, ok, run_clocked, shared
 
 MAX_TTL_S = 7 * 86_400
 NULL = {"data": {"sharedMedia": None}}
@@ -264,8 +257,7 @@ def test_another_user_can_neither_see_nor_revoke(
     assert codes(service.graphql(LINKS)) == ["UNAUTHENTICATED"]
     assert codes(service.graphql(REVOKE_LINK, {"id": link["id"]})) == ["UNAUTHENTICATED"]
     # A link's media never become visible to other users through the owner's API.
-    media_query = "query($id: ID!) { media(id: $id) { id } }"
-    assert ok(service.graphql(media_query, {"id": image["id"]}, token=bob)) == {"media": None}
+    assert ok(service.graphql(MEDIA, {"id": image["id"]}, token=bob)) == {"media": None}
 
 
 def test_password_right_wrong_and_rate_limited(
@@ -298,8 +290,7 @@ def test_deleting_a_media_removes_it_from_every_link(
     first = create_link(service, owner, [video["id"], image["id"]])
     second = create_link(service, owner, [image["id"]])
     minted = ok(shared(service, first["token"]))["sharedMedia"]["medias"][1]["streamUrl"]["url"]
-    delete = "mutation($id: ID!) { deleteMedia(id: $id) }"
-    assert ok(service.graphql(delete, {"id": image["id"]}, token=owner))["deleteMedia"]
+    assert ok(service.graphql(DELETE, {"id": image["id"]}, token=owner))["deleteMedia"]
     assert get(minted).status_code == 403
     medias = ok(shared(service, first["token"]))["sharedMedia"]["medias"]
     assert [m["id"] for m in medias] == [video["id"]]
@@ -431,8 +422,7 @@ def test_the_flow_on_postgresql_s3_and_oidc(
         assert [m["id"] for m in data["medias"]] == [video["id"], image["id"]]
         url = data["medias"][0]["streamUrl"]["url"]
         assert get(url, Range="bytes=0-9").content == media_files.mp4_faststart.read_bytes()[:10]
-        delete = "mutation($id: ID!) { deleteMedia(id: $id) }"
-        assert ok(service.graphql(delete, {"id": image["id"]}, token=owner))["deleteMedia"]
+        assert ok(service.graphql(DELETE, {"id": image["id"]}, token=owner))["deleteMedia"]
         edges = ok(service.graphql(LINKS, token=owner))["shareLinks"]["edges"]
         assert [(e["node"]["viewCount"], len(e["node"]["medias"])) for e in edges] == [(1, 1)]
         assert ok(service.graphql(REVOKE_LINK, {"id": link["id"]}, token=owner))["revokeShareLink"]

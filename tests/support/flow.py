@@ -9,15 +9,9 @@ from typing import Any
 import httpx
 
 from tests.support.app import RunningService
+from tests.support.documents import COMPLETE, CREATE
 
-CREATE = """mutation($input: CreateUploadInput!) {
-  createUpload(input: $input) { uploadId uploadUrl method headers { name value } maxBytes
-    media { id status } }
-}"""
 SETTLE_TIMEOUT_S = 15.0
-COMPLETE = """mutation($id: ID!) { completeUpload(uploadId: $id) {
-  id name status kind mediaType width height durationSeconds hasThumbnail sizeBytes failureReason
-  streamUrl { url expiresAt } } }"""
 
 
 def upload_file(

@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 from websockets.sync.client import ClientConnection, connect
 
+from tests.support.documents import SUBSCRIBE
+
 PROTOCOL = "graphql-transport-ws"
-SUBSCRIBE = "subscription($id: ID!) { mediaUpdated(id: $id) { id status failureReason } }"
 WAIT_S = 20.0
 
 

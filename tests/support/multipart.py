@@ -12,22 +12,10 @@ import httpx
 from PIL import Image
 
 from tests.support.app import RunningService
+from tests.support.documents import COMPLETE, CREATE_MULTIPART, SIGN_PARTS, UPLOAD
 
 MiB = 1024 * 1024
-CREATE = """mutation($input: CreateUploadInput!, $partSize: Float) {
-  createMultipartUpload(input: $input, partSize: $partSize) {
-    uploadId partSize partCount sizeBytes expiresAt receivedParts { partNumber }
-    media { id status } } }"""
-SIGN = """mutation($id: ID!, $numbers: [Int!]!) {
-  signUploadParts(uploadId: $id, partNumbers: $numbers) {
-    partNumber url method headers { name value } sizeBytes expiresAt } }"""
-UPLOAD = """query($id: ID!) { upload(uploadId: $id) {
-  uploadId partSize partCount sizeBytes receivedParts { partNumber sizeBytes etag }
-  media { id status } } }"""
 SETTLE_S = 30.0
-COMPLETE = """mutation($id: ID!) { completeUpload(uploadId: $id) {
-  id status failureReason sizeBytes sha256 streamUrl { url } downloadUrl { url } } }"""
-ABORT = "mutation($id: ID!) { abortUpload(uploadId: $id) }"
 
 
 def make_noise_png(path: Path, size: tuple[int, int] = (2400, 1800), seed: int = 1) -> Path:
@@ -65,13 +53,15 @@ def create_multipart(
     fields: dict[str, Any] = {"fileName": name, "mediaType": media_type, "sizeBytes": size}
     if sha256 is not None:
         fields["sha256"] = sha256
-    answer = service.graphql(CREATE, {"input": fields, "partSize": part_size}, token=token)
+    answer = service.graphql(
+        CREATE_MULTIPART, {"input": fields, "partSize": part_size}, token=token
+    )
     return ok(answer, "createMultipartUpload")
 
 
 def sign(service: RunningService, token: str, upload_id: str, numbers: list[int]) -> dict[int, Any]:
     """signUploadParts; the part URLs by number."""
-    answer = service.graphql(SIGN, {"id": upload_id, "numbers": numbers}, token=token)
+    answer = service.graphql(SIGN_PARTS, {"id": upload_id, "numbers": numbers}, token=token)
     return {item["partNumber"]: item for item in ok(answer, "signUploadParts")}
 
 

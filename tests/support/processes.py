@@ -1,4 +1,4 @@
-"""Real `media-service` processes for multi-process tests: app servers and queue workers."""
+"""Real `media-service` processes: app servers and queue workers, their output kept in files."""
 
 from __future__ import annotations
 
@@ -50,9 +50,7 @@ def stack(
     postgres_template: str, s3_bucket: str, oidc_provider: Any, tmp_path: Path
 ) -> Iterator[Stack]:
     """A fresh database and bucket, the local OIDC provider: what app and workers point at."""
-    if not SCRIPT.is_file():
-        unavailable(f"console script not installed at {SCRIPT}")
-    env = {name: value for name, value in os.environ.items() if not name.startswith("MEDIA_")}
+    env = clean_env()
     with fresh_database(postgres_template) as database_url:
         env.update(
             MEDIA_DATA_DIR=str(tmp_path / "data"),
@@ -67,9 +65,19 @@ def stack(
         yield Stack(env=env, database_url=database_url, provider=oidc_provider)
 
 
+def clean_env(**settings: str) -> dict[str, str]:
+    """This environment without MEDIA_*, OTEL_* and PROMETHEUS_* variables, plus `settings`."""
+    drop = ("MEDIA_", "OTEL_", "PROMETHEUS_")
+    env = {name: value for name, value in os.environ.items() if not name.startswith(drop)}
+    return env | settings
+
+
 @dataclass
 class Proc:
-    """One `media-service` process to start: `serve` (an app) or `worker`."""
+    """One `media-service` process to start: `serve` (an app) or `worker`.
+
+    Its output goes to `log` (a pipe nobody reads would stall a chatty server), its stderr to
+    `errors` when given; it is stopped with `stop`."""
 
     command: str
     env: Mapping[str, str]
@@ -77,6 +85,8 @@ class Proc:
     url: str = ""
     process: subprocess.Popen[str] | None = None
     extra: tuple[str, ...] = ()
+    errors: Path | None = None
+    stop: signal.Signals = signal.SIGTERM
 
     @classmethod
     def app(cls, env: Mapping[str, str], log: Path, *extra: str) -> Proc:
@@ -89,25 +99,43 @@ class Proc:
         """`worker --concurrency 1`."""
         return cls("worker", env, log)
 
+    @property
+    def stdout(self) -> str:
+        """What it wrote to stdout (and to stderr, unless kept apart) so far."""
+        return self.log.read_text()
+
+    @property
+    def stderr(self) -> str:
+        """What it wrote to stderr, when kept apart."""
+        return self.errors.read_text() if self.errors is not None else ""
+
     def start(self) -> None:
         """Spawn the process, its output into `log`."""
+        if not SCRIPT.is_file():
+            unavailable(f"console script not installed at {SCRIPT}")
         args = [str(SCRIPT), self.command]
         if self.command == "serve":
             args += ["--port", self.url.rsplit(":", 1)[1]]
         else:
             args += ["--concurrency", "1"]
         args += self.extra
-        with self.log.open("w") as out:
+        with contextlib.ExitStack() as files:
+            out = files.enter_context(self.log.open("w"))
+            err = (
+                subprocess.STDOUT
+                if self.errors is None
+                else files.enter_context(self.errors.open("w"))
+            )
             self.process = subprocess.Popen(
-                args, env=dict(self.env), stdout=out, stderr=subprocess.STDOUT, text=True
+                args, env=dict(self.env), stdout=out, stderr=err, text=True
             )
 
     def ready(self) -> bool:
         """True once it serves (/readyz 200) or works (its start line); fails if it died."""
         assert self.process is not None
-        assert self.process.poll() is None, self.log.read_text()
+        assert self.process.poll() is None, self.stdout + self.stderr
         if self.command == "worker":
-            return "worker:" in self.log.read_text()
+            return "worker:" in self.stdout
         with contextlib.suppress(httpx.TransportError):
             return httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
         return False
@@ -120,28 +148,53 @@ class Proc:
 
 
 @contextlib.contextmanager
-def started(*procs: Proc) -> Iterator[tuple[Proc, ...]]:
-    """Start every process at once, wait until all are ready; SIGTERM all at the end."""
+def started(*procs: Proc, timeout_s: float = START_TIMEOUT_S) -> Iterator[tuple[Proc, ...]]:
+    """Start every process at once, wait until all are ready; stop all at the end."""
     try:
         for proc in procs:
             proc.start()
-        deadline = time.monotonic() + START_TIMEOUT_S
+        deadline = time.monotonic() + timeout_s
         waiting = list(procs)
         while waiting:
             waiting = [proc for proc in waiting if not proc.ready()]
-            assert time.monotonic() < deadline, [proc.log.read_text() for proc in waiting]
+            assert time.monotonic() < deadline, [proc.stdout + proc.stderr for proc in waiting]
             time.sleep(0.1)
         yield procs
     finally:
-        alive = [p.process for p in procs if p.process is not None and p.process.poll() is None]
-        for process in alive:
-            process.send_signal(signal.SIGTERM)
-        for process in alive:
+        alive = [p for p in procs if p.process is not None and p.process.poll() is None]
+        for proc in alive:
+            assert proc.process is not None
+            proc.process.send_signal(proc.stop)
+        for proc in alive:
+            assert proc.process is not None
             try:
-                process.wait(timeout=20)
+                proc.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+                proc.process.kill()
+                proc.process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def serve_process(
+    env: Mapping[str, str],
+    port: int,
+    output: Path,
+    *,
+    ready_s: float = 90,
+    stop: signal.Signals = signal.SIGTERM,
+) -> Iterator[Proc]:
+    """`serve` on `port` with exactly `env`, its stdout and stderr kept apart in `output`."""
+    output.mkdir(parents=True, exist_ok=True)
+    proc = Proc(
+        "serve",
+        env,
+        output / f"serve-{port}.out",
+        url=f"http://127.0.0.1:{port}",
+        errors=output / f"serve-{port}.err",
+        stop=stop,
+    )
+    with started(proc, timeout_s=ready_s):
+        yield proc
 
 
 class StallingRelay:

@@ -4,40 +4,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from media.config import Settings
 from tests.support import free_port
 from tests.support.app import RunningService, settings_for
+from tests.support.clock import ManualClock
+from tests.support.documents import CREATE_LINK, SHARED
 from tests.support.server import serve_app
-
-CREATE_LINK = """mutation($input: CreateShareLinkInput!) { createShareLink(input: $input) {
-  id token url title expiresAt allowDownload hasPassword viewCount medias { id name } } }"""
-SHARED = """query($token: String!, $password: String) {
-  sharedMedia(token: $token, password: $password) { title expiresAt allowDownload
-    medias { id kind mediaType playbackMediaType thumbhash width height durationSeconds hasThumbnail
-      streamUrl { url expiresAt } thumbnailUrl { url expiresAt }
-      downloadUrl { url expiresAt } } } }"""
-LINKS = """query($first: Int, $after: String) { shareLinks(first: $first, after: $after) {
-  edges { cursor node { id token title viewCount hasPassword expiresAt medias { id } } }
-  pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }"""
-REVOKE_LINK = "mutation($id: ID!) { revokeShareLink(id: $id) }"
-
-
-class ManualClock:
-    """A wall clock the test moves forward; starts at the real time."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        """Move time forward."""
-        self.now += timedelta(seconds=seconds)
 
 
 @contextlib.contextmanager

@@ -7,7 +7,7 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
@@ -19,6 +19,7 @@ from media.errors import InvalidSignature, NotFound, Unavailable
 from media.models import Purpose, StreamTarget
 from media.signing import UrlSigner
 from streaming.routes import stream_route_handlers
+from tests.support.clock import ManualClock
 from tests.support.server import serve_app
 
 STREAM_KEYS = ("k1-" + "a" * 40, "k2-" + "b" * 40)
@@ -34,20 +35,6 @@ def public_id(number: int) -> str:
 def etag_of(data: bytes) -> str:
     """The ETag FileStreamSource gives an object."""
     return hashlib.sha256(data).hexdigest()[:32]
-
-
-class MutableClock:
-    """A clock tests move by hand instead of sleeping."""
-
-    def __init__(self, now: datetime = START) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        """Move time forward."""
-        self.now += timedelta(seconds=seconds)
 
 
 @dataclass
@@ -179,7 +166,7 @@ class StreamingHarness:
     """A running streaming app and the parts tests steer."""
 
     url: str
-    clock: MutableClock
+    clock: ManualClock
     signer: UrlSigner
     source: FileStreamSource
 
@@ -189,7 +176,7 @@ class StreamingHarness:
 
 
 def streaming_app(
-    source: FileStreamSource, clock: MutableClock, cors_origins: tuple[str, ...] = ("*",)
+    source: FileStreamSource, clock: ManualClock, cors_origins: tuple[str, ...] = ("*",)
 ) -> Litestar:
     """A minimal Litestar app that mounts the streaming handlers over `source`."""
     app = Litestar(route_handlers=stream_route_handlers(cors_origins, clock=clock), debug=False)
@@ -200,7 +187,7 @@ def streaming_app(
 @pytest.fixture(scope="module")
 def streaming_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StreamingHarness]:
     """One uvicorn server per test module serving files through a real UrlSigner."""
-    clock = MutableClock()
+    clock = ManualClock(START)
     signer = UrlSigner(STREAM_KEYS, clock=clock)
     source = FileStreamSource(signer, tmp_path_factory.mktemp("stream-objects"))
     with serve(streaming_app(source, clock)) as url:

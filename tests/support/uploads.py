@@ -29,19 +29,10 @@ from tests.support.app import (
     run_service,
     settings_for,
 )
+from tests.support.documents import COMPLETE_STATE, CREATE, MEDIA
 from tests.support.postgres import fresh_database
 from tests.support.s3 import s3_client
 
-CREATE = """mutation($input: CreateUploadInput!) {
-  createUpload(input: $input) { uploadId uploadUrl method headers { name value } maxBytes
-    expiresAt media { id status } } }"""
-COMPLETE = """mutation($id: ID!) { completeUpload(uploadId: $id) {
-  id status failureReason } }"""
-MEDIA = """query($id: ID!) { media(id: $id) {
-  id name status kind mediaType failureReason sizeBytes mediaDate width height durationSeconds
-  hasThumbnail sha256 playbackMediaType thumbhash processingStage videoCodec audioCodec
-  cameraMake cameraModel latitude longitude
-  streamUrl { url } downloadUrl { url } thumbnailUrl { url } } }"""
 SETTLE_TIMEOUT_S = 15.0
 STORAGE_KEY = re.compile(r"[0-9a-f]{32}")
 
@@ -101,7 +92,7 @@ def media_state(service: RunningService, token: str, media_id: str) -> dict[str,
 
 def complete(service: RunningService, token: str, upload_id: str) -> dict[str, Any]:
     """completeUpload; returns the media it answers."""
-    answer = service.graphql(COMPLETE, {"id": upload_id}, token=token)
+    answer = service.graphql(COMPLETE_STATE, {"id": upload_id}, token=token)
     assert "errors" not in answer, answer
     media: dict[str, Any] = answer["data"]["completeUpload"]
     return media

@@ -5,39 +5,32 @@ from __future__ import annotations
 import pytest
 
 from media.service.cache import TtlCache
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import ManualClock
 
 
 def test_entries_expire_after_the_ttl() -> None:
-    clock = Clock()
-    cache: TtlCache[str, int] = TtlCache(2.0, 10, clock)
+    clock = ManualClock()
+    cache: TtlCache[str, int] = TtlCache(2.0, 10, clock.seconds)
     cache.put("a", 1)
-    clock.now += 1.9
+    clock.advance(1.9)
     assert cache.get("a") == 1
-    clock.now += 0.2
+    clock.advance(0.2)
     assert cache.get("a") is None
 
 
 def test_oldest_entries_go_first_past_the_bound() -> None:
-    cache: TtlCache[int, int] = TtlCache(60.0, 3, Clock())
+    cache: TtlCache[int, int] = TtlCache(60.0, 3, ManualClock().seconds)
     for key in range(5):
         cache.put(key, key)
     assert [cache.get(key) for key in range(5)] == [None, None, 2, 3, 4]
 
 
 def test_discard_and_disabled() -> None:
-    cache: TtlCache[str, int] = TtlCache(5.0, 3, Clock())
+    cache: TtlCache[str, int] = TtlCache(5.0, 3, ManualClock().seconds)
     cache.put("a", 1)
     cache.discard("a")
     assert cache.get("a") is None
-    off: TtlCache[str, int] = TtlCache(0.0, 3, Clock())
+    off: TtlCache[str, int] = TtlCache(0.0, 3, ManualClock().seconds)
     off.put("a", 1)
     assert not off.enabled and off.get("a") is None
 
@@ -46,7 +39,7 @@ async def test_concurrent_misses_share_one_load() -> None:
     import anyio
     import anyio.lowlevel
 
-    cache: TtlCache[str, int] = TtlCache(5.0, 10, Clock())
+    cache: TtlCache[str, int] = TtlCache(5.0, 10, ManualClock().seconds)
     calls = 0
     release = anyio.Event()
 
@@ -75,7 +68,7 @@ async def test_concurrent_misses_share_one_load() -> None:
 
 
 async def test_a_failed_load_lets_the_next_caller_try() -> None:
-    cache: TtlCache[str, int] = TtlCache(5.0, 10, Clock())
+    cache: TtlCache[str, int] = TtlCache(5.0, 10, ManualClock().seconds)
 
     async def broken() -> int:
         raise RuntimeError("down")
@@ -91,7 +84,7 @@ async def test_a_failed_load_lets_the_next_caller_try() -> None:
 async def test_a_discard_during_a_load_keeps_the_stale_value_out() -> None:
     import anyio
 
-    cache: TtlCache[str, int] = TtlCache(5.0, 10, Clock())
+    cache: TtlCache[str, int] = TtlCache(5.0, 10, ManualClock().seconds)
     release = anyio.Event()
     asked = anyio.Event()
 

@@ -12,6 +12,7 @@ from media.ids import new_media_id
 from media.models import Purpose, ShareGrant, UrlClaims
 from media.service.streams import check_grant
 from media.signing import UrlSigner
+from tests.support.clock import ManualClock
 
 KEY = "share-key-" + "s" * 40
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -77,8 +78,8 @@ def test_grant_check(
 
 
 def test_form_tokens_bind_subject_nonce_and_age() -> None:
-    now = [T0]
-    forms = UrlSigner([KEY], clock=lambda: now[0]).form_tokens()
+    clock = ManualClock(T0)
+    forms = UrlSigner([KEY], clock=clock).form_tokens()
     value = forms.issue("link-hash", "nonce-1")
     assert forms.check(value, "link-hash", "nonce-1", 3600)
     assert not forms.check(value, "other-link", "nonce-1", 3600)
@@ -86,7 +87,7 @@ def test_form_tokens_bind_subject_nonce_and_age() -> None:
     assert not forms.check(value, "link-hash", "", 3600)
     assert not forms.check(value[:-2] + "xx", "link-hash", "nonce-1", 3600)
     assert not forms.check("x" * 5000, "link-hash", "nonce-1", 3600)
-    other = UrlSigner(["other-" + KEY], clock=lambda: now[0]).form_tokens()
+    other = UrlSigner(["other-" + KEY], clock=clock).form_tokens()
     assert not other.check(value, "link-hash", "nonce-1", 3600)
-    now[0] = T0 + timedelta(seconds=3601)
+    clock.advance(3601)
     assert not forms.check(value, "link-hash", "nonce-1", 3600)

@@ -114,14 +114,10 @@ class Multipart:
 
     async def describe(self, principal: Principal, upload_id: uuid.UUID) -> MultipartState | None:
         """The upload and its parts so far; None when absent, not the caller's or single."""
-        require_user(principal)
-        repo, owner = self._parts.repository, owner_filter(principal)
-        upload = await repo.get_upload(upload_id)
+        upload = await self._uploads.visible(principal, upload_id)
         if upload is None or upload.multipart_id is None:
             return None
-        if owner is not None and upload.owner != owner:
-            return None
-        media = await repo.get_media(upload.media_id, owner)
+        media = await self._parts.repository.get_media(upload.media_id, None)
         if media is None:
             return None
         parts: tuple[PartInfo, ...] = ()
@@ -173,16 +169,14 @@ class Multipart:
         self, principal: Principal, upload_id: uuid.UUID
     ) -> tuple[UploadRequest, Media]:
         """The caller's multipart upload, still accepting parts."""
-        require_user(principal)
-        repo, owner = self._parts.repository, owner_filter(principal)
-        upload = await repo.get_upload(upload_id)
-        if upload is None or (owner is not None and upload.owner != owner):
+        upload = await self._uploads.visible(principal, upload_id)
+        if upload is None:
             raise NotFound("upload", id=str(upload_id))
         if upload.multipart_id is None:
             raise InvalidInput("not a multipart upload", field="upload_id")
         if upload.state is not UploadState.PENDING or upload.expires_at <= self._parts.clock():
             raise Conflict("the upload no longer accepts parts", state=upload.state.value)
-        media = await repo.get_media(upload.media_id, None)
+        media = await self._parts.repository.get_media(upload.media_id, None)
         if media is None:
             raise NotFound("upload", id=str(upload_id))
         return upload, media
@@ -291,11 +285,10 @@ class Multipart:
 
     async def abort(self, principal: Principal, upload_id: uuid.UUID) -> bool:
         """Drop an upload that has not started completing; False when it had already ended."""
-        require_user(principal)
-        repo, owner = self._parts.repository, owner_filter(principal)
-        upload = await repo.get_upload(upload_id)
-        if upload is None or (owner is not None and upload.owner != owner):
+        upload = await self._uploads.visible(principal, upload_id)
+        if upload is None:
             raise NotFound("upload", id=str(upload_id))
+        repo = self._parts.repository
         moved = await repo.transition_upload(upload.id, {UploadState.PENDING}, UploadState.FAILED)
         if moved is None:
             current = await repo.get_upload(upload_id)

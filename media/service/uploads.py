@@ -247,19 +247,24 @@ class Uploads:
             raise
         return info
 
-    async def complete(self, principal: Principal, upload_id: uuid.UUID) -> Media:
-        """Idempotent: the media's current state (IN_PROGRESS until its job ended)."""
+    async def visible(self, principal: Principal, upload_id: uuid.UUID) -> UploadRequest | None:
+        """The upload when the caller may see it (its owner, or an admin), else None."""
         require_user(principal)
-        repo = self._parts.repository
-        upload = await repo.get_upload(upload_id)
+        upload = await self._parts.repository.get_upload(upload_id)
         owner = owner_filter(principal)
         if upload is None or (owner is not None and upload.owner != owner):
-            raise NotFound("upload", id=str(upload_id))
-        await self.reap_one(upload)
-        media = await repo.get_media(upload.media_id, owner)
-        if media is None:
-            raise NotFound("upload", id=str(upload_id))
-        return media
+            return None
+        return upload
+
+    async def complete(self, principal: Principal, upload_id: uuid.UUID) -> Media:
+        """Idempotent: the media's current state (IN_PROGRESS until its job ended)."""
+        upload = await self.visible(principal, upload_id)
+        if upload is not None:
+            await self.reap_one(upload)
+            media = await self._parts.repository.get_media(upload.media_id, None)
+            if media is not None:
+                return media
+        raise NotFound("upload", id=str(upload_id))
 
     async def reap(self, limit: int = 100) -> int:
         """Fail uploads that can no longer finish, remove their objects; safe in many processes."""

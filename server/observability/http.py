@@ -46,13 +46,12 @@ _ID_COUNTER = itertools.count(1)
 class TelemetryConfig:
     """What the middleware records; `stream_routes` are the templates of signed byte routes.
 
-    `route` names the route of a middleware wrapping one endpoint whose template the router
-    does not know (a mount)."""
+    The route is the scope's `path_template`: the router's, or for the mounted byte routes the
+    one they set before this runs (streaming/routes.py)."""
 
     metrics: bool
     tracer: Tracer | None
     stream_routes: Collection[str]
-    route: str | None = None
 
 
 class _Exchange:
@@ -113,7 +112,7 @@ class TelemetryMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        route = self.config.route or scope.get("path_template") or UNKNOWN_ROUTE
+        route = scope.get("path_template") or UNKNOWN_ROUTE
         facts, facts_token = request_facts.begin(_request_id(scope))
         exchange = _Exchange(send)
         span = self._start_span(scope, route) if self.config.tracer is not None else None

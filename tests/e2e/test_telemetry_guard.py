@@ -20,7 +20,7 @@ from tests.support.processes import Proc, clean_env, serve_process
 from tests.support.sharing import create_link, shared
 
 URLS = """query Urls($id: ID!) { media(id: $id) { id
-  streamUrl { url } downloadUrl { url } thumbnailUrl { url } } }"""
+  streamUrl { url } downloadUrl { url } thumbnailUrl { url } hlsUrl { url } } }"""
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_SPAN_ID = "00f067aa0ba902b7"
 
@@ -60,10 +60,23 @@ def _drive(service: RunningService, token: str, source: Path) -> tuple[dict[str,
     shared = _share(service, token, media["id"])
     tokens = {u.rsplit("/", 1)[1] for u in (stream, download, thumb, tampered, media["uploadUrl"])}
     found = {token, bad_jwt, stream, download, thumb, tampered, media["uploadUrl"], *tokens}
-    found |= shared
+    found |= shared | _hls(urls["hlsUrl"]["url"])
     # Parts long enough to be unmistakable: the signature of the JWT, each token's body.
     found |= {token.rsplit(".", 1)[1], *(t.split(".", 1)[1][:24] for t in tokens)}
     return media, found
+
+
+def _hls(master: str) -> set[str]:
+    """The ladder (on by default) under its token: playlists, a segment, names it never wrote."""
+    base = master.rsplit("/", 1)[0]
+    assert httpx.get(master, timeout=30).status_code == 200
+    variant = next(line for line in httpx.get(master, timeout=30).text.splitlines() if "/" in line)
+    assert httpx.get(f"{base}/{variant}", timeout=30).status_code == 200
+    segment = f"{base}/{variant.rsplit('/', 1)[0]}/seg_00001.m4s"
+    assert httpx.get(segment, headers={"Range": "bytes=0-99"}, timeout=30).status_code == 206
+    assert httpx.get(f"{base}/nothing.m4s", timeout=30).status_code == 404
+    token = base.rsplit("/", 1)[1]
+    return {master, token, token.split(".", 1)[1][:24]}
 
 
 def _share(service: RunningService, token: str, media_id: str) -> set[str]:
@@ -144,7 +157,10 @@ def _check_metrics(samples: dict[Any, float]) -> None:
     assert _value(samples, requests, route="/graphql", method="POST", status="401") == 1
     for outcome in ("full", "single", "multi", "not_modified", "unsatisfiable", "head", "refused"):
         assert _value(samples, "media_range_requests_total", outcome=outcome) >= 1, outcome
-    for purpose in ("stream", "download", "thumbnail"):
+    route = "/hls/{token}/{name}"
+    assert _value(samples, requests, route=route, method="GET", status="200") >= 2
+    assert _value(samples, requests, route=route, method="GET", status="404") == 1
+    for purpose in ("stream", "download", "thumbnail", "hls"):
         assert _value(samples, "media_bytes_served_total", purpose=purpose) > 0, purpose
     assert _value(samples, "media_stream_first_byte_seconds_count") >= 5
     assert (
@@ -157,7 +173,7 @@ def _check_metrics(samples: dict[Any, float]) -> None:
     assert _value(samples, storage, backend="local", operation="read", outcome="ok") >= 5
     assert _value(samples, storage, backend="local", operation="write", outcome="ok") >= 1
     assert _value(samples, "media_uploads_total", outcome="done") == 1
-    for stage in ("sniff", "probe", "rendition", "thumbnail"):
+    for stage in ("sniff", "probe", "rendition", "thumbnail", "hls"):
         count = "media_processing_seconds_count"
         assert _value(samples, count, stage=stage, outcome="ok") == 1, stage
     checks = "media_signed_url_checks_total"
@@ -170,6 +186,7 @@ def _check_spans(spans: list[dict[str, Any]]) -> None:
     expected = {
         "GET /media/{token}",
         "HEAD /media/{token}",
+        "GET /hls/{token}/{name}",
         "PUT /upload/{token}",
         "GET /s/{token}",
         "POST /s/{token}",

@@ -145,3 +145,23 @@ def test_no_ladder_when_turned_off_or_for_images(tmp_path: Path) -> None:
     make_png(png)
     limits = Limits(hls_ladder=LADDER)
     assert process(png, "image/png", tmp_path / "work", limits=limits).ladder == ()
+
+
+def test_a_turned_phone_video_gets_upright_rungs_named_by_the_short_side(tmp_path: Path) -> None:
+    from tests.support.phone_media import rotate_mp4
+
+    source = make_mp4(tmp_path / "turned.mp4", seconds=12.0, fps=FPS, size=(320, 240))
+    rotate_mp4(source, 90)  # shown as 240x320, portrait
+    limits = Limits(hls_ladder=(144, 240, 360))
+    processed = process(source, "video/mp4", tmp_path / "work", limits=limits)
+    found = {file.name: file.path for file in processed.ladder}
+    master = m3u8.loads(found["master.m3u8"].read_text())
+    sizes = [(p.uri, p.stream_info.resolution) for p in master.playlists]
+    assert sizes == [("144p/index.m3u8", (144, 192)), ("240p/index.m3u8", (240, 320))]
+    joined = tmp_path / "joined.mp4"
+    joined.write_bytes(
+        found["240p/init.mp4"].read_bytes() + found["240p/seg_00001.m4s"].read_bytes()
+    )
+    with av.open(str(joined)) as container:
+        frame = next(container.decode(video=0))
+        assert (frame.width, frame.height) == (240, 320)  # the pictures themselves are upright

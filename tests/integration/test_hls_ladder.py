@@ -165,3 +165,16 @@ def test_a_turned_phone_video_gets_upright_rungs_named_by_the_short_side(tmp_pat
     with av.open(str(joined)) as container:
         frame = next(container.decode(video=0))
         assert (frame.width, frame.height) == (240, 320)  # the pictures themselves are upright
+
+
+def test_a_silent_webm_gets_a_ladder_without_audio(tmp_path: Path) -> None:
+    from tests.support.media_files import make_webm
+
+    source = make_webm(tmp_path / "silent.webm", seconds=2.0, size=(320, 240))
+    processed = process(source, "video/webm", tmp_path / "work", limits=Limits(hls_ladder=LADDER))
+    found = {file.name: file.path for file in processed.ladder}
+    (playlist,) = m3u8.loads(found["master.m3u8"].read_text()).playlists
+    assert (
+        playlist.stream_info.codecs.startswith("avc1.") and "," not in playlist.stream_info.codecs
+    )
+    assert b"mp4a" not in found["240p/init.mp4"].read_bytes()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import shutil
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 import strawberry
 
 from api.graphiql import STATIC_DIR
-from tests.support import unavailable
+from tests.e2e.test_browser import chromium_path
 from tests.support.app import RunningService, embedded_service_at
 
 STRAWBERRY_PAGE = Path(strawberry.__file__).parent / "static" / "graphiql.html"
@@ -160,9 +159,7 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-
 def test_graphiql_runs_a_query_in_a_real_browser_without_internet(
     shared_service: RunningService,
 ) -> None:
-    executable = shutil.which("chromium")
-    if executable is None:
-        unavailable("Debian's chromium is not installed (apt-get install chromium)")
+    executable = chromium_path()
     from playwright.sync_api import Route, expect, sync_playwright
 
     origin = urlsplit(shared_service.url).netloc

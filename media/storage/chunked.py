@@ -9,8 +9,11 @@ synchronous: the storage layer decides where it runs.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
+from cryptography.cobblestone import Cobblestone128Decryptor
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import constant_time, hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -56,6 +59,8 @@ class ChunkCipher:
     base_nonce: int
     header: bytes
     name: str  # what to call the object in errors (its storage key)
+    input_key: bytes = field(repr=False)  # StreamOpener derives its own state from these two
+    context: bytes
 
     @classmethod
     def open(cls, input_key: bytes, header: bytes, context: bytes, name: str) -> ChunkCipher:
@@ -65,7 +70,7 @@ class ChunkCipher:
         key, nonce, commitment = derive(input_key, header[:SALT], context)
         if not constant_time.bytes_eq(commitment, header[SALT:]):
             raise CorruptObject("key commitment mismatch", dependency="storage", key=name)
-        return cls(AESGCM(key), int.from_bytes(nonce, "big"), header, name)
+        return cls(AESGCM(key), int.from_bytes(nonce, "big"), header, name, input_key, context)
 
     def nonce(self, index: int) -> bytes:
         """The nonce of chunk `index`: base nonce XOR index, big-endian."""
@@ -276,3 +281,128 @@ class Opener:
     def pending(self) -> int:
         """Bytes of an incomplete chunk held back."""
         return len(self._pending)
+
+
+class StreamOpener:
+    """Decryption of a read from the start of an object by pyca's Cobblestone-128 decryptor (the
+    same construction), for long reads: many chunks per call, and the call releases the GIL, so
+    a worker thread decrypts while the event loop sends.
+
+    The plaintext comes out in buffers of `group` whole chunks (the pieces a plaintext read
+    yields), decrypted straight into them. A buffer handed out before is filled again only once
+    nothing else refers to it (its CPython reference count: the consumer, or a socket's write
+    queue, let go of it), so no fresh buffer has to be zeroed for every piece.
+
+    The guarantees are Opener's: every chunk is authenticated before any byte of it is returned
+    (a failing call raises and its buffer is dropped), and only `finish(at_end=True)` takes the
+    short final chunk, so an object cut at a chunk boundary is refused."""
+
+    def __init__(self, cipher: ChunkCipher, skip: int, length: int, group: int) -> None:
+        self._cipher = cipher
+        self._decryptor = Cobblestone128Decryptor(cipher.input_key, cipher.context)
+        self._decryptor.update(cipher.header)  # checks the commitment; no plaintext yet
+        self._skip = skip  # plaintext bytes still to drop (inside the first chunk)
+        self._left = length  # plaintext bytes still wanted
+        self._size = group * CHUNK
+        self._buffer: bytearray | None = None  # being filled
+        self._filled = 0
+        self._given: list[bytearray] = []  # buffers handed out, oldest first
+        self.received = 0  # stored bytes after the header
+
+    def open_pieces(self, pieces: Sequence[bytes]) -> list[bytearray]:
+        """The wanted plaintext of the chunks the pieces complete, in buffers of whole groups."""
+        out: list[bytearray] = []
+        for data in pieces:
+            view = memoryview(data)
+            while view:
+                if self._buffer is None:
+                    self._buffer = self._spare()
+                # Stored bytes that fill the buffer exactly (the decryptor takes the rest of a
+                # chunk begun in the last call first).
+                need = (self._size - self._filled) // CHUNK * SEALED - self.received % SEALED
+                part, view = view[:need], view[need:]
+                target = memoryview(self._buffer)[self._filled :]
+                try:
+                    self._filled += self._decryptor.update_into(part, target)
+                except InvalidTag:
+                    raise self._failed(part) from None
+                finally:
+                    target.release()
+                self.received += len(part)
+                if self._filled == self._size:
+                    self._hand_out(self._buffer, out)
+        return out
+
+    def finish(self, *, at_end: bool) -> list[bytearray]:
+        """What is left: a part-filled buffer and, when the object ended (`at_end`), the final
+        short chunk."""
+        out: list[bytearray] = []
+        if self._buffer is not None and self._filled:
+            del self._buffer[self._filled :]
+            self._hand_out(self._buffer, out)
+        if not at_end:
+            return out
+        index, rest = divmod(self.received, SEALED)
+        if not rest:
+            # The object ended on a chunk boundary: its short final chunk was cut off.
+            raise CorruptObject(
+                "object truncated", dependency="storage", key=self._cipher.name, chunk=index
+            )
+        try:
+            final = bytearray(self._decryptor.finalize())
+        except InvalidTag:
+            detail = "chunk failed authentication" if rest >= TAG else "chunk has the wrong length"
+            raise CorruptObject(
+                detail, dependency="storage", key=self._cipher.name, chunk=index
+            ) from None
+        self._hand_out(final, out)
+        return out
+
+    def _hand_out(self, buffer: bytearray, out: list[bytearray]) -> None:
+        """Cut `buffer` to the wanted window (in place) and add it to `out`."""
+        if self._skip:
+            cut = min(self._skip, len(buffer))
+            del buffer[:cut]
+            self._skip -= cut
+        if len(buffer) > self._left:
+            del buffer[self._left :]
+        self._left -= len(buffer)
+        if buffer:
+            out.append(buffer)
+            if len(buffer) == self._size:
+                self._given.append(buffer)
+        self._buffer = None
+        self._filled = 0
+
+    def _spare(self) -> bytearray:
+        """A buffer handed out before that nothing else refers to any more, else a new one."""
+        given = self._given
+        for n in range(len(given)):
+            # References: the list's, and getrefcount's argument. Anything more is a holder
+            # (the consumer, a queued socket write, a memoryview), and the buffer stays theirs.
+            if sys.getrefcount(given[n]) == _UNSHARED:
+                return given.pop(n)
+        if len(given) > _SPARES:
+            del given[0]  # held elsewhere for long: theirs to keep
+        return bytearray(self._size)
+
+    def _failed(self, part: memoryview) -> CorruptObject:
+        """The error naming a chunk that failed in `part`: the first of the chunks wholly inside
+        it that fails again here, or else the chunk begun before `part` that it completes."""
+        first, begun = divmod(self.received, SEALED)
+        index = first + 1 if begun else first
+        low = SEALED - begun if begun else 0
+        while low + SEALED <= len(part):
+            try:
+                self._cipher.open_chunk(index, part[low : low + SEALED], final=False)
+            except CorruptObject as exc:
+                return exc
+            index += 1
+            low += SEALED
+        return CorruptObject(
+            "chunk failed authentication", dependency="storage", key=self._cipher.name, chunk=first
+        )
+
+
+_UNSHARED = 2  # sys.getrefcount of a list item nothing else refers to
+_SPARES = 16  # buffers handed out that a long read remembers, to take back once let go

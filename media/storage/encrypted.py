@@ -10,6 +10,7 @@ whenever the bytes do, so it stays a strong validator of the plaintext).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -17,9 +18,10 @@ from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator, Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Final
+from typing import Final, TypeVar, cast
 
 import anyio
+import anyio.to_thread
 
 from media.errors import CorruptObject, MediaError
 from media.models import Envelope, ObjectInfo, PartInfo, PartSlot
@@ -33,6 +35,8 @@ from media.storage.chunked import (
     ChunkCipher,
     Opener,
     Sealer,
+    Span,
+    StreamOpener,
     ciphertext_size,
     new_header,
     part_layout,
@@ -47,8 +51,12 @@ logger = logging.getLogger("media.encryption")
 
 CACHE_ENTRIES = 4096
 WORK_BYTES = 2 * 1024 * 1024
+# Reads longer than this are opened in batches of BATCH_BYTES in a worker thread.
+LONG_READ_BYTES = 2 * 1024 * 1024
+BATCH_BYTES = 2 * 1024 * 1024
 _PLAIN: Final = "plain"
 _Entry = ChunkCipher | str
+_Piece = TypeVar("_Piece", bytes, bytearray)
 
 
 def context(storage_key: str) -> bytes:
@@ -90,9 +98,11 @@ class EncryptedStorage:
         """Plaintext [start, start+length), authenticated chunk by chunk."""
         check_key(key)
         check_range(start, length)
-        return self._read(key, start, length)
+        # Long reads yield bytearrays (StreamOpener): every reader of the port takes its pieces
+        # as buffers (ASGI sends, file writes, hashing, joins), never as dict keys or str.
+        return cast("AsyncIterator[bytes]", self._read(key, start, length))
 
-    async def _read(self, key: str, start: int, length: int) -> AsyncIterator[bytes]:
+    async def _read(self, key: str, start: int, length: int) -> AsyncIterator[bytes | bytearray]:
         entry = self._cache.get(key)
         if entry is None:
             entry = await self._entry(key)
@@ -106,6 +116,11 @@ class EncryptedStorage:
             await self._inner.stat(key)  # still NotFound for an absent object
             return
         where = span(start, length)
+        if where.first == 0 and where.length > LONG_READ_BYTES:
+            async with _closing(self._read_long(key, entry, where, length)) as opened:
+                async for buffer in opened:
+                    yield buffer
+            return
         opener = Opener(entry, where.first, where.skip, length, self._work)
         stored = self._inner.read(key, where.offset, where.length)
         try:
@@ -125,6 +140,53 @@ class EncryptedStorage:
             raise _loud(exc) from None
         finally:
             # The inner readers release their file or body without awaiting: no shield needed.
+            aclose = getattr(stored, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def _read_long(
+        self, key: str, cipher: ChunkCipher, where: Span, length: int
+    ) -> AsyncIterator[bytearray]:
+        """A long read from the start (a full GET, a player's `bytes=0-`): the first piece is
+        opened here (time to first byte), the rest in batches in a worker thread, each batch
+        opened while the one before is sent: the decryption releases the GIL, so it runs beside
+        the event loop's reading and sending. At most one batch is opened ahead of the sending."""
+        opener = StreamOpener(cipher, where.skip, length, max(1, self._chunk // CHUNK))
+        stored = self._inner.read(key, where.offset, where.length)
+        ahead: asyncio.Future[list[bytearray]] | None = None
+        batch: list[bytes] = []
+        size = 0
+        try:
+            async for piece in stored:
+                if not opener.received:
+                    for out in opener.open_pieces([piece]):
+                        yield out
+                    continue
+                batch.append(piece)
+                size += len(piece)
+                if size < BATCH_BYTES:
+                    continue
+                done = [] if ahead is None else await ahead
+                ahead = asyncio.ensure_future(anyio.to_thread.run_sync(opener.open_pieces, batch))
+                batch, size = [], 0
+                for out in done:
+                    yield out
+            if ahead is not None:
+                done, ahead = await ahead, None
+                for out in done:
+                    yield out
+            at_end = opener.received + size < where.length
+            for out in await anyio.to_thread.run_sync(_open_last, opener, batch, at_end):
+                yield out
+        except CorruptObject as exc:
+            raise _loud(exc) from None
+        finally:
+            if ahead is not None:
+                # The worker still reads the batch: let it finish before the reader is closed.
+                with anyio.CancelScope(shield=True):
+                    await asyncio.wait([ahead])
+                if not ahead.cancelled():
+                    ahead.exception()  # retrieved: a failed batch nobody waits for is moot
             aclose = getattr(stored, "aclose", None)
             if aclose is not None:
                 await aclose()
@@ -296,7 +358,7 @@ class EncryptedStorage:
 
 
 @contextlib.asynccontextmanager
-async def _closing(chunks: AsyncIterator[bytes]) -> AsyncIterator[AsyncIterator[bytes]]:
+async def _closing(chunks: AsyncIterator[_Piece]) -> AsyncIterator[AsyncIterator[_Piece]]:
     """Close a read however the consumer stops, so the inner file or body is released."""
     try:
         yield chunks
@@ -305,6 +367,11 @@ async def _closing(chunks: AsyncIterator[bytes]) -> AsyncIterator[AsyncIterator[
         if aclose is not None:
             with anyio.CancelScope(shield=True):
                 await aclose()
+
+
+def _open_last(opener: StreamOpener, batch: list[bytes], at_end: bool) -> list[bytearray]:
+    """The last batch of a long read and, when the object ended, its final chunk."""
+    return opener.open_pieces(batch) + opener.finish(at_end=at_end)
 
 
 def _loud(exc: CorruptObject) -> CorruptObject:

@@ -98,13 +98,14 @@ def test_ranges_and_validators_are_the_plaintexts(
         assert b"JFIF" not in at_rest
 
 
+# The second case reads past 2 MiB from the start: the long read, opened in a worker thread.
+@pytest.mark.parametrize(("side", "bad_chunk"), [(400, 12), (1000, 150)])
 def test_tampered_bytes_stop_the_stream_never_wrong_bytes(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, side: int, bad_chunk: int
 ) -> None:
     source = tmp_path / "noise.png"
-    Image.frombytes("RGB", (400, 400), random.Random(4).randbytes(400 * 400 * 3)).save(source)
+    Image.frombytes("RGB", (side, side), random.Random(4).randbytes(side * side * 3)).save(source)
     data = source.read_bytes()
-    bad_chunk = 12
     assert len(data) > (bad_chunk + 2) * CHUNK
     environ = {"MEDIA_ENCRYPTION_KEYS": master_key("k1"), "MEDIA_STREAM_CHUNK_BYTES": "65536"}
     caplog.set_level(logging.INFO)

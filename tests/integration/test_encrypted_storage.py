@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from media.config import Settings
@@ -168,6 +169,67 @@ async def test_tampered_object_fails_loudly(
     replace_stored(storage_url, key, stored_bytes(storage_url, other))
     with pytest.raises(CorruptObject):
         await collect(storage.read(key, 0, 10))
+
+
+async def test_long_reads_from_the_start(storage: Storage) -> None:
+    # Above LONG_READ_BYTES from the first chunk: batches opened in a worker thread.
+    data = payload(5 * MiB + 12_345, seed=7)
+    key = new_key()
+    await storage.write(key, pieces(data, MiB), content_type="video/mp4", max_bytes=len(data))
+    held = await collect(storage.read(key, 0, len(data)))  # every piece kept: none changes
+    assert b"".join(held) == data
+    assert max(len(piece) for piece in held) <= 256 * 1024  # the configured chunk size
+    for start, length in ((0, 4 * MiB), (CHUNK - 3, 3 * MiB + 1), (7, len(data) + 50)):
+        got = b"".join(await collect(storage.read(key, start, length)))
+        assert got == data[start : start + length], (start, length)
+    empty = payload(4 * CHUNK * 64)  # a multiple of the chunk: the final chunk is empty
+    other = new_key()
+    await storage.write(other, pieces(empty, MiB), content_type="video/mp4", max_bytes=len(empty))
+    assert b"".join(await collect(storage.read(other, 0, len(empty) + 1))) == empty
+
+
+async def test_long_read_stops_at_a_tampered_chunk(
+    storage: Storage, storage_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = payload(6 * MiB + 100, seed=8)
+    key = new_key()
+    await storage.write(key, pieces(data, MiB), content_type="video/mp4", max_bytes=len(data))
+    original = stored_bytes(storage_url, key)
+    bad_chunk = (4 * MiB) // CHUNK + 3
+    flipped = bytearray(original)
+    flipped[HEADER + bad_chunk * SEALED + 99] ^= 0x01
+    replace_stored(storage_url, key, bytes(flipped))
+    got = []
+    with (
+        caplog.at_level(logging.ERROR, logger="media.encryption"),
+        pytest.raises(CorruptObject) as failed,
+    ):
+        async for piece in storage.read(key, 0, len(data)):
+            got.append(bytes(piece))
+    assert failed.value.data["chunk"] == bad_chunk
+    assert any("failed authentication" in r.getMessage() for r in caplog.records)
+    served = b"".join(got)
+    assert len(served) <= bad_chunk * CHUNK  # nothing of the tampered chunk or after it
+    assert served == data[: len(served)]  # and nothing wrong before it
+    # Cut at a chunk boundary far into the object: the short final chunk is missing.
+    replace_stored(storage_url, key, original[: HEADER + 300 * SEALED])
+    with pytest.raises(CorruptObject, match="truncated"):
+        await collect(storage.read(key, 0, len(data)))
+
+
+async def test_long_read_closed_early_and_read_again(storage: Storage) -> None:
+    data = payload(8 * MiB, seed=9)
+    key = new_key()
+    await storage.write(key, pieces(data, MiB), content_type="video/mp4", max_bytes=len(data))
+    for taken in (1, 3, 9):  # closed while a batch is being opened in the worker thread
+        reader = storage.read(key, 0, len(data))
+        got = [bytes(await anext(reader)) for _ in range(taken)]
+        await reader.aclose()  # type: ignore[attr-defined]
+        assert b"".join(got) == data[: len(b"".join(got))]
+    with anyio.move_on_after(0.05):
+        async for _piece in storage.read(key, 0, len(data)):
+            await anyio.sleep(0.01)  # a slow client, then cancelled
+    assert b"".join(await collect(storage.read(key, 0, len(data)))) == data
 
 
 async def test_reading_past_the_end_is_empty_not_an_error(storage: Storage) -> None:

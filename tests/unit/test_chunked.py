@@ -22,6 +22,7 @@ from media.storage.chunked import (
     ChunkCipher,
     Opener,
     Sealer,
+    StreamOpener,
     ciphertext_size,
     new_header,
     plaintext_size,
@@ -71,6 +72,31 @@ def read_range(
     opener = Opener(cipher, where.first, where.skip, length)
     out = [opener.feed(data[i : i + piece]) for i in range(0, len(data), piece)]
     return b"".join(out) + opener.finish(at_end=len(data) < where.length)
+
+
+def stream_range(
+    cipher: ChunkCipher,
+    stored: bytes,
+    start: int,
+    length: int,
+    piece: int = 20_000,
+    group: int = 3,
+    batch: int = 2,
+) -> bytes:
+    """What a long read from the start does: the span's stored bytes, opened by a StreamOpener
+    in batches of pieces; every buffer it returns is copied out (a consumer that lets go)."""
+    where = span(start, length)
+    assert where.first == 0
+    data = stored[where.offset : where.offset + where.length]
+    opener = StreamOpener(cipher, where.skip, length, group)
+    cut = [data[i : i + piece] for i in range(0, len(data), piece)]
+    out = [
+        bytes(buffer)
+        for n in range(0, len(cut), batch)
+        for buffer in opener.open_pieces(cut[n : n + batch])
+    ]
+    tail = opener.finish(at_end=len(data) < where.length)
+    return b"".join(out) + b"".join(bytes(buffer) for buffer in tail)
 
 
 def documented_vectors() -> list[list[str]]:
@@ -220,6 +246,81 @@ def test_dropped_swapped_and_truncated_chunks_fail() -> None:
         cipher.open_chunk(0, chunks[0], final=True)
     with pytest.raises(CorruptObject):
         cipher.open_chunk(3, chunks[3], final=False)
+
+
+@pytest.mark.parametrize("size", BOUNDARY_SIZES)
+def test_stream_opener_reads_from_the_start(size: int) -> None:
+    data = os.urandom(size)
+    cipher = cipher_for()
+    stored = seal(cipher, data)
+    for piece, group in ((7_777, 1), (SEALED, 2), (SEALED + 1, 3), (100_000, 4)):
+        assert stream_range(cipher, stored, 0, size + 100, piece, group) == data
+    for start, length in ((0, 1), (5, CHUNK), (CHUNK - 1, 2), (17, 3 * CHUNK + 1)):
+        got = stream_range(cipher, stored, start, length, piece=9_999)
+        assert got == data[start : start + length], (start, length)
+
+
+def test_stream_opener_fills_whole_groups() -> None:
+    data = os.urandom(10 * CHUNK + 5)
+    cipher = cipher_for()
+    stored = seal(cipher, data)
+    opener = StreamOpener(cipher, 0, len(data), 4)
+    body = stored[HEADER:]
+    out = opener.open_pieces([body[i : i + 30_000] for i in range(0, len(body), 30_000)])
+    assert [len(buffer) for buffer in out] == [4 * CHUNK, 4 * CHUNK]
+    rest = opener.finish(at_end=True)
+    assert [len(buffer) for buffer in rest] == [2 * CHUNK, 5]
+    assert b"".join([*out, *rest]) == data
+
+
+def test_stream_opener_never_refills_a_buffer_still_held() -> None:
+    data = os.urandom(40 * CHUNK)
+    cipher = cipher_for()
+    stored = seal(cipher, data)
+    body = stored[HEADER:]
+    opener = StreamOpener(cipher, 0, len(data), 2)
+    held = opener.open_pieces([body[: 4 * SEALED]])  # kept, like a queued socket write
+    view = memoryview(opener.open_pieces([body[4 * SEALED : 6 * SEALED]])[0])  # a view kept
+    got = b""
+    for n in range(6, 40, 2):
+        for buffer in opener.open_pieces([body[n * SEALED : (n + 2) * SEALED]]):
+            got += buffer  # then dropped, as a sender drops a piece once it is written
+    assert b"".join(held) == data[: 4 * CHUNK]
+    assert view == data[4 * CHUNK : 6 * CHUNK]
+    assert got == data[6 * CHUNK :]
+
+
+def test_stream_opener_refuses_tampering_and_truncation() -> None:
+    data = os.urandom(12 * CHUNK + 100)
+    cipher = cipher_for()
+    stored = seal(cipher, data)
+    # A flipped byte in chunk 5: the batch holding it returns nothing and names the chunk.
+    bad = tampered(stored, HEADER + 5 * SEALED + 77)
+    opener = StreamOpener(cipher, 0, len(data), 2)
+    body = bad[HEADER:]
+    good = opener.open_pieces([body[: 2 * SEALED + 9]])
+    assert b"".join(good) == data[: 2 * CHUNK]
+    with pytest.raises(CorruptObject, match="authentication") as failed:
+        opener.open_pieces([body[2 * SEALED + 9 : 8 * SEALED]])
+    assert failed.value.data["chunk"] == 5
+    # Wherever the pieces are cut, a flipped byte anywhere fails, and no wrong byte comes out.
+    for position in (HEADER, HEADER + SEALED - 1, HEADER + 7 * SEALED + 3, len(stored) - 1):
+        for piece in (5_000, SEALED, 70_000):
+            with pytest.raises(CorruptObject):
+                stream_range(cipher, tampered(stored, position), 0, len(data), piece)
+    header, chunks = stored[:HEADER], stored[HEADER:]
+    for boundary in (1, 6, 12):  # cut right after a full chunk: no short final chunk
+        cut = header + chunks[: boundary * SEALED]
+        with pytest.raises(CorruptObject, match="truncated"):
+            stream_range(cipher, cut, 0, len(data))
+    with pytest.raises(CorruptObject):  # cut inside the final chunk
+        stream_range(cipher, stored[:-1], 0, len(data))
+    swapped = header + chunks[SEALED : 2 * SEALED] + chunks[:SEALED] + chunks[2 * SEALED :]
+    with pytest.raises(CorruptObject):
+        stream_range(cipher, swapped, 0, len(data))
+    other = cipher_for(key=os.urandom(16))  # another data key for the same bytes
+    with pytest.raises(CorruptObject):
+        stream_range(other, other.header + chunks, 0, len(data))
 
 
 def test_other_object_or_key_fails() -> None:

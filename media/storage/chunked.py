@@ -199,7 +199,8 @@ class Opener:
     """Streaming decryption of consecutive chunks from index `first`, fed in pieces of any size.
 
     Only the plaintext window [skip, skip+length) of those chunks is returned; every chunk is
-    authenticated all the same. Whole chunks are decrypted straight into the output buffer."""
+    authenticated all the same, before any byte of it is returned. Whole chunks are decrypted
+    straight into the buffer returned (a new one per call: the caller may keep it)."""
 
     def __init__(
         self,
@@ -214,12 +215,12 @@ class Opener:
         self._skip = skip  # plaintext bytes still to drop (inside the first chunk)
         self._left = length  # plaintext bytes still wanted (None: all)
         self._pending = bytearray()
-        # Decryption space; the caller may share one among readers, since every use of it ends
-        # (copied out as bytes) before feed() returns. Fewer large short-lived allocations.
-        self._work = work if work is not None else bytearray(CHUNK)
+        # Scratch space for chunks only partly wanted; the caller may share one among readers,
+        # since every use of it ends before feed() returns.
+        self._work = work if work is not None and len(work) >= CHUNK else bytearray(CHUNK)
         self.received = 0
 
-    def feed(self, data: bytes) -> bytes:
+    def feed(self, data: bytes) -> bytearray:
         """The wanted plaintext of every chunk now complete; a partial chunk waits for more."""
         self.received += len(data)
         view = memoryview(data)
@@ -229,53 +230,70 @@ class Opener:
             self._pending += view[:take]
             view = view[take:]
             if len(self._pending) < SEALED:
-                return b""
-            chunks.append(memoryview(bytes(self._pending)))
+                return bytearray()
+            chunks.append(memoryview(self._pending))  # a new one is started below
             self._pending = bytearray()
         full = len(view) // SEALED
-        chunks.extend(view[n * SEALED : (n + 1) * SEALED] for n in range(full))
-        self._pending += view[full * SEALED :]
-        return self._open(chunks, final=False)
+        chunks += [view[n * SEALED : (n + 1) * SEALED] for n in range(full)]
+        if full * SEALED < len(view):
+            self._pending += view[full * SEALED :]
+        return self._open_full(chunks) if chunks else bytearray()
 
-    def finish(self, *, at_end: bool) -> bytes:
+    def finish(self, *, at_end: bool) -> bytearray:
         """What is left: the final short chunk when the object ended (`at_end`), else nothing."""
         if not at_end:
-            return b""
+            return bytearray()
         if not self._pending:
             # The object ended on a chunk boundary: its short final chunk was cut off.
             raise CorruptObject(
                 "object truncated", dependency="storage", key=self._cipher.name, chunk=self.index
             )
-        last = memoryview(bytes(self._pending))
+        last = memoryview(self._pending)
         self._pending = bytearray()
-        return self._open([last], final=True)
+        size = max(0, len(last) - TAG)
+        low = min(self._skip, size)
+        high = size if self._left is None else min(size, low + self._left)
+        plain = memoryview(self._work)[:size]
+        self._cipher.open_into(self.index, last, plain, True)  # checks the final chunk's length
+        self.index += 1
+        self._skip -= low
+        if self._left is not None:
+            self._left -= high - low
+        return bytearray(plain[low:high])
 
-    def _open(self, chunks: list[memoryview], *, final: bool) -> bytes:
-        if not chunks:
-            return b""
-        sizes = [len(chunk) - TAG if len(chunk) >= TAG else 0 for chunk in chunks]
-        total = max(0, sum(sizes) - self._skip)
+    def _open_full(self, chunks: list[memoryview]) -> bytearray:
+        """Open full (never final) chunks, each exactly SEALED bytes as feed() cuts them: the hot
+        loop of every range, one AES-GCM call per chunk and as little else as possible."""
+        cipher = self._cipher
+        index, skip = self.index, self._skip
+        total = len(chunks) * CHUNK - skip
         wanted = total if self._left is None else min(total, self._left)
-        if len(self._work) < wanted + CHUNK:
-            self._work = bytearray(wanted + CHUNK)
-        space = memoryview(self._work)
-        target, scratch = space[:wanted], space[wanted : wanted + CHUNK]
+        out = bytearray(wanted)
+        target, scratch = memoryview(out), memoryview(self._work)[:CHUNK]
+        if index + len(chunks) > MAX_CHUNKS:
+            raise CorruptObject("chunk index out of range", dependency="storage", key=cipher.name)
+        decrypt_into, base = cipher.aead.decrypt_into, cipher.base_nonce
         position = 0
-        for chunk, size in zip(chunks, sizes, strict=True):
-            low = min(self._skip, size)
-            high = min(size, low + (wanted - position))
-            if low == 0 and high == size == CHUNK:
-                self._cipher.open_into(self.index, chunk, target[position : position + size], final)
-            else:  # a partial or short chunk: through the scratch space
-                plain = scratch[:size]
-                self._cipher.open_into(self.index, chunk, plain, final)
-                target[position : position + high - low] = plain[low:high]
-            position += high - low
-            self._skip -= low
-            self.index += 1
+        try:
+            for chunk in chunks:
+                nonce = (base ^ index).to_bytes(NONCE, "big")
+                count = min(CHUNK - skip, wanted - position)
+                if count == CHUNK:
+                    decrypt_into(nonce, chunk, None, target[position : position + CHUNK])
+                else:  # partly wanted (an edge of the range), or not at all: through scratch
+                    decrypt_into(nonce, chunk, None, scratch)
+                    target[position : position + count] = scratch[skip : skip + count]
+                position += count
+                skip = 0
+                index += 1
+        except InvalidTag:
+            raise CorruptObject(
+                "chunk failed authentication", dependency="storage", key=cipher.name, chunk=index
+            ) from None
+        self.index, self._skip = index, 0
         if self._left is not None:
             self._left -= wanted
-        return bytes(target)
+        return out
 
     @property
     def pending(self) -> int:
@@ -309,7 +327,7 @@ class StreamOpener:
         self._given: list[bytearray] = []  # buffers handed out, oldest first
         self.received = 0  # stored bytes after the header
 
-    def open_pieces(self, pieces: Sequence[bytes]) -> list[bytearray]:
+    def open_pieces(self, pieces: Sequence[bytes | memoryview]) -> list[bytearray]:
         """The wanted plaintext of the chunks the pieces complete, in buffers of whole groups."""
         out: list[bytearray] = []
         for data in pieces:

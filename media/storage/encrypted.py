@@ -18,12 +18,13 @@ from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator, Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Final, TypeVar, cast
 
 import anyio
 import anyio.to_thread
 
-from media.errors import CorruptObject, MediaError
+from media.errors import CorruptObject, MediaError, NotFound, Unavailable
 from media.models import Envelope, ObjectInfo, PartInfo, PartSlot
 from media.storage.base import Storage, check_key, check_range
 from media.storage.chunked import (
@@ -45,12 +46,12 @@ from media.storage.chunked import (
     span,
 )
 from media.storage.keyring import EnvelopeStore, Keyring
+from media.storage.local import LocalStorage
 from media.storage.sealing import PlainCount, sealed_object, sealed_part
 
 logger = logging.getLogger("media.encryption")
 
 CACHE_ENTRIES = 4096
-WORK_BYTES = 2 * 1024 * 1024
 # Long reads from the start are opened in a worker thread, BATCH_BYTES at rest per call: 1 MiB
 # batches cost 0.07 s/GB more CPU here (thread hops, page faults), 2 MiB ones peak above 8 MiB
 # per stream (bench/README.md, "Encryption at rest").
@@ -76,11 +77,12 @@ class EncryptedStorage:
         self._keyring = keyring
         self._envelopes = envelopes
         self._chunk = chunk_bytes
+        self._group = max(1, chunk_bytes // CHUNK)  # chunks per piece of a long read
         # Keys are written once and read many times: an object's cipher (or its being plaintext)
         # never changes, and re-wrapping keeps the data key, so entries stay valid until deleted.
         self._cache: OrderedDict[str, _Entry] = OrderedDict()
-        # Shared decryption space (see Opener): sized for the largest piece a backend yields.
-        self._work = bytearray(WORK_BYTES)
+        # Scratch for the chunks a range wants only part of, shared by the reads (see Opener).
+        self._work = bytearray(CHUNK)
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -119,7 +121,11 @@ class EncryptedStorage:
             return
         where = span(start, length)
         if where.first == 0 and where.length > LONG_READ_BYTES:
-            async with _closing(self._read_long(key, entry, where, length)) as opened:
+            if isinstance(self._inner, LocalStorage):
+                long = self._read_file(self._inner.file_of(key), key, entry, where, length)
+            else:
+                long = self._read_long(key, entry, where, length)
+            async with _closing(long) as opened:
                 async for buffer in opened:
                     yield buffer
             return
@@ -153,7 +159,7 @@ class EncryptedStorage:
         opened here (time to first byte), the rest in batches in a worker thread, each batch
         opened while the one before is sent: the decryption releases the GIL, so it runs beside
         the event loop's reading and sending. At most one batch is opened ahead of the sending."""
-        opener = StreamOpener(cipher, where.skip, length, max(1, self._chunk // CHUNK))
+        opener = StreamOpener(cipher, where.skip, length, self._group)
         loop = asyncio.get_running_loop()
         stored = self._inner.read(key, where.offset, where.length)
         ahead: asyncio.Future[list[bytearray]] | None = None
@@ -169,7 +175,7 @@ class EncryptedStorage:
                 size += len(piece)
                 if size < BATCH_BYTES:
                     continue
-                done = [] if ahead is None else await ahead
+                done = [] if ahead is None else await asyncio.shield(ahead)
                 # The loop's executor: a hop costs about 40 us of CPU against anyio's 95 here.
                 ahead = loop.run_in_executor(None, opener.open_pieces, batch)
                 batch, size = [], 0
@@ -177,7 +183,7 @@ class EncryptedStorage:
                 while done:
                     yield done.pop()  # and let go: the next batch may fill it again once sent
             if ahead is not None:
-                done, ahead = await ahead, None
+                done, ahead = await asyncio.shield(ahead), None
                 done.reverse()
                 while done:
                     yield done.pop()
@@ -198,7 +204,55 @@ class EncryptedStorage:
             if aclose is not None:
                 await aclose()
 
-    def _bounded(self, plain: bytes) -> list[bytes]:
+    async def _read_file(
+        self, path: Path, key: str, cipher: ChunkCipher, where: Span, length: int
+    ) -> AsyncIterator[bytearray]:
+        """A long read from the start over a local folder: a worker thread reads the stored bytes
+        itself (into one reused buffer) and opens them, the next batch while the event loop
+        sends this one, so the loop does little more than send. The first batch is one piece
+        (time to first byte)."""
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise NotFound("no such object", key=key) from None
+        except OSError as exc:
+            raise _folder_failed(exc) from exc
+        opener = StreamOpener(cipher, where.skip, length, self._group)
+        loop = asyncio.get_running_loop()
+        stored = memoryview(bytearray(BATCH_BYTES))
+        position, end = where.offset, where.offset + where.length
+        size = min(self._group * SEALED, where.length)
+        ahead: asyncio.Future[tuple[list[bytearray], int]] | None = None
+        try:
+            ahead = loop.run_in_executor(None, _open_stored, opener, fd, position, stored[:size])
+            while ahead is not None:
+                # Shielded: a cancelled read still waits (below) for the thread using the file.
+                done, got = await asyncio.shield(ahead)
+                ahead = None
+                position += got
+                if got == size and position < end:
+                    size = min(BATCH_BYTES, end - position)
+                    part = stored[:size]
+                    ahead = loop.run_in_executor(None, _open_stored, opener, fd, position, part)
+                done.reverse()
+                while done:
+                    yield done.pop()  # and let go: a later batch may fill it again once sent
+            for buffer in opener.finish(at_end=position < end):
+                yield buffer
+        except CorruptObject as exc:
+            raise _loud(exc) from None
+        except OSError as exc:
+            raise _folder_failed(exc) from exc
+        finally:
+            if ahead is not None:
+                with anyio.CancelScope(shield=True):
+                    await asyncio.wait([ahead])
+                if not ahead.cancelled():
+                    ahead.exception()  # retrieved: a failed batch nobody waits for is moot
+            # Closing a descriptor does not block, and no thread reads it any more.
+            os.close(fd)
+
+    def _bounded(self, plain: bytearray) -> list[bytes | bytearray]:
         """`plain` cut into pieces of at most chunk_bytes."""
         if len(plain) <= self._chunk:
             return [plain] if plain else []
@@ -374,6 +428,24 @@ async def _closing(chunks: AsyncIterator[_Piece]) -> AsyncIterator[AsyncIterator
         if aclose is not None:
             with anyio.CancelScope(shield=True):
                 await aclose()
+
+
+def _open_stored(
+    opener: StreamOpener, fd: int, position: int, stored: memoryview
+) -> tuple[list[bytearray], int]:
+    """Read the stored bytes at `position` into `stored` (all of it, or up to the end of the
+    file), then open them: (the plaintext buffers, the bytes read). In a worker thread."""
+    got = 0
+    while got < len(stored):
+        count = os.preadv(fd, [stored[got:]], position + got)
+        if not count:
+            break
+        got += count
+    return opener.open_pieces([stored[:got]]), got
+
+
+def _folder_failed(exc: OSError) -> Unavailable:
+    return Unavailable("storage folder failed", dependency="storage", errno=exc.errno)
 
 
 def _open_last(opener: StreamOpener, batch: list[bytes], at_end: bool) -> list[bytearray]:

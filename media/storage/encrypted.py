@@ -47,16 +47,16 @@ from media.storage.chunked import (
 )
 from media.storage.keyring import EnvelopeStore, Keyring
 from media.storage.local import LocalStorage
+from media.storage.opening import FileOpener
 from media.storage.sealing import PlainCount, sealed_object, sealed_part
 
 logger = logging.getLogger("media.encryption")
 
 CACHE_ENTRIES = 4096
-# Long reads from the start are opened in a worker thread, BATCH_BYTES at rest per call: 1 MiB
-# batches cost 0.07 s/GB more CPU here (thread hops, page faults), 2 MiB ones peak above 8 MiB
-# per stream (bench/README.md, "Encryption at rest").
+# Long reads from the start are opened in a worker thread, BATCH_BYTES at rest per call, one
+# call ahead of the sending (bench/README.md, "Encryption at rest").
 LONG_READ_BYTES = 2 * 1024 * 1024
-BATCH_BYTES = 1536 * 1024
+BATCH_BYTES = 1024 * 1024
 _PLAIN: Final = "plain"
 _Entry = ChunkCipher | str
 _Piece = TypeVar("_Piece", bytes, bytearray)
@@ -207,50 +207,28 @@ class EncryptedStorage:
     async def _read_file(
         self, path: Path, key: str, cipher: ChunkCipher, where: Span, length: int
     ) -> AsyncIterator[bytearray]:
-        """A long read from the start over a local folder: a worker thread reads the stored bytes
-        itself (into one reused buffer) and opens them, the next batch while the event loop
-        sends this one, so the loop does little more than send. The first batch is one piece
-        (time to first byte)."""
+        """A long read from the start over a local folder: a thread of its own reads the stored
+        bytes and opens them one batch ahead (media/storage/opening.py); the loop only sends.
+        The first batch is one piece (time to first byte)."""
         try:
             fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
             raise NotFound("no such object", key=key) from None
         except OSError as exc:
-            raise _folder_failed(exc) from exc
+            raise Unavailable(
+                "storage folder failed", dependency="storage", errno=exc.errno
+            ) from exc
         opener = StreamOpener(cipher, where.skip, length, self._group)
-        loop = asyncio.get_running_loop()
-        stored = memoryview(bytearray(BATCH_BYTES))
-        position, end = where.offset, where.offset + where.length
-        size = min(self._group * SEALED, where.length)
-        ahead: asyncio.Future[tuple[list[bytearray], int]] | None = None
+        first = min(self._group * SEALED, where.length)
+        end = where.offset + where.length
+        reader = FileOpener(opener, fd, where.offset, end, first, BATCH_BYTES)
         try:
-            ahead = loop.run_in_executor(None, _open_stored, opener, fd, position, stored[:size])
-            while ahead is not None:
-                # Shielded: a cancelled read still waits (below) for the thread using the file.
-                done, got = await asyncio.shield(ahead)
-                ahead = None
-                position += got
-                if got == size and position < end:
-                    size = min(BATCH_BYTES, end - position)
-                    part = stored[:size]
-                    ahead = loop.run_in_executor(None, _open_stored, opener, fd, position, part)
-                done.reverse()
-                while done:
-                    yield done.pop()  # and let go: a later batch may fill it again once sent
-            for buffer in opener.finish(at_end=position < end):
+            async for buffer in reader.buffers():
                 yield buffer
         except CorruptObject as exc:
             raise _loud(exc) from None
-        except OSError as exc:
-            raise _folder_failed(exc) from exc
         finally:
-            if ahead is not None:
-                with anyio.CancelScope(shield=True):
-                    await asyncio.wait([ahead])
-                if not ahead.cancelled():
-                    ahead.exception()  # retrieved: a failed batch nobody waits for is moot
-            # Closing a descriptor does not block, and no thread reads it any more.
-            os.close(fd)
+            reader.stop()  # the thread ends after the batch at hand and closes the file
 
     def _bounded(self, plain: bytearray) -> list[bytes | bytearray]:
         """`plain` cut into pieces of at most chunk_bytes."""
@@ -428,24 +406,6 @@ async def _closing(chunks: AsyncIterator[_Piece]) -> AsyncIterator[AsyncIterator
         if aclose is not None:
             with anyio.CancelScope(shield=True):
                 await aclose()
-
-
-def _open_stored(
-    opener: StreamOpener, fd: int, position: int, stored: memoryview
-) -> tuple[list[bytearray], int]:
-    """Read the stored bytes at `position` into `stored` (all of it, or up to the end of the
-    file), then open them: (the plaintext buffers, the bytes read). In a worker thread."""
-    got = 0
-    while got < len(stored):
-        count = os.preadv(fd, [stored[got:]], position + got)
-        if not count:
-            break
-        got += count
-    return opener.open_pieces([stored[:got]]), got
-
-
-def _folder_failed(exc: OSError) -> Unavailable:
-    return Unavailable("storage folder failed", dependency="storage", errno=exc.errno)
 
 
 def _open_last(opener: StreamOpener, batch: list[bytes], at_end: bool) -> list[bytearray]:

@@ -27,6 +27,7 @@ from tests.integration.test_storage import (  # noqa: F401  (the contract, colle
     MiB,
     collect,
     new_key,
+    open_paths,
     payload,
     pieces,
     record_gets,
@@ -230,6 +231,38 @@ async def test_long_read_closed_early_and_read_again(storage: Storage) -> None:
         async for _piece in storage.read(key, 0, len(data)):
             await anyio.sleep(0.01)  # a slow client, then cancelled
     assert b"".join(await collect(storage.read(key, 0, len(data)))) == data
+
+
+async def test_long_read_of_a_local_file_closes_it_however_it_ends(
+    storage: Storage, storage_url: str
+) -> None:
+    if not storage_url.startswith("file://"):
+        pytest.skip("the file is the local folder's")
+    data = payload(6 * MiB, seed=10)
+    key = new_key()
+    await storage.write(key, pieces(data, MiB), content_type="video/mp4", max_bytes=len(data))
+    path = str(Path(storage_url.removeprefix("file://")) / key[:2] / key[2:4] / key)
+
+    async def closed() -> bool:
+        for _ in range(200):  # the reading thread closes it after the batch at hand
+            if path not in open_paths():
+                return True
+            await anyio.sleep(0.01)
+        return False
+
+    reader = storage.read(key, 0, len(data))
+    first = bytes(await anext(reader))
+    assert first and first == data[: len(first)]
+    await reader.aclose()  # type: ignore[attr-defined]
+    assert await closed()
+    assert b"".join(await collect(storage.read(key, 0, len(data)))) == data
+    assert await closed()
+    flipped = bytearray(stored_bytes(storage_url, key))
+    flipped[HEADER + 200 * SEALED] ^= 0x01
+    replace_stored(storage_url, key, bytes(flipped))
+    with pytest.raises(CorruptObject):
+        await collect(storage.read(key, 0, len(data)))
+    assert await closed()
 
 
 async def test_reading_past_the_end_is_empty_not_an_error(storage: Storage) -> None:

@@ -39,7 +39,7 @@ class FileOpener:
         self._batch = batch
         self._lock = threading.Condition()
         self._ready: deque[bytearray] = deque()  # opened, not yet taken by the loop
-        self._ahead = 1  # buffers a batch fills, learnt from the first one
+        self._ahead = 1  # the most buffers a batch has filled so far
         self._stop = False
         self._done = False
         self._error: BaseException | None = None

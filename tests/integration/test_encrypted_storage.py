@@ -234,10 +234,17 @@ async def test_long_read_closed_early_and_read_again(storage: Storage) -> None:
 
 
 async def test_long_read_of_a_local_file_closes_it_however_it_ends(
-    storage: Storage, storage_url: str
+    tmp_path: Path, repo: Repository, keys: str
 ) -> None:
-    if not storage_url.startswith("file://"):
-        pytest.skip("the file is the local folder's")
+    storage_url = f"file://{tmp_path / 'objects'}"
+    storage = await open_storage(encrypted_settings(storage_url, tmp_path, keys), repo)
+    try:
+        await _check_the_file_is_closed(storage, storage_url)
+    finally:
+        await storage.close()
+
+
+async def _check_the_file_is_closed(storage: Storage, storage_url: str) -> None:
     data = payload(6 * MiB, seed=10)
     key = new_key()
     await storage.write(key, pieces(data, MiB), content_type="video/mp4", max_bytes=len(data))

@@ -249,13 +249,6 @@ class Repository:
         return MediaPage(items=tuple(items), has_next_page=len(rows) > first)
 
     @guarded
-    async def owner_of(self, media_id: str) -> Owner | None:
-        """Who owns the media, or None when it does not exist."""
-        b = self._t.binding
-        rows = await b.select(b.owner_subject, b.owner_issuer).where(b.media.public_id == media_id)
-        return Owner(rows[0]["owner_subject"], rows[0]["owner_issuer"]) if rows else None
-
-    @guarded
     async def get_upload(self, upload_id: UUID) -> UploadRequest | None:
         """One upload request, or None."""
         u = self._t.upload

@@ -156,7 +156,7 @@ async def test_create_media_writes_every_row(repo: Repository) -> None:
     assert_aware(upload.created_at, upload.expires_at)
     assert await repo.get_upload(spec.upload_id) == upload
     assert await repo.get_media(media.id, ALICE) == media
-    assert await repo.owner_of(media.id) == ALICE
+    assert await repo.get_media(media.id, BOB) is None  # bound to its owner only
     meta = await repo.metadata(media.id)
     assert meta is not None and meta.original_file_name == "Holiday.mp4" and meta.container is None
     assert await repo.count_open_uploads(ALICE) == 1
@@ -168,7 +168,6 @@ ABSENT = new_media_id()
 
 async def test_absent_rows_read_as_none(repo: Repository) -> None:
     assert await repo.get_media(ABSENT, None) is None
-    assert await repo.owner_of(ABSENT) is None
     assert await repo.get_upload(uuid.uuid4()) is None
     assert await repo.metadata(ABSENT) is None
     assert await repo.bump_generation(ABSENT) is None
@@ -345,7 +344,7 @@ async def test_delete_cascades_and_returns_every_key(repo: Repository) -> None:
     assert await repo.get_media(media.id, None) is None
     assert await repo.get_upload(upload.id) is None
     assert await repo.metadata(media.id) is None
-    assert await repo.owner_of(media.id) is None
+    assert await repo.get_media(media.id, ALICE) is None
     assert await repo.delete_media(media.id) is None
     newer, _ = await repo.create_media(ALICE, new_media())
     assert newer.id != media.id and is_media_id(newer.id)

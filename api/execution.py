@@ -24,8 +24,10 @@ from graphql import (
 )
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-# id(field definition) -> (the definition, kept alive so the id is not reused; its plan or None).
-_PLANS: dict[int, tuple[GraphQLField, _Leaf | None]] = {}
+# Where a schema keeps its plans, in its `extensions`: id(field definition) -> (the definition,
+# kept alive so the id is not reused; its plan or None). Held by the schema, the plans go with it:
+# a module-level table would keep every schema ever built alive through the fields' resolvers.
+PLANS_KEY: Final = "media.leaf_plans"
 _MISSING: Final = object()
 
 
@@ -61,6 +63,9 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # resolvers; only without a wrapper may a field skip its resolver chain.
         manager = self.middleware_manager
         self._plain = manager is None or not manager.middlewares
+        self._plans: dict[int, tuple[GraphQLField, _Leaf | None]] = (
+            self.schema.extensions.setdefault(PLANS_KEY, {})
+        )
 
     def execute_field(
         self,
@@ -74,10 +79,10 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if self._plain:
             field_def = self.schema.get_field(parent_type, field_details_list[0].node.name.value)
             if field_def is not None:
-                known = _PLANS.get(id(field_def))
+                known = self._plans.get(id(field_def))
                 if known is None or known[0] is not field_def:
                     known = (field_def, _plan(field_def))
-                    _PLANS[id(field_def)] = known
+                    self._plans[id(field_def)] = known
                 plan = known[1]
                 if plan is not None:
                     value = self._leaf_value(plan, source)

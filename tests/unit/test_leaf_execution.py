@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import gc
+import weakref
 from datetime import UTC, datetime
 from typing import Any
 
@@ -117,6 +119,18 @@ def test_plain_leaves_take_the_short_path(monkeypatch: pytest.MonkeyPatch) -> No
 def test_plans_are_made_once_per_field() -> None:
     schema = strawberry.Schema(query=Query, execution_context_class=ExecutionContext)
     schema.execute_sync("{ items { name } }")
-    before = len(execution._PLANS)
+    plans = schema._schema.extensions[execution.PLANS_KEY]
+    before = dict(plans)
     schema.execute_sync("{ items { name } }")
-    assert len(execution._PLANS) == before
+    assert plans and plans == before  # items and name, planned by the first request
+
+
+def test_plans_go_with_their_schema() -> None:
+    """A schema's plans hold its field definitions: they must not outlive it (tests and any
+    app rebuilt in one process build many schemas)."""
+    schema = strawberry.Schema(query=Query, execution_context_class=ExecutionContext)
+    schema.execute_sync("{ items { name } }")
+    built = weakref.ref(schema._schema)
+    del schema
+    gc.collect()
+    assert built() is None

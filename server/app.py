@@ -45,7 +45,7 @@ def healthz() -> dict[str, str]:
 
 def provide_service(state: State) -> MediaService:
     """The service the lifespan opened: the `service` parameter of every handler (the raw
-    /media route reads the same `app.state.service`, streaming/routes.py)."""
+    /media and /hls routes read the same `app.state.service`, streaming/routes.py)."""
     service: MediaService = state.service
     return service
 

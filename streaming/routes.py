@@ -52,7 +52,7 @@ Opener = Callable[["StreamSource"], Awaitable[StreamTarget | None]]
 
 
 class StreamSource(Protocol):
-    """What the /media route needs from the core: `streams` of the app's `app.state.service`.
+    """What /media and /hls need from the core: `streams` of the app's `app.state.service`.
 
     `open_stream` raises InvalidSignature, Forbidden or NotFound for any URL that must not be
     served (all answered with the same 403) and Unavailable when a dependency is down (503).

@@ -215,9 +215,20 @@ class Ingest:
         return failed or media
 
     async def _quiet_delete(self, keys: Iterable[str]) -> None:
-        for key in keys:
+        """Delete what a failed attempt wrote; what cannot be deleted is left for the collector.
+
+        An outage stops it at once: a ladder leaves hundreds of keys, and against a silent store
+        each would wait out the storage timeout while the job (shielded here) holds on."""
+        pending = list(keys)
+        for index, key in enumerate(pending):
             try:
                 await self._parts.storage.delete(key)
+            except Unavailable:
+                logger.warning(
+                    "storage unavailable: %d object(s) of a failed upload left for the collector",
+                    len(pending) - index,
+                )
+                return
             except MediaError:
                 logger.warning(
                     "could not delete an object of a failed upload; left for the collector"

@@ -30,7 +30,7 @@ HTTP_DURATION = Histogram(
 )
 BYTES_SERVED = Counter(
     "media_bytes_served",
-    "Body bytes sent for signed read URLs, by purpose (stream, download, thumbnail)",
+    "Body bytes sent for signed read URLs, by purpose (stream, download, thumbnail, hls)",
     ["purpose"],
 )
 RANGE_OUTCOMES = Counter(

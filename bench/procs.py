@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -13,6 +14,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -147,10 +149,15 @@ def wait_http(proc: Proc, url: str, timeout_s: float = 60.0) -> None:
     raise RuntimeError(f"{proc.name} did not answer {url} within {timeout_s} s:\n{proc.tail()}")
 
 
-def run_json(argv: Sequence[str], timeout_s: float) -> str:
+def run_json(argv: Sequence[str], timeout_s: float, env: Mapping[str, str] | None = None) -> str:
     """Run a load process to completion and return its stdout; raise on failure."""
     popen = subprocess.Popen(
-        list(argv), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+        list(argv),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     try:
         out, err = popen.communicate(timeout=timeout_s)
@@ -168,6 +175,15 @@ def run_json(argv: Sequence[str], timeout_s: float) -> str:
 def python(*args: str) -> list[str]:
     """An argv running this interpreter."""
     return [sys.executable, *args]
+
+
+def child_json(script: str, *args: str, timeout_s: float) -> dict[str, Any]:
+    """Run `script` (`python -c`) with `args` in a fresh child that imports this checkout; its
+    last line of output, as JSON (what a measurement in a process of its own reports)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = run_json(python("-c", script, *args), timeout_s, env=env)
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
 
 
 @contextlib.contextmanager

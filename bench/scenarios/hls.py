@@ -11,13 +11,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import random
 import secrets
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -27,6 +23,7 @@ from typing import Any
 
 import anyio
 
+from bench.procs import child_json
 from bench.report import Row
 from bench.scenarios import Outcome, Plan
 from bench.scenarios.inproc import Message, lifespan, request_scope
@@ -83,18 +80,7 @@ print(json.dumps({"wall": time.monotonic() - start, "cpu": usage.ru_utime + usag
 
 
 def _child(kind: str, path: Path, work: Path) -> dict[str, Any]:
-    root = Path(__file__).resolve().parents[2]
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, kind, str(path), str(work)],
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root)},
-        capture_output=True,
-        text=True,
-        timeout=CHILD_TIMEOUT_S,
-        check=True,
-    )
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return child_json(CHILD, kind, str(path), str(work), timeout_s=CHILD_TIMEOUT_S)
 
 
 def run(plan: Plan, stack: Stack) -> Outcome:

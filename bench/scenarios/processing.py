@@ -8,10 +8,6 @@ with PyAV in a fresh child too: the least any transcode must do, and what a copy
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -19,6 +15,7 @@ from typing import Any
 import av
 from PIL import Image, ImageDraw
 
+from bench.procs import child_json
 from bench.report import Row
 from bench.scenarios import Outcome, Plan
 from bench.stack import Stack
@@ -93,18 +90,7 @@ def _silence(out: Any, audio: Any, seconds: float) -> None:
 
 
 def _child(kind: str, path: Path, work: Path) -> dict[str, float]:
-    root = Path(__file__).resolve().parents[2]
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, kind, str(path), "video/mp4", str(work)],
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root)},
-        capture_output=True,
-        text=True,
-        timeout=CHILD_TIMEOUT_S,
-        check=True,
-    )
-    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return child_json(CHILD, kind, str(path), "video/mp4", str(work), timeout_s=CHILD_TIMEOUT_S)
 
 
 def run(plan: Plan, stack: Stack) -> Outcome:

@@ -132,14 +132,24 @@ class Library:
         keys = await self._parts.repository.delete_media(media_id)
         self._on_change(media_id)
         limiter = anyio.CapacityLimiter(DELETE_CONCURRENCY)
+        # A ladder is hundreds of keys: once one delete met an outage through all its attempts,
+        # the rest are left for the collector instead of each waiting out the same outage.
+        store_down = anyio.Event()
+        skipped = 0
 
         async def delete(key: str) -> None:
+            nonlocal skipped
             async with limiter:
-                await self._delete_object(key)
+                if store_down.is_set():
+                    skipped += 1
+                elif not await self._delete_object(key):
+                    store_down.set()
 
         async with anyio.create_task_group() as group:  # _delete_object never raises
             for key in keys or ():
                 group.start_soon(delete, key)
+        if skipped:
+            logger.warning("storage unavailable: %d more object(s) left for the collector", skipped)
         return keys is not None
 
     async def _visible(self, principal: Principal, media_id: str) -> Media:
@@ -148,21 +158,25 @@ class Library:
             raise NotFound("media", id=media_id)
         return media
 
-    async def _delete_object(self, key: str) -> None:
-        # The rows are gone first, so a failure here leaves an orphan object, never a row
-        # pointing at nothing; the orphan is logged for the garbage collector.
-        for attempt in range(1, DELETE_ATTEMPTS + 1):
+    async def _delete_object(self, key: str) -> bool:
+        """Delete one object; False when storage stayed unavailable through every attempt.
+
+        The rows are gone first, so a failure here leaves an orphan object, never a row
+        pointing at nothing; the orphan is logged for the garbage collector."""
+        attempt = 1
+        while True:
             try:
                 await self._parts.storage.delete(key)
-                return
+                return True
             except Unavailable:
                 if attempt == DELETE_ATTEMPTS:
                     logger.warning("object delete failed after %d attempts; orphan left", attempt)
-                    return
-                await anyio.sleep(0.2 * attempt)
+                    return False
             except MediaError as exc:  # not passing: no retry, the collector takes it later
                 logger.warning("object delete failed (%s); orphan left", exc.code)
-                return
+                return True
+            await anyio.sleep(0.2 * attempt)
+            attempt += 1
 
 
 def _checked(media_filter: MediaFilter) -> MediaFilter:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 
 from media.models import Purpose
+from media.processing.ladder import MASTER
 
 # A video's URL must outlive its playback: every range request and every HLS segment checks it.
 PLAYBACK_MARGIN_S = 600
-HLS_MASTER = "master.m3u8"
 
 
 def playback_ttl(default_s: int, duration_seconds: float | None) -> int:
@@ -24,5 +24,5 @@ def playback_ttl(default_s: int, duration_seconds: float | None) -> int:
 def url_path(purpose: Purpose, token: str) -> str:
     """The path of a read URL: `/media/{token}`, or the HLS master playlist under its token."""
     if purpose is Purpose.HLS:
-        return f"/hls/{token}/{HLS_MASTER}"
+        return f"/hls/{token}/{MASTER}"  # the name the ladder writes its master under
     return f"/media/{token}"

@@ -18,12 +18,12 @@ from server.observability.logs import log_formatter
 
 logger = logging.getLogger("media.request")
 
-# Path segments that are capabilities (signed tokens) never reach a log line, whatever the case
-# of the route prefix. Only URL paths count: the path must start the text, follow a host
-# ("//host:port") or a space, quote or bracket, so a source file such as
-# ".../media/service/x.py" in a traceback stays as it is.
+# Path segments that are capabilities (signed tokens: /media, /hls, /upload, /upload/parts, /s)
+# never reach a log line, whatever the case of the route prefix. Only URL paths count: the path
+# must start the text, follow a host ("//host:port") or a space, quote or bracket, so a source
+# file such as ".../media/service/x.py" in a traceback stays as it is.
 _SECRET_PATH = re.compile(
-    r"(^|[\s'\"(\[=]|//[^/\s'\"]+)/(media|upload|s)/[^/\s'\"?#]+", re.IGNORECASE
+    r"(^|[\s'\"(\[=]|//[^/\s'\"]+)/(media|hls|upload/parts|upload|s)/[^/\s'\"?#]+", re.IGNORECASE
 )
 # Client errors are the client's business: Litestar would log each one with its raw path.
 CLIENT_ERRORS = frozenset(range(400, 500))

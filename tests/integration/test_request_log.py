@@ -21,6 +21,10 @@ TOKEN = "s.eyJ2IjoyLCJrIjoiYWJjZCJ9.aGVsbG8.c2lnbmF0dXJl"
         (f"/media/{TOKEN}", "/media/{token}"),
         (f"/MEDIA/{TOKEN}", "/MEDIA/{token}"),
         (f"/upload/{TOKEN}", "/upload/{token}"),
+        (f"/upload/parts/{TOKEN}", "/upload/parts/{token}"),
+        (f"/upload/parts/{TOKEN}/x", "/upload/parts/{token}/x"),
+        (f"/hls/{TOKEN}/master.m3u8", "/hls/{token}/master.m3u8"),
+        (f"/HLS/{TOKEN}/720p/seg_00001.m4s", "/HLS/{token}/720p/seg_00001.m4s"),
         (f"/media/{TOKEN}/extra", "/media/{token}/extra"),
         (
             f"GET http://127.0.0.1:8090/media/{TOKEN}?x=1",

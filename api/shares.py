@@ -14,10 +14,10 @@ from api.context import Info
 from api.ids import require_media_id, require_share_link_id
 from api.types import (
     ExpiresInArgument,
-    HlsExpiresInArgument,
     Media,
     MediaKind,
     PageInfo,
+    PlaybackExpiresInArgument,
     SignedUrl,
 )
 from media import models
@@ -35,14 +35,14 @@ def _link_url(
 
 
 def resolve_shared_stream_url(
-    root: SharedMedia, info: Info, expires_in: ExpiresInArgument = None
+    root: SharedMedia, info: Info, expires_in: PlaybackExpiresInArgument = None
 ) -> SignedUrl | None:
     """Inline playback URL minted through the link."""
     return _link_url(root, info, models.Purpose.STREAM, expires_in)
 
 
 def resolve_shared_hls_url(
-    root: SharedMedia, info: Info, expires_in: HlsExpiresInArgument = None
+    root: SharedMedia, info: Info, expires_in: PlaybackExpiresInArgument = None
 ) -> SignedUrl | None:
     """HLS master playlist URL minted through the link."""
     return _link_url(root, info, models.Purpose.HLS, expires_in)

@@ -117,7 +117,7 @@ def resolve_download_url(
     return _signed(info, root.model, models.Purpose.DOWNLOAD, expires_in)
 
 
-HlsExpiresInArgument = Annotated[
+PlaybackExpiresInArgument = Annotated[
     int | None,
     strawberry.argument(
         description="Lifetime in seconds; default the longer of MEDIA_URL_TTL_S and the "
@@ -127,7 +127,7 @@ HlsExpiresInArgument = Annotated[
 
 
 def resolve_hls_url(
-    root: Media, info: Info, expires_in: HlsExpiresInArgument = None
+    root: Media, info: Info, expires_in: PlaybackExpiresInArgument = None
 ) -> SignedUrl | None:
     """HLS master playlist URL."""
     return _signed(info, root.model, models.Purpose.HLS, expires_in)

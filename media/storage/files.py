@@ -10,7 +10,8 @@ so `local_copy` hard-links those instead of moving any bytes.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from pathlib import Path
 
 import anyio
@@ -26,7 +27,10 @@ async def store_file(storage: Storage, key: str, path: Path, *, content_type: st
     """Store a local file as object `key` through `storage.write`, its size as the byte limit."""
     check_key(key)
     limit = await anyio.to_thread.run_sync(lambda: path.stat().st_size)
-    return await storage.write(key, _file_chunks(path), content_type=content_type, max_bytes=limit)
+    # Closed here however the write ends, so a failed write does not leave the file to the
+    # event loop's generator finalizer.
+    async with aclosing(_file_chunks(path)) as chunks:
+        return await storage.write(key, chunks, content_type=content_type, max_bytes=limit)
 
 
 async def local_copy(storage: Storage, key: str, target: Path) -> None:
@@ -67,7 +71,7 @@ async def _close(chunks: AsyncIterator[bytes]) -> None:
         await aclose()
 
 
-async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
+async def _file_chunks(path: Path) -> AsyncGenerator[bytes, None]:
     """The bytes of a local file in blocks, each read in a worker thread."""
     handle = await anyio.to_thread.run_sync(path.open, "rb")
     try:

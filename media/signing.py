@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +12,6 @@ from uuid import UUID
 
 from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode, want_bytes
-from itsdangerous.url_safe import URLSafeSerializerMixin
 
 from media.clock import utc_now
 from media.config import UPLOAD_TTL_CAP_S, URL_TTL_CAP_S
@@ -86,6 +86,10 @@ class _ClockedSigner(TimestampSigner):
         return base64_encode(mac.digest())
 
 
+# itsdangerous' compact JSON (no spaces, non-ASCII kept as UTF-8), built once.
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 class _UrlSerializer(URLSafeTimedSerializer):
     """The itsdangerous URL-safe format, with one signer per serializer and no zlib attempt.
 
@@ -104,8 +108,9 @@ class _UrlSerializer(URLSafeTimedSerializer):
         return super().make_signer(salt)  # type: ignore[return-value]
 
     def dump_payload(self, obj: Any) -> bytes:
-        """Base64 of the compact JSON, never compressed."""
-        return base64_encode(super(URLSafeSerializerMixin, self).dump_payload(obj))
+        """Base64 of the compact JSON, never compressed (the bytes itsdangerous would make,
+        from one encoder instead of a new one per token)."""
+        return base64_encode(_COMPACT_JSON.encode(obj).encode())
 
 
 class UrlSigner:

@@ -356,3 +356,14 @@ def test_part_tokens_need_their_upload_part_and_size(signer: UrlSigner) -> None:
     assert set(payload_of(token)) == {"v", "k", "p", "m", "s", "g", "e", "u", "n", "i"}
     # A part token is no upload token, and the other way round.
     assert reason(signer, token, (Purpose.UPLOAD,)) == "wrong_purpose"
+
+
+def test_payload_bytes_are_those_itsdangerous_makes() -> None:
+    from itsdangerous import URLSafeTimedSerializer
+
+    from media.signing import _UrlSerializer
+
+    payload = {"v": 2, "s": "sübject ✓", "e": 1, "l": None, "n": [1, "é"]}
+    ours = _UrlSerializer(["key"], salt="media.stream.v1").dump_payload(payload)
+    theirs = URLSafeTimedSerializer(["key"], salt="media.stream.v1").dump_payload(payload)
+    assert ours == theirs

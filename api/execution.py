@@ -32,12 +32,16 @@ _MISSING: Final = object()
 
 
 class _Leaf:
-    """How to read one plain leaf field: its resolver and the scalar or enum to coerce with."""
+    """How to read one plain leaf field: the attribute Strawberry would read (when it reads with
+    plain `getattr`, its default) or else its resolver, and the scalar or enum to coerce with."""
 
-    __slots__ = ("leaf", "nullable", "resolve")
+    __slots__ = ("attribute", "leaf", "nullable", "resolve")
 
-    def __init__(self, resolve: Any, leaf: GraphQLLeafType, *, nullable: bool) -> None:
+    def __init__(
+        self, resolve: Any, attribute: str | None, leaf: GraphQLLeafType, *, nullable: bool
+    ) -> None:
         self.resolve = resolve
+        self.attribute = attribute
         self.leaf = leaf
         self.nullable = nullable
 
@@ -51,7 +55,10 @@ def _plan(field: GraphQLField) -> _Leaf | None:
     kind = declared.of_type if isinstance(declared, GraphQLNonNull) else declared
     if not isinstance(kind, GraphQLScalarType | GraphQLEnumType):
         return None
-    return _Leaf(resolve, kind, nullable=nullable)
+    definition = field.extensions.get("strawberry-definition")
+    plain = getattr(definition, "default_resolver", None) is getattr
+    attribute = definition.python_name if plain else None  # type: ignore[union-attr]
+    return _Leaf(resolve, attribute, kind, nullable=nullable)
 
 
 class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -96,7 +103,8 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def _leaf_value(plan: _Leaf, source: Any) -> Any:
         """The coerced value, None for a null, or _MISSING when the general path must decide."""
         try:
-            result = plan.resolve(source, None)
+            name = plan.attribute
+            result = getattr(source, name) if name is not None else plan.resolve(source, None)
             if result is None:
                 # Null is the answer of a nullable field; for a non-null one the general path
                 # raises the error.

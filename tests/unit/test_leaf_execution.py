@@ -134,3 +134,20 @@ def test_plans_go_with_their_schema() -> None:
     del schema
     gc.collect()
     assert built() is None
+
+
+def test_a_configured_default_resolver_is_honoured() -> None:
+    """Plain getattr only when Strawberry itself would use it; else the field's own resolver."""
+    from strawberry.schema.config import StrawberryConfig
+
+    def shouting(source: object, name: str) -> object:
+        value = getattr(source, name)
+        return value.upper() if isinstance(value, str) else value
+
+    config = StrawberryConfig(default_resolver=shouting)
+    query = "{ items { name note count } }"
+    ours = strawberry.Schema(query=Query, execution_context_class=ExecutionContext, config=config)
+    theirs = strawberry.Schema(query=Query, config=config)
+    answer = ours.execute_sync(query)
+    assert answer.data == theirs.execute_sync(query).data
+    assert answer.data is not None and answer.data["items"][0]["name"] == "ITEM0"

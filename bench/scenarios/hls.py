@@ -14,7 +14,6 @@ import asyncio
 import logging
 import random
 import secrets
-import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -26,7 +25,7 @@ import anyio
 from bench.procs import child_json
 from bench.report import Row
 from bench.scenarios import Outcome, Plan
-from bench.scenarios.inproc import Message, lifespan, request_scope
+from bench.scenarios.inproc import cpu_us, lifespan, request_scope
 from bench.scenarios.processing import SIZE, make_clip
 from bench.stack import Stack
 from media.config import Settings, load_settings
@@ -188,25 +187,10 @@ async def _measure(
 
 
 async def _cpu_us(app: Any, make: Callable[[random.Random], dict[str, Any]], calls: int) -> float:
-    rng = random.Random(calls)
-    statuses: set[int] = set()
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            statuses.add(message["status"])
-
-    for _ in range(min(100, calls)):  # warm-up: caches, lazy imports
-        await app(make(rng), receive, send)
-    started = time.process_time()
-    for _ in range(calls):
-        await app(make(rng), receive, send)
-    spent = time.process_time() - started
+    per_call, statuses = await cpu_us(app, make, calls, warm_up=min(100, calls))
     if not statuses <= {200, 206}:
         raise RuntimeError(f"answered {sorted(statuses)}")
-    return spent / calls * 1e6
+    return per_call
 
 
 async def _seed(

@@ -70,6 +70,19 @@ async def _measure(
 
 
 async def _cpu_us(app: Any, path: str, size: int, calls: int) -> float:
+    per_call, statuses = await cpu_us(
+        app, lambda rng: _scope(path, rng, size), calls, warm_up=min(200, calls)
+    )
+    if statuses != {206}:
+        raise RuntimeError(f"{path.split('/')[1]}: answered {sorted(statuses)}, not 206")
+    return per_call
+
+
+async def cpu_us(
+    app: Any, make: Callable[[random.Random], dict[str, Any]], calls: int, *, warm_up: int
+) -> tuple[float, set[int]]:
+    """CPU microseconds per call of `app` on the scopes `make` draws (seeded by `calls`), after
+    `warm_up` calls (caches, lazy imports); with every status it answered."""
     rng = random.Random(calls)
     statuses: set[int] = set()
 
@@ -80,15 +93,12 @@ async def _cpu_us(app: Any, path: str, size: int, calls: int) -> float:
         if message["type"] == "http.response.start":
             statuses.add(message["status"])
 
-    for _ in range(min(200, calls)):  # warm-up: caches, lazy imports
-        await app(_scope(path, rng, size), receive, send)
+    for _ in range(warm_up):
+        await app(make(rng), receive, send)
     started = time.process_time()
     for _ in range(calls):
-        await app(_scope(path, rng, size), receive, send)
-    spent = time.process_time() - started
-    if statuses != {206}:
-        raise RuntimeError(f"{path.split('/')[1]}: answered {sorted(statuses)}, not 206")
-    return spent / calls * 1e6
+        await app(make(rng), receive, send)
+    return (time.process_time() - started) / calls * 1e6, statuses
 
 
 def _scope(path: str, rng: random.Random, size: int) -> dict[str, Any]:

@@ -129,11 +129,21 @@ class Deployment:
 
     def put(self, video: Path) -> tuple[str, float]:
         """createUpload and the PUT; the media id and when the last byte left."""
+        ticket, data = self._create(video)
+        return ticket["media"]["id"], self._send(ticket, data)
+
+    def _create(self, video: Path) -> tuple[dict[str, Any], bytes]:
+        """The upload ticket for `video`, and its bytes."""
         data = video.read_bytes()
         variables = {
             "input": {"fileName": video.name, "mediaType": "video/mp4", "sizeBytes": len(data)}
         }
-        ticket = self.graphql(CREATE, variables)["createUpload"]
+        ticket: dict[str, Any] = self.graphql(CREATE, variables)["createUpload"]
+        return ticket, data
+
+    @staticmethod
+    def _send(ticket: dict[str, Any], data: bytes) -> float:
+        """The PUT of `data` in 1 MiB pieces; when its last byte left."""
         headers = {item["name"]: item["value"] for item in ticket["headers"]}
         sent: list[float] = []
 
@@ -145,17 +155,11 @@ class Deployment:
         answer = httpx.put(ticket["uploadUrl"], content=body(), headers=headers, timeout=120)
         if answer.status_code != 202:
             raise RuntimeError(f"PUT answered {answer.status_code}: {answer.text[:200]}")
-        media_id: str = ticket["media"]["id"]
-        return media_id, sent[0]
+        return sent[0]
 
     def latency(self, video: Path) -> float:
         """Seconds from the last byte of an upload to the SUCCESS its subscription reports."""
-        data = video.read_bytes()  # create, subscribe, then PUT: the subscription needs the id
-        ticket = self.graphql(
-            CREATE,
-            {"input": {"fileName": video.name, "mediaType": "video/mp4", "sizeBytes": len(data)}},
-        )["createUpload"]
-        headers = {item["name"]: item["value"] for item in ticket["headers"]}
+        ticket, data = self._create(video)  # create, subscribe, then PUT: it needs the id
         ws_url = self.url.replace("http://", "ws://") + "/graphql"
         with connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
             init = {"Authorization": f"Bearer {self.token}"}
@@ -164,16 +168,7 @@ class Deployment:
             subscribe = {"query": SUBSCRIBE, "variables": {"id": ticket["media"]["id"]}}
             ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": subscribe}))
             json.loads(ws.recv(timeout=30))  # the current state: IN_PROGRESS
-            sent: list[float] = []
-
-            def body() -> Iterator[bytes]:
-                for start in range(0, len(data), 1 << 20):
-                    yield data[start : start + (1 << 20)]
-                sent.append(time.monotonic())
-
-            answer = httpx.put(ticket["uploadUrl"], content=body(), headers=headers, timeout=120)
-            if answer.status_code != 202:
-                raise RuntimeError(f"PUT answered {answer.status_code}")
+            sent = self._send(ticket, data)
             while True:
                 message = json.loads(ws.recv(timeout=WAIT_S))
                 if message["type"] != "next":
@@ -183,7 +178,7 @@ class Deployment:
                     done = time.monotonic()
                     if status != "SUCCESS":
                         raise RuntimeError(f"processing ended {status}")
-                    return done - sent[0]
+                    return done - sent
 
     def throughput(self, video: Path, count: int) -> float:
         """Jobs per second: `count` uploads queued back to back, until all are SUCCESS."""

@@ -12,6 +12,7 @@ import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,6 +59,19 @@ def _without_realtime(chromium: str) -> str:
     wrapper.write_text(f'#!/bin/sh\nexec {setpriv} --bounding-set=-sys_nice {chromium} "$@"\n')
     wrapper.chmod(0o755)
     return str(wrapper)
+
+
+def seek_three_quarters(page: Any, video: str) -> None:
+    """Seek the `<video>` the JavaScript expression `video` names to three quarters of its
+    length, then wait until it plays on past that point (the ranges a seek needs were served)."""
+    page.evaluate(
+        f"""() => new Promise(done => {{ const v = {video};
+        v.addEventListener('seeked', () => done(), {{once: true}});
+        v.currentTime = v.duration * 0.75; }})"""
+    )
+    page.wait_for_function(
+        f"() => (v => v.currentTime > v.duration * 0.75 + 0.3)({video})", timeout=20_000
+    )
 
 
 @contextlib.contextmanager
@@ -129,15 +143,7 @@ def play_and_seek(
             page.evaluate("document.getElementById('v').play()")
             page.wait_for_function("document.getElementById('v').currentTime > 0.2", timeout=20_000)
             before_seek = len(statuses)
-            page.evaluate(
-                """() => new Promise(done => { const v = document.getElementById('v');
-                v.addEventListener('seeked', () => done(), {once: true});
-                v.currentTime = v.duration * 0.75; })"""
-            )
-            page.wait_for_function(
-                "(v => v.currentTime > v.duration * 0.75 + 0.3)(document.getElementById('v'))",
-                timeout=20_000,
-            )
+            seek_three_quarters(page, "document.getElementById('v')")
             error = page.evaluate(
                 "document.getElementById('v').error && document.getElementById('v').error.code"
             )

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_browser import CHROMIUM_ARGS, chromium_path, site
+from tests.e2e.test_browser import CHROMIUM_ARGS, chromium_path, seek_three_quarters, site
 from tests.support.app import RunningService, embedded_service_at
 from tests.support.flow import upload_file
 from tests.support.media_files import make_mp4
@@ -89,15 +89,7 @@ def test_hls_js_plays_switches_rendition_and_seeks(hls_service: RunningService, 
             page.wait_for_function(
                 "document.getElementById('v').videoHeight === 240", timeout=20_000
             )
-            page.evaluate(
-                """() => new Promise(done => { const v = document.getElementById('v');
-                v.addEventListener('seeked', () => done(), {once: true});
-                v.currentTime = v.duration * 0.75; })"""
-            )
-            page.wait_for_function(
-                "(v => v.currentTime > v.duration * 0.75 + 0.3)(document.getElementById('v'))",
-                timeout=20_000,
-            )
+            seek_three_quarters(page, "document.getElementById('v')")
             duration = page.evaluate("document.getElementById('v').duration")
             errors = _events(page, "error")
             fragments = _events(page, "fragment")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_browser import CHROMIUM_ARGS, chromium_path
+from tests.e2e.test_browser import CHROMIUM_ARGS, chromium_path, seek_three_quarters
 from tests.support.clock import ManualClock
 from tests.support.flow import upload_file
 from tests.support.media_files import MediaFiles, make_mp4
@@ -77,13 +77,5 @@ def _play_and_seek(page: Any) -> None:
     page.wait_for_function(
         "() => document.querySelector('video').currentTime > 0.2", timeout=20_000
     )
-    page.evaluate(
-        """() => new Promise(done => { const v = document.querySelector('video');
-        v.addEventListener('seeked', () => done(), {once: true});
-        v.currentTime = v.duration * 0.75; })"""
-    )
-    page.wait_for_function(
-        "() => (v => v.currentTime > v.duration * 0.75 + 0.3)(document.querySelector('video'))",
-        timeout=20_000,
-    )
+    seek_three_quarters(page, "document.querySelector('video')")
     assert page.evaluate("document.querySelector('video').error") is None

@@ -9,7 +9,6 @@ synchronous: the storage layer decides where it runs.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from media.errors import CorruptObject
+from media.storage.buffers import Recycler
 
 FORMAT = "c2sp-ce-v1/aes-128-gcm/hkdf-sha512"
 CHUNK = 16 * 1024  # plaintext bytes per chunk (fixed by the construction)
@@ -307,9 +307,8 @@ class StreamOpener:
     a worker thread decrypts while the event loop sends.
 
     The plaintext comes out in buffers of `group` whole chunks (the pieces a plaintext read
-    yields), decrypted straight into them. A buffer handed out before is filled again only once
-    nothing else refers to it (its CPython reference count: the consumer, or a socket's write
-    queue, let go of it), so no fresh buffer has to be zeroed for every piece.
+    yields), decrypted straight into them; a buffer handed out is filled again only once let go
+    (media/storage/buffers.py).
 
     The guarantees are Opener's: every chunk is authenticated before any byte of it is returned
     (a failing call raises and its buffer is dropped), and only `finish(at_end=True)` takes the
@@ -324,7 +323,7 @@ class StreamOpener:
         self._size = group * CHUNK
         self._buffer: bytearray | None = None  # being filled
         self._filled = 0
-        self._given: list[bytearray] = []  # buffers handed out, oldest first
+        self._buffers = Recycler(self._size)
         self.received = 0  # stored bytes after the header
 
     def open_pieces(self, pieces: Sequence[bytes | memoryview]) -> list[bytearray]:
@@ -334,7 +333,7 @@ class StreamOpener:
             view = memoryview(data)
             while view:
                 if self._buffer is None:
-                    self._buffer = self._spare()
+                    self._buffer = self._buffers.take()
                 # Stored bytes that fill the buffer exactly (the decryptor takes the rest of a
                 # chunk begun in the last call first).
                 need = (self._size - self._filled) // CHUNK * SEALED - self.received % SEALED
@@ -388,21 +387,9 @@ class StreamOpener:
         if buffer:
             out.append(buffer)
             if len(buffer) == self._size:
-                self._given.append(buffer)
+                self._buffers.given(buffer)
         self._buffer = None
         self._filled = 0
-
-    def _spare(self) -> bytearray:
-        """A buffer handed out before that nothing else refers to any more, else a new one."""
-        given = self._given
-        for n in range(len(given)):
-            # References: the list's, and getrefcount's argument. Anything more is a holder
-            # (the consumer, a queued socket write, a memoryview), and the buffer stays theirs.
-            if sys.getrefcount(given[n]) == _UNSHARED:
-                return given.pop(n)
-        if len(given) > _SPARES:
-            del given[0]  # held elsewhere for long: theirs to keep
-        return bytearray(self._size)
 
     def _failed(self, part: memoryview) -> CorruptObject:
         """The error naming a chunk that failed in `part`: the first of the chunks wholly inside
@@ -420,7 +407,3 @@ class StreamOpener:
         return CorruptObject(
             "chunk failed authentication", dependency="storage", key=self._cipher.name, chunk=first
         )
-
-
-_UNSHARED = 2  # sys.getrefcount of a list item nothing else refers to
-_SPARES = 16  # buffers handed out that a long read remembers, to take back once let go

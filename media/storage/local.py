@@ -10,7 +10,7 @@ import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar, cast
 
 import anyio
 import anyio.to_thread
@@ -26,6 +26,7 @@ from media.storage.base import (
     chunk_bytes,
     is_key,
 )
+from media.storage.buffers import Recycler
 
 _TEMP_PREFIX = local_parts.TEMP_PREFIX
 _NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)  # Linux 4.14+
@@ -61,10 +62,15 @@ class LocalStorage:
         """Yield bytes [start, start+length), several chunks read per thread hop."""
         path = self._file(key)
         check_range(start, length)
-        return self._read(path, key, start, start + length)
+        # The pieces are bytearrays when read on the loop: every reader of the port takes its
+        # pieces as buffers (ASGI sends, file writes, hashing, joins), as with encryption.
+        return cast("AsyncIterator[bytes]", self._read(path, key, start, start + length))
 
-    async def _read(self, path: str, key: str, position: int, end: int) -> AsyncIterator[bytes]:
-        fd, blocks = await self._first_blocks(path, key, position, end)
+    async def _read(
+        self, path: str, key: str, position: int, end: int
+    ) -> AsyncIterator[bytes | bytearray]:
+        buffers = Recycler(self._chunk)
+        fd, blocks = await self._first_blocks(path, key, position, end, buffers)
         try:
             while True:
                 for block in blocks:
@@ -72,7 +78,10 @@ class LocalStorage:
                     position += len(block)
                 if position >= end or not blocks:
                     return  # done, or end of file before the end of the range
-                blocks = self._cached_blocks(fd, position, end)
+                # Let go of the batch handed out, so that its buffers can be filled again.
+                del block
+                blocks.clear()
+                blocks = self._cached_blocks(fd, position, end, buffers)
                 if not blocks:
                     blocks = await self._run(
                         _pread_batch, fd, position, end, self._chunk, self._batch
@@ -82,8 +91,8 @@ class LocalStorage:
             os.close(fd)
 
     async def _first_blocks(
-        self, path: str, key: str, position: int, end: int
-    ) -> tuple[int, list[bytes]]:
+        self, path: str, key: str, position: int, end: int, buffers: Recycler
+    ) -> tuple[int, list[bytes | bytearray]]:
         if _NOWAIT is None:
             # Opening and the first batch share one thread hop.
             return await self._run(
@@ -96,7 +105,7 @@ class LocalStorage:
                 "storage folder failed", dependency="storage", errno=exc.errno
             ) from exc
         try:
-            blocks = self._cached_blocks(fd, position, end)
+            blocks = self._cached_blocks(fd, position, end, buffers)
             if blocks:
                 return fd, blocks
             return fd, await self._run(_pread_batch, fd, position, end, self._chunk, self._batch)
@@ -104,21 +113,28 @@ class LocalStorage:
             os.close(fd)
             raise
 
-    def _cached_blocks(self, fd: int, position: int, end: int) -> list[bytes]:
+    def _cached_blocks(
+        self, fd: int, position: int, end: int, buffers: Recycler
+    ) -> list[bytes | bytearray]:
         """Up to one batch of chunks read on the loop, as long as each is in the page cache.
 
         RWF_NOWAIT fails instead of waiting for the disk, so the loop never blocks; a thread hop
         per batch is what a cached read saves (on a busy machine each hop waits for both
-        threads to be scheduled). Empty when the next chunk is not cached: the caller hops."""
-        blocks: list[bytes] = []
+        threads to be scheduled). Empty when the next chunk is not cached: the caller hops.
+        The chunks are the buffers read into, no copy: whole chunks come from `buffers`."""
+        blocks: list[bytes | bytearray] = []
         if _NOWAIT is None:
             return blocks
         while len(blocks) < self._batch and position < end:
-            block = _read_cached(fd, position, min(self._chunk, end - position), _NOWAIT)
-            if block is None:
+            length = min(self._chunk, end - position)
+            whole = length == buffers.size
+            buffer = buffers.take() if whole else bytearray(length)
+            if whole:
+                buffers.given(buffer)  # handed out below, or free again at once when not
+            if not _read_cached(fd, position, buffer, _NOWAIT):
                 break
-            blocks.append(block)
-            position += len(block)
+            blocks.append(buffer)
+            position += length
         return blocks
 
     async def write(
@@ -351,19 +367,18 @@ def _open_for_read(path: str | Path, key: str) -> int:
         raise NotFound("no such object", key=key) from None
 
 
-def _read_cached(fd: int, position: int, length: int, flags: int) -> bytes | None:
-    """The bytes when all of them are in the page cache, else None (the caller uses a thread)."""
-    buffer = bytearray(length)
+def _read_cached(fd: int, position: int, buffer: bytearray, flags: int) -> bool:
+    """Fill `buffer` from `position` when all of it is in the page cache; False when it is not
+    (the caller reads in a thread)."""
     try:
-        count = os.preadv(fd, [buffer], position, flags)
+        return os.preadv(fd, [buffer], position, flags) == len(buffer)
     except OSError:  # EAGAIN: not cached; EOPNOTSUPP: the filesystem cannot say
-        return None
-    return bytes(buffer) if count == length else None
+        return False
 
 
 def _open_and_read(
     path: str, key: str, position: int, end: int, chunk: int, batch: int
-) -> tuple[int, list[bytes]]:
+) -> tuple[int, list[bytes | bytearray]]:
     fd = _open_for_read(path, key)
     try:
         return fd, _pread_batch(fd, position, end, chunk, batch)
@@ -372,8 +387,10 @@ def _open_and_read(
         raise
 
 
-def _pread_batch(fd: int, position: int, end: int, chunk: int, batch: int) -> list[bytes]:
-    blocks: list[bytes] = []
+def _pread_batch(
+    fd: int, position: int, end: int, chunk: int, batch: int
+) -> list[bytes | bytearray]:
+    blocks: list[bytes | bytearray] = []
     while len(blocks) < batch and position < end:
         block = os.pread(fd, min(chunk, end - position), position)
         if not block:

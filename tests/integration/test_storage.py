@@ -395,6 +395,30 @@ async def test_local_early_close_releases_the_file(local_storage: LocalStorage) 
     assert path not in open_paths()
 
 
+async def test_local_long_read_never_refills_a_piece_still_held(
+    local_storage: LocalStorage,
+) -> None:
+    # Pieces read on the loop are reused buffers: one still held (a queued socket write, a view,
+    # a list) must keep its bytes while the read goes on.
+    data = payload(6 * MiB + 3, seed=5)
+    key = new_key()
+    await local_storage.write(key, pieces(data, MiB), content_type="video/mp4", max_bytes=len(data))
+    held: list[bytes] = []
+    views: list[memoryview] = []
+    got = b""
+    position = 0
+    async for piece in local_storage.read(key, 0, len(data)):
+        if position < MiB:
+            held.append(piece)
+        elif position < 2 * MiB:
+            views.append(memoryview(piece))
+        got += piece
+        position += len(piece)
+    assert got == data
+    assert b"".join(held) == data[: len(b"".join(held))]
+    assert b"".join(views) == data[MiB : MiB + sum(len(view) for view in views)]
+
+
 @pytest.mark.parametrize(("start", "length"), [(0, 3 * MiB + 5), (MiB - 7, CHUNK), (10, 100)])
 async def test_local_read_of_bytes_out_of_the_page_cache(
     local_storage: LocalStorage, start: int, length: int

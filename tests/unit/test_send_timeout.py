@@ -1,0 +1,96 @@
+"""bound_sends: a body send that waits too long cuts the response, and nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from streaming.send_timeout import bound_sends
+
+TIMEOUT_S = 0.05
+SCOPE = {"type": "http", "method": "GET", "path": "/media/x", "headers": []}
+
+
+async def _receive() -> dict[str, Any]:
+    await asyncio.Event().wait()
+    raise AssertionError("never")
+
+
+def _server_send(stall: asyncio.Event | None) -> Any:
+    """A server's send whose body sends wait until `stall` is set (never, when it is unset)."""
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body" and stall is not None:
+            await stall.wait()
+
+    return send
+
+
+async def _body_app(scope: Any, receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"x", "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def test_a_stalled_send_ends_the_response_and_the_task_goes_on() -> None:
+    app = bound_sends(_body_app, TIMEOUT_S)
+    await asyncio.wait_for(app(SCOPE, _receive, _server_send(asyncio.Event())), timeout=5)
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
+    await asyncio.sleep(0.01)  # no cancellation left pending for the task's next await
+
+
+async def test_slow_sends_within_the_timeout_are_not_cut() -> None:
+    sent: list[bytes] = []
+
+    async def slow(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            await asyncio.sleep(TIMEOUT_S / 2)
+            sent.append(message["body"])
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for _ in range(6):  # three timeouts in all, each send well within one
+            await send({"type": "http.response.body", "body": b"x", "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    await bound_sends(app, TIMEOUT_S)(SCOPE, _receive, slow)
+    assert sent == [b"x"] * 6 + [b""]
+
+
+async def test_a_wait_that_is_not_a_send_is_not_cut() -> None:
+    async def thinking(scope: Any, receive: Any, send: Any) -> None:
+        await asyncio.sleep(3 * TIMEOUT_S)  # e.g. a storage read: bounded elsewhere
+        await _body_app(scope, receive, send)
+
+    await bound_sends(thinking, TIMEOUT_S)(SCOPE, _receive, _server_send(None))
+
+
+async def test_another_cancellation_during_a_stall_goes_on() -> None:
+    app = bound_sends(_body_app, TIMEOUT_S)
+    task = asyncio.create_task(app(SCOPE, _receive, _server_send(asyncio.Event())))
+    await asyncio.sleep(TIMEOUT_S / 5)
+    task.cancel()  # the server shutting down, say
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_an_app_that_catches_the_cut_leaves_no_cancellation_behind() -> None:
+    caught: list[bool] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await _body_app(scope, receive, send)
+        except asyncio.CancelledError:
+            caught.append(True)
+
+    async def run() -> int:
+        await bound_sends(app, TIMEOUT_S)(SCOPE, _receive, _server_send(asyncio.Event()))
+        task = asyncio.current_task()
+        assert task is not None
+        return task.cancelling()
+
+    assert await asyncio.wait_for(asyncio.create_task(run()), timeout=5) == 0
+    assert caught == [True]

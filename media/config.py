@@ -96,7 +96,7 @@ class Settings:
     upload_idle_timeout_s: float = 30.0
     upload_max_duration_s: float = 1800.0
     max_concurrency: int = 1000
-    stream_chunk_bytes: int = 256 * 1024
+    stream_chunk_bytes: int = 1024 * 1024
     stream_cache_s: float = 2.0
     storage_max_connections: int = 64
     storage_timeout_s: float = 15.0

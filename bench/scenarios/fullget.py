@@ -59,9 +59,9 @@ def run(plan: Plan, stack: Stack) -> Outcome:
     """Measure full GETs of the service, the floors and nginx."""
     service = stack.local()
     servers = stack.big_object_servers()
-    # The same service with 1 MiB chunks: one send (and one read) per MiB instead of four.
-    servers["service-1MiB"] = start_variant(
-        stack.procs, service, "service-1MiB", {"MEDIA_STREAM_CHUNK_BYTES": str(1024 * 1024)}
+    # The same service with the old 256 KiB chunks: four sends (and reads) per MiB instead of one.
+    servers["service-256KiB"] = start_variant(
+        stack.procs, service, "service-256KiB", {"MEDIA_STREAM_CHUNK_BYTES": str(256 * 1024)}
     )
     for pathsend in (False, True):
         granian = stack.granian(pathsend=pathsend)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -46,11 +47,13 @@ class _Watch:
             (now if since is None else since) + self.timeout_s, self._check
         )
 
-    async def send(self, message: Message) -> None:
+    def send(self, message: Message) -> Awaitable[None]:
         """The server's send, timed when it carries body bytes."""
         if message["type"] != "http.response.body":
-            await self._send(message)
-            return
+            return self._send(message)
+        return self._timed(message)
+
+    async def _timed(self, message: Message) -> None:
         self._since = self._loop.time()
         try:
             # The server's send waits here while the socket buffer is full.

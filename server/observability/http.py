@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import time
-from collections.abc import Collection
+from collections.abc import Awaitable, Collection
 from contextvars import Token
 from dataclasses import dataclass
 from typing import Any
@@ -66,7 +66,8 @@ class _Exchange:
         self.first_byte = 0.0
         self.multipart = False
 
-    async def __call__(self, message: Message) -> None:
+    def __call__(self, message: Message) -> Awaitable[None]:
+        # The server's own send is returned to be awaited: no coroutine of ours per message.
         if message["type"] == "http.response.body":
             body = message.get("body", b"")
             if body:
@@ -77,7 +78,7 @@ class _Exchange:
             self.status = message["status"]
             if self.status == 206:
                 self.multipart = _is_multipart(message.get("headers", ()))
-        await self.send(message)
+        return self.send(message)
 
 
 def _is_multipart(headers: Any) -> bool:

@@ -21,7 +21,9 @@ class _Watch:
     (bench/README.md). Here a send only notes when it started and ended; the timer, armed once
     per response, wakes at most once per `timeout_s` and cancels the response's task (the
     server runs one task per request) only when the send under way is older than that. The
-    cancellation lands in that send, the one await the task is suspended in."""
+    cancellation lands where that task waits: in the send itself, or, when a child task sends
+    the body (a Litestar `Stream`), in the task's own await, whose task group then cancels the
+    send. Once cut, a response's every later send fails at once, as in a cancelled scope."""
 
     __slots__ = ("_handle", "_loop", "_send", "_since", "stalled", "task", "timeout_s")
 
@@ -29,7 +31,8 @@ class _Watch:
         # The server runs the app on asyncio (uvicorn), whose loop timers are the cheapest.
         self._loop = asyncio.get_running_loop()
         task = asyncio.current_task()
-        assert task is not None, "ASGI apps run in a task"
+        if task is None:
+            raise RuntimeError("an ASGI app runs in a task")
         self.task = task
         self._send = send
         self._since: float | None = None  # loop time when the body send under way started
@@ -49,6 +52,9 @@ class _Watch:
 
     def send(self, message: Message) -> Awaitable[None]:
         """The server's send, timed when it carries body bytes."""
+        if self.stalled:
+            # Cut already: an app that caught the cancellation does not send on unbounded.
+            raise asyncio.CancelledError("send timeout")
         if message["type"] != "http.response.body":
             return self._send(message)
         return self._timed(message)
@@ -81,6 +87,10 @@ def bound_sends(app: ASGIApp, timeout_s: float) -> ASGIApp:
             # Ours is spent here; any other cancellation (the server shutting down) goes on.
             if not watch.stalled or watch.task.uncancel() > 0:
                 raise
+        except BaseException:
+            if watch.stalled:
+                watch.task.uncancel()  # the app turned the cut into another error
+            raise
         else:
             if watch.stalled:
                 watch.task.uncancel()  # the app caught it and ended the response itself

@@ -1,10 +1,11 @@
 """Buffers a long read hands out and takes back once nothing refers to them any more.
 
-A long read yields a buffer per piece; allocating (and zeroing) a fresh 256 KiB bytearray per
-piece, then copying it into `bytes`, cost as much CPU as the socket write itself
-(bench/README.md). A buffer handed out is filled again only once its CPython reference count
-shows that its consumer, a socket's write queue and any memoryview have let go of it: a piece
-already handed out never changes under its holder.
+A long read yields a buffer per piece; allocating (and zeroing) a fresh bytearray per piece, then
+copying it into `bytes`, cost as much CPU as the socket write itself (bench/README.md). A buffer
+handed out is filled again only once its CPython reference count shows that its consumer, a
+socket's write queue and any memoryview have let go of it: a piece already handed out never
+changes under its holder. Where reference counts cannot say that (an interpreter without
+`sys.getrefcount`, or CPython without the GIL), every piece is a new buffer.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import sys
 
 _UNSHARED = 2  # sys.getrefcount of a list item nothing else refers to (the list, the argument)
 _REMEMBERED = 16  # buffers handed out that a read keeps track of, to take back once let go
+REUSE = hasattr(sys, "getrefcount") and getattr(sys, "_is_gil_enabled", lambda: True)()
 
 
 class Recycler:
-    """Buffers of `size` bytes for one read, reused once let go."""
+    """Buffers of `size` bytes for one read, reused once let go. Not thread-safe: one read,
+    one thread."""
 
     __slots__ = ("_given", "size")
 
@@ -38,4 +41,5 @@ class Recycler:
 
     def given(self, buffer: bytearray) -> None:
         """`buffer` (of `size` bytes) is handed out: take it back once it is let go."""
-        self._given.append(buffer)
+        if REUSE:
+            self._given.append(buffer)

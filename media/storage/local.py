@@ -390,13 +390,18 @@ def _open_and_read(
 def _pread_batch(
     fd: int, position: int, end: int, chunk: int, batch: int
 ) -> list[bytes | bytearray]:
+    """Up to `batch` chunks from `position`, read in a worker thread: bytearrays like the chunks
+    read on the loop, so every piece of a local read is of one type."""
     blocks: list[bytes | bytearray] = []
     while len(blocks) < batch and position < end:
-        block = os.pread(fd, min(chunk, end - position), position)
-        if not block:
+        block = bytearray(min(chunk, end - position))
+        count = os.preadv(fd, [block], position)
+        if not count:
             break
+        if count < len(block):
+            del block[count:]
         blocks.append(block)
-        position += len(block)
+        position += count
     return blocks
 
 

@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,10 @@ from media.models import PartSlot
 from media.repository import Repository
 from media.storage import Storage, open_storage
 from media.storage.chunked import CHUNK, HEADER, SEALED, ciphertext_size
+from media.storage.encrypted import PIECE_BYTES
 from media.storage.files import local_copy, store_file
 from media.storage.keyring import Keyring, rewrap_all
-from tests.integration.test_storage import (  # noqa: F401  (the contract, collected again here)
+from tests.integration.test_storage import (
     MiB,
     collect,
     new_key,
@@ -32,18 +34,6 @@ from tests.integration.test_storage import (  # noqa: F401  (the contract, colle
     pieces,
     record_gets,
     settings_for,
-    test_both_uuid_spellings_are_keys,
-    test_concurrent_reads,
-    test_delete_removes_and_is_idempotent,
-    test_failing_source_leaves_nothing,
-    test_keys_are_validated,
-    test_missing_key_is_not_found,
-    test_negative_ranges_are_refused,
-    test_partial_object_is_never_visible,
-    test_ranges_across_chunks_and_parts,
-    test_ranges_at_the_edges,
-    test_write_over_max_bytes_leaves_nothing,
-    test_write_stat_read_round_trip,
 )
 from tests.integration.test_storage_multipart import (  # noqa: F401  (collected again here)
     test_a_part_sent_again_replaces_the_first,
@@ -179,7 +169,7 @@ async def test_long_reads_from_the_start(storage: Storage) -> None:
     await storage.write(key, pieces(data, MiB), content_type="video/mp4", max_bytes=len(data))
     held = await collect(storage.read(key, 0, len(data)))  # every piece kept: none changes
     assert b"".join(held) == data
-    assert max(len(piece) for piece in held) <= 256 * 1024  # the configured chunk size
+    assert max(len(piece) for piece in held) <= 64 * 1024  # settings_for's chunk size
     for start, length in ((0, 4 * MiB), (CHUNK - 3, 3 * MiB + 1), (7, len(data) + 50)):
         got = b"".join(await collect(storage.read(key, start, length)))
         assert got == data[start : start + length], (start, length)
@@ -187,6 +177,23 @@ async def test_long_reads_from_the_start(storage: Storage) -> None:
     other = new_key()
     await storage.write(other, pieces(empty, MiB), content_type="video/mp4", max_bytes=len(empty))
     assert b"".join(await collect(storage.read(other, 0, len(empty) + 1))) == empty
+
+
+async def test_long_reads_at_the_default_chunk_size_send_pieces_of_at_most_256_kib(
+    storage_url: str, tmp_path: Path, repo: Repository, keys: str
+) -> None:
+    # 1 MiB stream chunks (the default); an encrypted long read still sends 256 KiB pieces.
+    settings = replace(encrypted_settings(storage_url, tmp_path, keys), stream_chunk_bytes=MiB)
+    opened = await open_storage(settings, repo)
+    try:
+        data = payload(5 * MiB + 3, seed=11)
+        key = new_key()
+        await opened.write(key, pieces(data, MiB), content_type="video/mp4", max_bytes=len(data))
+        held = await collect(opened.read(key, 0, len(data)))
+        assert b"".join(held) == data
+        assert max(len(piece) for piece in held) == PIECE_BYTES
+    finally:
+        await opened.close()
 
 
 async def test_long_read_stops_at_a_tampered_chunk(

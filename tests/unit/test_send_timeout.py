@@ -34,12 +34,21 @@ async def _body_app(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
+async def _in_own_task(app: Any, send: Any) -> int:
+    """Run `app` bounded in a task of its own, as the server does; that task's cancel count."""
+
+    async def run() -> int:
+        await bound_sends(app, TIMEOUT_S)(SCOPE, _receive, send)
+        task = asyncio.current_task()
+        assert task is not None
+        await asyncio.sleep(0.01)  # a cancellation left pending would land here
+        return task.cancelling()
+
+    return await asyncio.wait_for(asyncio.create_task(run()), timeout=5)
+
+
 async def test_a_stalled_send_ends_the_response_and_the_task_goes_on() -> None:
-    app = bound_sends(_body_app, TIMEOUT_S)
-    await asyncio.wait_for(app(SCOPE, _receive, _server_send(asyncio.Event())), timeout=5)
-    task = asyncio.current_task()
-    assert task is not None and task.cancelling() == 0
-    await asyncio.sleep(0.01)  # no cancellation left pending for the task's next await
+    assert await _in_own_task(_body_app, _server_send(asyncio.Event())) == 0
 
 
 async def test_slow_sends_within_the_timeout_are_not_cut() -> None:
@@ -68,11 +77,31 @@ async def test_a_wait_that_is_not_a_send_is_not_cut() -> None:
     await bound_sends(thinking, TIMEOUT_S)(SCOPE, _receive, _server_send(None))
 
 
-async def test_another_cancellation_during_a_stall_goes_on() -> None:
+async def test_another_cancellation_before_the_cut_goes_on() -> None:
     app = bound_sends(_body_app, TIMEOUT_S)
     task = asyncio.create_task(app(SCOPE, _receive, _server_send(asyncio.Event())))
     await asyncio.sleep(TIMEOUT_S / 5)
     task.cancel()  # the server shutting down, say
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_another_cancellation_after_the_cut_goes_on() -> None:
+    cut = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await _body_app(scope, receive, send)
+        except asyncio.CancelledError:
+            cut.set()
+            await asyncio.sleep(3600)  # cleaning up, slowly, when the server stops
+            raise
+
+    task = asyncio.create_task(
+        bound_sends(app, TIMEOUT_S)(SCOPE, _receive, _server_send(asyncio.Event()))
+    )
+    await asyncio.wait_for(cut.wait(), timeout=5)
+    task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
 
@@ -86,11 +115,40 @@ async def test_an_app_that_catches_the_cut_leaves_no_cancellation_behind() -> No
         except asyncio.CancelledError:
             caught.append(True)
 
+    assert await _in_own_task(app, _server_send(asyncio.Event())) == 0
+    assert caught == [True]
+
+
+async def test_sends_after_a_caught_cut_fail_at_once() -> None:
+    outcomes: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await _body_app(scope, receive, send)
+        except asyncio.CancelledError:
+            outcomes.append("cut")
+        try:  # a send that would wait forever, after the cut
+            await send({"type": "http.response.body", "body": b"y", "more_body": True})
+        except asyncio.CancelledError:
+            outcomes.append("refused")
+            raise
+
+    assert await _in_own_task(app, _server_send(asyncio.Event())) == 0
+    assert outcomes == ["cut", "refused"]
+
+
+async def test_a_cut_turned_into_another_error_leaves_no_cancellation_behind() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await _body_app(scope, receive, send)
+        except asyncio.CancelledError:
+            raise RuntimeError("the stream broke") from None
+
     async def run() -> int:
-        await bound_sends(app, TIMEOUT_S)(SCOPE, _receive, _server_send(asyncio.Event()))
+        with pytest.raises(RuntimeError):
+            await bound_sends(app, TIMEOUT_S)(SCOPE, _receive, _server_send(asyncio.Event()))
         task = asyncio.current_task()
         assert task is not None
         return task.cancelling()
 
     assert await asyncio.wait_for(asyncio.create_task(run()), timeout=5) == 0
-    assert caught == [True]

@@ -104,7 +104,7 @@ def _object_headers(
     return validators, entity
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Answer:
     """One response: status, headers, a first body part and, when more follows, the rest.
 
@@ -116,6 +116,12 @@ class Answer:
     body: bytes = b""
     rest: AsyncIterator[bytes] | None = None
     source: AsyncIterator[bytes] | None = None
+
+    def take_body(self) -> bytes:
+        """The first body part, handed over once: the answer keeps no reference to it, so a
+        long read may fill its buffer again once it is sent (media/storage/buffers.py)."""
+        body, self.body = self.body, b""
+        return body
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,9 +44,11 @@ async def _stream(result: Answer, send: Send, receive: Receive) -> int:
     sent = 0
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(_cancel_on_disconnect, receive, tasks.cancel_scope)
-        if result.body:
-            await send({"type": "http.response.body", "body": result.body, "more_body": True})
-            sent += len(result.body)
+        body = result.take_body()
+        if body:
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+            sent += len(body)
+        del body  # held by nobody here while the rest streams
         try:
             async for chunk in result.rest:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})

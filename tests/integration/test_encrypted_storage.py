@@ -25,7 +25,7 @@ from media.storage.chunked import CHUNK, HEADER, SEALED, ciphertext_size
 from media.storage.encrypted import PIECE_BYTES
 from media.storage.files import local_copy, store_file
 from media.storage.keyring import Keyring, rewrap_all
-from tests.integration.test_storage import (
+from tests.integration.test_storage import (  # noqa: F401  (the contract, collected again here)
     MiB,
     collect,
     new_key,
@@ -34,6 +34,18 @@ from tests.integration.test_storage import (
     pieces,
     record_gets,
     settings_for,
+    test_both_uuid_spellings_are_keys,
+    test_concurrent_reads,
+    test_delete_removes_and_is_idempotent,
+    test_failing_source_leaves_nothing,
+    test_keys_are_validated,
+    test_missing_key_is_not_found,
+    test_negative_ranges_are_refused,
+    test_partial_object_is_never_visible,
+    test_ranges_across_chunks_and_parts,
+    test_ranges_at_the_edges,
+    test_write_over_max_bytes_leaves_nothing,
+    test_write_stat_read_round_trip,
 )
 from tests.integration.test_storage_multipart import (  # noqa: F401  (collected again here)
     test_a_part_sent_again_replaces_the_first,

@@ -62,8 +62,9 @@ class LocalStorage:
         """Yield bytes [start, start+length), several chunks read per thread hop."""
         path = self._file(key)
         check_range(start, length)
-        # The pieces are bytearrays when read on the loop: every reader of the port takes its
-        # pieces as buffers (ASGI sends, file writes, hashing, joins), as with encryption.
+        # The pieces are bytearrays (on the loop and in a thread alike): every reader of the port
+        # takes its pieces as buffers (ASGI sends, file writes, hashing, joins), as with
+        # encryption.
         return cast("AsyncIterator[bytes]", self._read(path, key, start, start + length))
 
     async def _read(

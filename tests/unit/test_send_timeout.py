@@ -152,3 +152,29 @@ async def test_a_cut_turned_into_another_error_leaves_no_cancellation_behind() -
         return task.cancelling()
 
     assert await asyncio.wait_for(asyncio.create_task(run()), timeout=5) == 0
+
+
+async def test_many_stalled_responses_are_all_cut_and_the_others_finish() -> None:
+    stall = asyncio.Event()
+    stalled = [_in_own_task(_body_app, _server_send(stall)) for _ in range(20)]
+    finishing = [_in_own_task(_body_app, _server_send(None)) for _ in range(20)]
+    assert await asyncio.gather(*stalled, *finishing) == [0] * 40
+
+
+async def test_a_response_after_a_quiet_spell_is_still_cut() -> None:
+    # The sweep sleeps while nothing is under way; the next response must wake it.
+    app = bound_sends(_body_app, TIMEOUT_S)
+    await app(SCOPE, _receive, _server_send(None))
+    await asyncio.sleep(3 * TIMEOUT_S)
+    cancelled: list[bool] = []
+
+    async def run() -> None:
+        try:
+            await app(SCOPE, _receive, _server_send(asyncio.Event()))
+        finally:
+            task = asyncio.current_task()
+            assert task is not None
+            cancelled.append(task.cancelling() == 0)
+
+    await asyncio.wait_for(asyncio.create_task(run()), timeout=5)
+    assert cancelled == [True]

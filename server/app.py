@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -16,7 +15,6 @@ from litestar.logging import LoggingConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Response
 from litestar.template.config import TemplateConfig
-from litestar.types import ASGIApp
 
 from api import graphql_controller
 from media.clock import utc_now
@@ -28,10 +26,11 @@ from pages import TEMPLATE_DIRECTORY, share_page_handlers
 from server.cors import cors
 from server.dev_oidc import dev_oidc_handlers
 from server.lifecycle import dev_issuer, open_dependencies, work_jobs
+from server.observability.http import StreamRequests
 from server.observability.wiring import observability
 from server.request_log import CLIENT_ERRORS, RequestLogMiddleware, log_request, log_unhandled
 from streaming import stream_route_handlers
-from streaming.send_timeout import bound_sends, send_timeout
+from streaming.send_timeout import SendTimeout, send_timeout
 from streaming.upload import part_handler, upload_handler
 
 logger = logging.getLogger("media.server")
@@ -101,9 +100,10 @@ def create_app(
         graphql_controller(settings),
         *stream_route_handlers(
             settings.cors_origins,
-            observe=log_request,
-            # No app middleware reaches this route: telemetry and the stalled-reader cut wrap it.
-            wrap=functools.partial(_wrap_stream, settings.send_timeout_s, observed.wrap_stream),
+            # No app middleware reaches these routes: they log, count and cut stalled readers
+            # in their own code path.
+            observer=StreamRequests(log_request, observed.stream_telemetry),
+            send_timeout=SendTimeout(settings.send_timeout_s),
         ),
         *share_page_handlers(),
         upload_handler(settings),
@@ -136,14 +136,6 @@ def create_app(
         ),
         debug=False,
     )
-
-
-def _wrap_stream(
-    send_timeout_s: float, telemetry: Callable[[ASGIApp], ASGIApp] | None, endpoint: ASGIApp
-) -> ASGIApp:
-    """The stream endpoint with its sends bounded, inside the telemetry wrapper if any."""
-    bounded = bound_sends(endpoint, send_timeout_s)
-    return bounded if telemetry is None else telemetry(bounded)
 
 
 def app_from_environment() -> Litestar:

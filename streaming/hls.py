@@ -12,14 +12,14 @@ conditionals, HEAD, CORS and caching are the same code.
 from __future__ import annotations
 
 import re
-import time
 
 from litestar.enums import ScopeType
 from litestar.exceptions import NotFoundException
 from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 
 from streaming import responses as answer
-from streaming.routes import RequestObserver, StreamConfig, dispatch
+from streaming.edge import RouteEdge, Served
+from streaming.routes import StreamConfig, dispatch
 from streaming.send_answer import send_answer
 
 HLS_MOUNT = "/hls"
@@ -46,29 +46,26 @@ def ladder_path(scope: HTTPScope) -> tuple[str, str] | None:
     return token, name
 
 
-def hls_endpoint(config: StreamConfig, observe: RequestObserver | None) -> ASGIApp:
-    """The ASGI endpoint of the ladder route, sharing `/media`'s config and request log."""
+def hls_endpoint(config: StreamConfig, edge: RouteEdge) -> ASGIApp:
+    """The ASGI endpoint of the ladder route, sharing `/media`'s config, log and metrics."""
 
     async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             raise NotFoundException()
         http = scope  # narrowed by the check above
-        started = time.perf_counter()
-        method = http["method"]
-        status, sent = 500, 0
-        try:
+
+        async def answering(served: Served, send: Send) -> None:
             found = ladder_path(http)
             if found is None:
                 origin = next((v for k, v in http["headers"] if k == b"origin"), None)
                 result = answer.not_found(config.common_headers(origin))
-                status, sent = await send_answer(result, send, receive, head=method == "HEAD")
+                await send_answer(result, send, receive, served, head=http["method"] == "HEAD")
                 return
             token, name = found
-            status, sent = await dispatch(
-                config, http, lambda source: source.open_hls(token, name), receive, send
+            await dispatch(
+                config, http, lambda source: source.open_hls(token, name), receive, send, served
             )
-        finally:
-            if observe is not None:
-                observe(method, HLS_ROUTE, status, sent, time.perf_counter() - started)
+
+        await edge.run(http, HLS_ROUTE, send, answering)
 
     return endpoint

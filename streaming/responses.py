@@ -116,6 +116,7 @@ class Answer:
     body: bytes = b""
     rest: AsyncIterator[bytes] | None = None
     source: AsyncIterator[bytes] | None = None
+    multipart: bool = False  # a multipart/byteranges body
 
     def take_body(self) -> bytes:
         """The first body part, handed over once: the answer keeps no reference to it, so a
@@ -244,7 +245,7 @@ def multipart_response(
         (name, content_type if name == b"content-type" else value) for name, value in headers
     ]
     body = _multipart_body(rep.target.storage_key, ranges, heads, tail, read, first, rest)
-    return Answer(206, headers, b"", body, rest)
+    return Answer(206, headers, b"", body, rest, multipart=True)
 
 
 def _part_head(boundary: str, rep: Representation, byte_range: ByteRange, first: bool) -> bytes:

@@ -3,14 +3,13 @@
 The route is a Litestar `asgi` handler that takes no part in Litestar's request machinery: no
 Request or Response objects, no parameter parsing, and no app-level middleware (see
 `SelfContainedRoute`). What that machinery did for this route is done here, in one code path:
-CORS (StreamConfig), the request log (the `observe` hook), 405 for other methods, and error
-mapping. The RFC 9110 decisions stay in ranges.py and preconditions.py; answers are built in
-responses.py and sent by send_answer.py.
+CORS (StreamConfig), the request log and metrics and the stalled-reader cut (edge.py), 405 for
+other methods, and error mapping. The RFC 9110 decisions stay in ranges.py and preconditions.py;
+answers are built in responses.py and sent by send_answer.py.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,15 +18,17 @@ from typing import Any, Protocol
 from litestar.enums import ScopeType
 from litestar.exceptions import NotFoundException
 from litestar.handlers import ASGIRouteHandler
-from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
+from litestar.types import HTTPScope, Receive, Scope, Send
 
 from media.clock import utc_now
 from media.errors import MediaError, Unavailable
 from media.models import StreamTarget
 from streaming import responses as answer
+from streaming.edge import RequestObserver, RouteEdge, Served
 from streaming.preconditions import Validators, Verdict, evaluate, if_range_allows
 from streaming.ranges import RangeOutcome, parse_range
 from streaming.send_answer import send_answer
+from streaming.send_timeout import SendTimeout
 
 # A mount, not `/media/{token:str}`: Litestar 2.25 fails (KeyError) on `asgi` routes with path
 # parameters for HTTP requests. The mount gets the rest of the path and checks it itself.
@@ -45,8 +46,6 @@ _LIST_HEADERS = frozenset(
     {b"if-match", b"if-unmodified-since", b"if-none-match", b"if-modified-since"}
 )
 
-# (method, route template, status, body bytes sent, seconds): the request log and metrics hook.
-RequestObserver = Callable[[str, str, int, int, float], None]
 # What a request asks for: the target of its token (None: nothing of that name, a 404).
 Opener = Callable[["StreamSource"], Awaitable[StreamTarget | None]]
 
@@ -128,61 +127,52 @@ def stream_route_handlers(
     cors_origins: tuple[str, ...] = ("*",),
     *,
     clock: Callable[[], datetime] = utc_now,
-    observe: RequestObserver | None = None,
-    wrap: Callable[[ASGIApp], ASGIApp] | None = None,
+    observer: RequestObserver | None = None,
+    send_timeout: SendTimeout | None = None,
 ) -> list[ASGIRouteHandler]:
     """The `/media/{token}` and `/hls/{token}/{name}` routes, to pass to the Litestar app (which
     holds `service`).
 
-    `wrap`, when given, wraps each endpoint (telemetry: the routes take no app middleware); the
-    route's template is in `scope["path_template"]` before the wrapper runs."""
-    from streaming.hls import HLS_MOUNT, HLS_ROUTE, hls_endpoint
+    `observer` gets every request (the request log and metrics: the routes take no app
+    middleware); `send_timeout` cuts responses whose client stopped reading."""
+    from streaming.hls import HLS_MOUNT, hls_endpoint
 
     config = StreamConfig(cors_origins=tuple(cors_origins), clock=clock)
+    edge = RouteEdge(observer, send_timeout)
 
     async def media_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             raise NotFoundException()
         http = scope  # narrowed by the check above
-        started = time.perf_counter()
-        token = _token(http["path"])
-        method = http["method"]
-        status, sent = 500, 0
-        try:
-            status, sent = await dispatch(
-                config, http, lambda source: source.open_stream(token), receive, send
+
+        async def answering(served: Served, send: Send) -> None:
+            token = _token(http["path"])
+            await dispatch(
+                config, http, lambda source: source.open_stream(token), receive, send, served
             )
-        finally:
-            if observe is not None:
-                observe(method, MEDIA_ROUTE, status, sent, time.perf_counter() - started)
+
+        await edge.run(http, MEDIA_ROUTE, send, answering)
 
     routes = (
-        (MEDIA_MOUNT, MEDIA_ROUTE, "media", media_endpoint),
-        (HLS_MOUNT, HLS_ROUTE, "hls", hls_endpoint(config, observe)),
+        (MEDIA_MOUNT, "media", media_endpoint),
+        (HLS_MOUNT, "hls", hls_endpoint(config, edge)),
     )
     handlers: list[ASGIRouteHandler] = []
-    for mount, template, name, endpoint in routes:
-        wrapped = wrap(endpoint) if wrap is not None else endpoint
+    for mount, name, endpoint in routes:
         handler = SelfContainedRoute(mount, name=name, is_mount=True, copy_scope=False)
-        handlers.append(handler(_templated(template, wrapped)))
+        handlers.append(handler(endpoint))
     return handlers
 
 
-def _templated(template: str, endpoint: ASGIApp) -> ASGIApp:
-    """The endpoint with its route template set first: telemetry names the route by it, and
-    the app's handler of unexpected errors reads it (the path holds the bare token)."""
-
-    async def templated(scope: Scope, receive: Receive, send: Send) -> None:
-        scope["path_template"] = template
-        await endpoint(scope, receive, send)
-
-    return templated
-
-
 async def dispatch(
-    config: StreamConfig, scope: HTTPScope, opener: Opener, receive: Receive, send: Send
-) -> tuple[int, int]:
-    """Read the request headers once, answer, and return (status, body bytes sent)."""
+    config: StreamConfig,
+    scope: HTTPScope,
+    opener: Opener,
+    receive: Receive,
+    send: Send,
+    served: Served,
+) -> None:
+    """Read the request headers once and answer, noting what was sent in `served`."""
     single: dict[bytes, bytes] = {}
     lists: dict[bytes, list[bytes]] = {}
     for name, value in scope["headers"]:
@@ -198,7 +188,7 @@ async def dispatch(
         result = _preflight(config, single.get(b"origin"))
     else:
         result = answer.method_not_allowed(common, ALLOW)
-    return await send_answer(result, send, receive, head=method == "HEAD")
+    await send_answer(result, send, receive, served, head=method == "HEAD")
 
 
 def _token(rest: str) -> str:

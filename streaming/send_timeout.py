@@ -32,17 +32,41 @@ class _Watch:
     `Stream`), in the task's own await, whose task group then cancels the send. Once cut, a
     response's every later send fails at once, as in a cancelled scope."""
 
-    __slots__ = ("_loop", "_send", "_since", "stalled", "task")
+    __slots__ = ("_loop", "_route", "_send", "_since", "_sweeper", "stalled", "task")
 
-    def __init__(self, send: Send, loop: asyncio.AbstractEventLoop) -> None:
-        task = asyncio.current_task(loop)
+    def __init__(self, sweeper: _Sweeper, send: Send, route: str) -> None:
+        task = asyncio.current_task(sweeper.loop)
         if task is None:
             raise RuntimeError("an ASGI app runs in a task")
         self.task = task
-        self._loop = loop
+        self._sweeper = sweeper
+        self._loop = sweeper.loop
         self._send = send
+        self._route = route
         self._since: float | None = None  # loop time when the body send under way started
         self.stalled = False
+
+    def __enter__(self) -> _Watch:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> bool:
+        """Spend our own cancellation (True: swallow it); let any other one go on."""
+        self._sweeper.done(self)
+        if not self.stalled:
+            return False
+        logger.info(
+            "client took no bytes for %s s on %s; connection closed",
+            self._sweeper.timeout_s,
+            self._route,
+        )
+        if kind is not None and issubclass(kind, asyncio.CancelledError):
+            # Swallowed only when no other cancellation (the server shutting down) is pending.
+            return self.task.uncancel() == 0
+        # The app caught the cut and ended the response itself, or turned it into another error.
+        self.task.uncancel()
+        return False
 
     def cut_if_older(self, deadline: float) -> None:
         """Cancel the response when its send under way started before `deadline`."""
@@ -82,9 +106,9 @@ class _Sweeper:
         self.watches: set[_Watch] = set()
         self._handle: asyncio.TimerHandle | None = None
 
-    def watch(self, send: Send) -> _Watch:
-        """A watch over the current task's response, looked at until `done`."""
-        watch = _Watch(send, self.loop)
+    def watch(self, send: Send, route: str) -> _Watch:
+        """A watch over the current task's response, looked at until it exits."""
+        watch = _Watch(self, send, route)
         self.watches.add(watch)
         if self._handle is None:
             self._handle = self.loop.call_later(self._interval, self._sweep)
@@ -102,46 +126,42 @@ class _Sweeper:
         self._handle = self.loop.call_later(self._interval, self._sweep) if self.watches else None
 
 
-def bound_sends(app: ASGIApp, timeout_s: float) -> ASGIApp:
-    """`app` with every body send bounded by `timeout_s`; past it (by at most a quarter of it)
-    the response ends unfinished, which makes the server close the connection."""
-    sweepers: dict[asyncio.AbstractEventLoop, _Sweeper] = {}
+class SendTimeout:
+    """Body sends bounded by `timeout_s`: past it (by at most a quarter of it) the response ends
+    unfinished, which makes the server close the connection.
 
-    def sweeper() -> _Sweeper:
+    `with timeout.watching(send, route) as watch:` runs a response whose sends go through
+    `watch.send`; the block ends quietly when the response was cut, and logs it."""
+
+    __slots__ = ("_sweepers", "timeout_s")
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self._sweepers: dict[asyncio.AbstractEventLoop, _Sweeper] = {}
+
+    def watching(self, send: Send, route: str) -> _Watch:
+        """A watch over the current task's response (`route` names it in the log)."""
         # The server runs the app on asyncio (uvicorn), one loop per process; an app served by
         # several loops in turn (tests) gets a sweeper on each.
         loop = asyncio.get_running_loop()
-        found = sweepers.get(loop)
-        if found is None:
-            for stale in [old for old in sweepers if old.is_closed()]:
-                del sweepers[stale]
-            found = sweepers[loop] = _Sweeper(loop, timeout_s)
-        return found
+        sweeper = self._sweepers.get(loop)
+        if sweeper is None:
+            for stale in [old for old in self._sweepers if old.is_closed()]:
+                del self._sweepers[stale]
+            sweeper = self._sweepers[loop] = _Sweeper(loop, self.timeout_s)
+        return sweeper.watch(send, route)
+
+
+def bound_sends(app: ASGIApp, timeout_s: float) -> ASGIApp:
+    """`app` with every body send bounded by `timeout_s` (see SendTimeout)."""
+    timeout = SendTimeout(timeout_s)
 
     async def bounded(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        sweeps = sweeper()
-        watch = sweeps.watch(send)
-        try:
+        with timeout.watching(send, scope.get("path_template") or "-") as watch:
             await app(scope, receive, watch.send)
-        except asyncio.CancelledError:
-            # Ours is spent here; any other cancellation (the server shutting down) goes on.
-            if not watch.stalled or watch.task.uncancel() > 0:
-                raise
-        except BaseException:
-            if watch.stalled:
-                watch.task.uncancel()  # the app turned the cut into another error
-            raise
-        else:
-            if watch.stalled:
-                watch.task.uncancel()  # the app caught it and ended the response itself
-        finally:
-            sweeps.done(watch)
-        if watch.stalled:
-            route = scope.get("path_template") or "-"
-            logger.info("client took no bytes for %s s on %s; connection closed", timeout_s, route)
 
     return bounded
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import time
-from collections.abc import Awaitable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from contextvars import Token
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +32,10 @@ from media.telemetry.metrics import (
     Children,
 )
 from media.telemetry.tally import CounterTally, HistogramTally, counter_tally, histogram_tally
+from streaming.edge import Served
+
+# (method, route template, status, body bytes sent, seconds): the request log line.
+RequestLine = Callable[[str, str, int, int, float], None]
 
 UNKNOWN_ROUTE = "other"
 _PROPAGATION_HEADERS = (b"traceparent", b"tracestate", b"baggage")
@@ -55,29 +59,22 @@ class TelemetryConfig:
 
 
 class _Exchange:
-    """What one request's send wrapper saw."""
+    """A request's send, noting what it carries in the request's record."""
 
-    __slots__ = ("bytes", "first_byte", "multipart", "send", "status")
+    __slots__ = ("send", "served")
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, served: Served) -> None:
         self.send = send
-        self.status = 0
-        self.bytes = 0
-        self.first_byte = 0.0
-        self.multipart = False
+        self.served = served
 
     def __call__(self, message: Message) -> Awaitable[None]:
         # The server's own send is returned to be awaited: no coroutine of ours per message.
         if message["type"] == "http.response.body":
-            body = message.get("body", b"")
-            if body:
-                if not self.first_byte:
-                    self.first_byte = time.perf_counter()
-                self.bytes += len(body)
+            self.served.body_sent(len(message.get("body", b"")))
         elif message["type"] == "http.response.start":
-            self.status = message["status"]
-            if self.status == 206:
-                self.multipart = _is_multipart(message.get("headers", ()))
+            status = self.served.status = message["status"]
+            if status == 206:
+                self.served.multipart = _is_multipart(message.get("headers", ()))
         return self.send(message)
 
 
@@ -88,11 +85,11 @@ def _is_multipart(headers: Any) -> bool:
     return False
 
 
-class TelemetryMiddleware:
-    """Request id for the logs, then metrics and a server span when they are on."""
+class Telemetry:
+    """Request id for the logs, then metrics and a server span when they are on: `begin` as a
+    request starts (in its task), `end` with its record once it is over."""
 
-    def __init__(self, app: ASGIApp, config: TelemetryConfig) -> None:
-        self.app = app
+    def __init__(self, config: TelemetryConfig) -> None:
         self.config = config
         self._requests: Children[tuple[str, str, int], CounterTally] = Children(
             lambda key: counter_tally(HTTP_REQUESTS.labels(key[0], key[1], str(key[2])))
@@ -108,42 +105,35 @@ class TelemetryMiddleware:
         )
         self._first_byte = histogram_tally(FIRST_BYTE)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        route = scope.get("path_template") or UNKNOWN_ROUTE
+    def begin(self, scope: Scope, route: str) -> _Begun:
+        """Start a request of `route`: its facts (request id) and, when tracing, its span."""
         facts, facts_token = request_facts.begin(_request_id(scope))
-        exchange = _Exchange(send)
         span = self._start_span(scope, route) if self.config.tracer is not None else None
-        try:
-            await self.app(scope, receive, exchange)
-        except Exception as exc:
-            # Answered outside, by the app's exception handlers (a 404 for a bad mount path).
-            exchange.status = exchange.status or int(getattr(exc, "status_code", 500))
-            raise
-        finally:
-            if span is not None:
-                self._end_span(span, exchange.status)
-            if self.config.metrics:
-                self._record(scope["method"], route, exchange, facts.purpose, started)
-            request_facts.end(facts_token)
+        return _Begun(facts, facts_token, span)
 
-    def _record(
-        self, method: str, route: str, exchange: _Exchange, purpose: str | None, started: float
-    ) -> None:
+    def end(self, begun: _Begun, served: Served) -> None:
+        """The request is over: end its span, count it, forget its facts."""
+        try:
+            if begun.span is not None:
+                self._end_span(begun.span, served.status)
+            if self.config.metrics:
+                self._record(served, begun.facts.purpose)
+        finally:
+            request_facts.end(begun.facts_token)
+
+    def _record(self, served: Served, purpose: str | None) -> None:
         ended = time.perf_counter()
-        status = exchange.status or 500
+        started, route, method = served.started, served.route, served.method
+        status = served.status or 500
         self._requests[(route, method, status)].add()
         self._durations[(route, method)].observe(ended - started)
         if route not in self.config.stream_routes:
             return
-        self._outcomes[_range_outcome(method, status, exchange.multipart)].add()
-        if purpose is not None and exchange.bytes:
-            self._bytes[purpose].add(exchange.bytes)
-        if exchange.first_byte:
-            self._first_byte.observe(exchange.first_byte - started)
+        self._outcomes[_range_outcome(method, status, served.multipart)].add()
+        if purpose is not None and served.sent:
+            self._bytes[purpose].add(served.sent)
+        if served.first_byte:
+            self._first_byte.observe(served.first_byte - started)
 
     def _start_span(self, scope: Scope, route: str) -> _ServerSpan:
         assert self.config.tracer is not None
@@ -178,6 +168,70 @@ class TelemetryMiddleware:
             span.set_status(Status(StatusCode.ERROR))
         span.end()
         otel_context.detach(server_span.token)
+
+
+class TelemetryMiddleware:
+    """Telemetry (see Telemetry) for every request of the routes behind it."""
+
+    def __init__(self, app: ASGIApp, config: TelemetryConfig) -> None:
+        self.app = app
+        self.telemetry = Telemetry(config)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        served = Served(scope["method"], scope.get("path_template") or UNKNOWN_ROUTE)
+        begun = self.telemetry.begin(scope, served.route)
+        try:
+            await self.app(scope, receive, _Exchange(send, served))
+        except Exception as exc:
+            # Answered outside, by the app's exception handlers.
+            served.status = served.status or int(getattr(exc, "status_code", 500))
+            raise
+        finally:
+            self.telemetry.end(begun, served)
+
+
+class StreamRequests:
+    """The byte routes' observer (streaming.edge.RequestObserver): the request line, then
+    telemetry when it is on; those routes take no middleware."""
+
+    __slots__ = ("_log", "_telemetry")
+
+    def __init__(self, log: RequestLine, telemetry: Telemetry | None) -> None:
+        self._log = log
+        self._telemetry = telemetry
+
+    def begin(self, scope: Scope, route: str) -> _Begun | None:
+        """Start the request's telemetry, if any."""
+        return None if self._telemetry is None else self._telemetry.begin(scope, route)
+
+    def end(self, begun: _Begun | None, served: Served) -> None:
+        """Log the request (inside its telemetry context: the line carries its ids), then end
+        its telemetry."""
+        try:
+            seconds = time.perf_counter() - served.started
+            self._log(served.method, served.route, served.status or 500, served.sent, seconds)
+        finally:
+            if begun is not None and self._telemetry is not None:
+                self._telemetry.end(begun, served)
+
+
+class _Begun:
+    """What Telemetry.begin started for one request."""
+
+    __slots__ = ("facts", "facts_token", "span")
+
+    def __init__(
+        self,
+        facts: request_facts.RequestFacts,
+        facts_token: Token[request_facts.RequestFacts | None],
+        span: _ServerSpan | None,
+    ) -> None:
+        self.facts = facts
+        self.facts_token = facts_token
+        self.span = span
 
 
 @dataclass(frozen=True, slots=True)

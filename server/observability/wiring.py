@@ -11,11 +11,10 @@ import anyio.to_thread
 from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from litestar.middleware import DefineMiddleware
-from litestar.types import ASGIApp
 
 from media.config import Settings
 from media.telemetry.tally import flush_all
-from server.observability.http import TelemetryConfig, TelemetryMiddleware
+from server.observability.http import Telemetry, TelemetryConfig, TelemetryMiddleware
 from server.observability.metrics_route import metrics_handler
 from server.observability.tracing import flush_tracing, start_tracing
 from streaming.hls import HLS_ROUTE
@@ -38,8 +37,8 @@ class Observability:
     lifespan: list[Callable[[Litestar], contextlib.AbstractAsyncContextManager[None]]] = field(
         default_factory=list
     )
-    # For the stream route, which takes no app middleware: the same telemetry around it.
-    wrap_stream: Callable[[ASGIApp], ASGIApp] | None = None
+    # For the byte routes, which take no app middleware: the same telemetry, called by them.
+    stream_telemetry: Telemetry | None = None
 
 
 def observability(settings: Settings) -> Observability:
@@ -57,12 +56,7 @@ def observability(settings: Settings) -> Observability:
         [_flushing_metrics] if settings.metrics_enabled else []
     )
     middleware = [DefineMiddleware(TelemetryMiddleware, config=config)]
-
-    def wrap_stream(endpoint: ASGIApp) -> ASGIApp:
-        # The byte routes set their template in the scope before this runs (no router match).
-        return TelemetryMiddleware(endpoint, config).__call__
-
-    return Observability(middleware, handlers, shutdown, lifespan, wrap_stream)
+    return Observability(middleware, handlers, shutdown, lifespan, Telemetry(config))
 
 
 @contextlib.asynccontextmanager

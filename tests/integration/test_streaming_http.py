@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 from uuid import uuid4
@@ -13,6 +14,7 @@ import pytest
 from litestar import Litestar, get
 
 from media.models import Purpose
+from streaming.edge import Served
 from streaming.routes import stream_route_handlers
 from tests.support.streaming_source import (
     LAST_MODIFIED,
@@ -498,11 +500,16 @@ def test_the_route_logs_itself_and_no_app_middleware_runs(
     def other() -> str:
         return "ok"
 
-    def observe(method: str, route: str, status: int, sent: int, seconds: float) -> None:
-        assert seconds >= 0
-        observed.append((method, route, status, sent))
+    class Observer:
+        def begin(self, scope: Any, route: str) -> str:
+            return f"{scope['method']} {route}"
 
-    handlers = stream_route_handlers(clock=streaming.clock, observe=observe)
+        def end(self, begun: str, served: Served) -> None:
+            assert begun == f"{served.method} {served.route}"
+            assert time.perf_counter() >= served.started
+            observed.append((served.method, served.route, served.status, served.sent))
+
+    handlers = stream_route_handlers(clock=streaming.clock, observer=Observer())
     app = Litestar(route_handlers=[*handlers, other], middleware=[Recording], debug=False)
     app.state.service = StreamsOnly(streaming.source)
     with serve(app) as base:
@@ -513,5 +520,11 @@ def test_the_route_logs_itself_and_no_app_middleware_runs(
         assert client.get(url + "/extra").status_code == 404
         assert client.get(base + "/other").status_code == 200
     route = "/media/{token}"
-    assert observed == [("GET", route, 206, 10), ("HEAD", route, 200, 0), ("GET", route, 403, 21)]
+    # The bad path is Litestar's 404, answered outside the route and still observed.
+    assert observed == [
+        ("GET", route, 206, 10),
+        ("HEAD", route, 200, 0),
+        ("GET", route, 403, 21),
+        ("GET", route, 404, 0),
+    ]
     assert seen_by_middleware == ["/other"]

@@ -11,6 +11,7 @@ path again, which raises and reports exactly as before: the result is the same, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 from graphql import (
@@ -115,3 +116,73 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if coerced is None or coerced is Undefined:
             return _MISSING
         return coerced
+
+
+# Marks a resolver whose only use of `info` is `info.context` (see context_resolver).
+CONTEXT_ONLY: Final = "__media_context_only__"
+# GraphQL's built-in scalars: Strawberry passes their argument values on unconverted.
+_PLAIN_ARGUMENT_TYPES: Final = frozenset({"Int", "Float", "String", "Boolean", "ID"})
+
+
+def context_resolver(resolve: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a synchronous resolver `(root, info, **arguments)` that reads nothing of `info` but
+    `info.context` and takes only built-in scalar arguments: graphql-core may call it directly
+    (direct_resolvers), with its own resolve info, whose `context` is the same object."""
+    setattr(resolve, CONTEXT_ONLY, True)
+    return resolve
+
+
+def direct_resolvers(schema: Any) -> int:
+    """Let graphql-core call the marked resolvers of `schema` (a strawberry.Schema) itself.
+
+    Strawberry's path around a resolver (a Strawberry Info per call, argument conversion, the
+    field-extension chain) costs about as much as a signed URL field's own work (bench/README.md,
+    GraphQL page). A field keeps that path unless it plainly has no use for it: a marked
+    resolver (context_resolver), no field extensions or permissions, no exception handlers in
+    the schema, built-in scalar arguments only. Schema extensions that wrap resolvers still wrap
+    these (graphql-core applies them on top of the field's resolver). Returns how many fields
+    were switched."""
+    converter = getattr(schema, "schema_converter", None)
+    if converter is None or getattr(converter, "_exception_handler_specs", None) not in ((), []):
+        return 0  # a Strawberry that may handle field errors itself: leave every field alone
+    naming = schema.config.name_converter
+    switched = 0
+    for named in schema._schema.type_map.values():
+        if not isinstance(named, GraphQLObjectType) or named.name.startswith("__"):
+            continue
+        for field in named.fields.values():
+            direct = _direct(field, naming)
+            if direct is not None:
+                field.resolve = direct
+                switched += 1
+    return switched
+
+
+def _direct(field: GraphQLField, naming: Any) -> Callable[..., Any] | None:
+    """graphql-core's resolver for a field whose Strawberry path does nothing, else None."""
+    definition = field.extensions.get("strawberry-definition")
+    resolver = getattr(definition, "base_resolver", None)
+    if definition is None or resolver is None or definition.extensions or resolver.is_async:
+        return None
+    resolve = resolver.wrapped_func
+    if not getattr(resolve, CONTEXT_ONLY, False):
+        return None
+    parameters = list(resolver.signature.parameters.values())
+    root, info = resolver.root_parameter, resolver.info_parameter
+    if root is None or info is None or parameters[:2] != [root, info]:
+        return None
+    python_names = {naming.from_argument(a): a.python_name for a in definition.arguments}
+    for graphql_name, argument in field.args.items():
+        declared = argument.type
+        kind = declared.of_type if isinstance(declared, GraphQLNonNull) else declared
+        if not isinstance(kind, GraphQLScalarType) or kind.name not in _PLAIN_ARGUMENT_TYPES:
+            return None
+        if graphql_name not in python_names:
+            return None
+
+    def direct(source: Any, info: Any, **arguments: Any) -> Any:
+        if arguments:
+            arguments = {python_names[name]: value for name, value in arguments.items()}
+        return resolve(source, info, **arguments)
+
+    return direct

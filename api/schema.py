@@ -15,6 +15,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 
 from api.errors import ErrorCodes, format_errors, log_unexpected
 from api.execution import ExecutionContext as LeafExecutionContext
+from api.execution import direct_resolvers
 from api.limits import limit_extensions
 from api.mutations import Mutation
 from api.queries import Query
@@ -55,7 +56,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         # Suggestions reveal field names just as introspection does: one setting for both.
         return ErrorCodes(suggestions=settings.introspection)
 
-    return MediaSchema(
+    schema = MediaSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -66,6 +67,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
             error_codes,
         ],
     )
+    direct_resolvers(schema)
+    return schema
 
 
 def default_settings() -> Settings:

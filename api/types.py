@@ -9,6 +9,7 @@ from typing import Annotated
 import strawberry
 
 from api.context import Info
+from api.execution import context_resolver
 from media import models
 from media.service.cursor import encode_cursor
 
@@ -103,6 +104,7 @@ ExpiresInArgument = Annotated[
 ]
 
 
+@context_resolver
 def resolve_stream_url(
     root: Media, info: Info, expires_in: ExpiresInArgument = None
 ) -> SignedUrl | None:
@@ -110,6 +112,7 @@ def resolve_stream_url(
     return _signed(info, root.model, models.Purpose.STREAM, expires_in)
 
 
+@context_resolver
 def resolve_download_url(
     root: Media, info: Info, expires_in: ExpiresInArgument = None
 ) -> SignedUrl | None:
@@ -126,6 +129,7 @@ PlaybackExpiresInArgument = Annotated[
 ]
 
 
+@context_resolver
 def resolve_hls_url(
     root: Media, info: Info, expires_in: PlaybackExpiresInArgument = None
 ) -> SignedUrl | None:
@@ -133,6 +137,7 @@ def resolve_hls_url(
     return _signed(info, root.model, models.Purpose.HLS, expires_in)
 
 
+@context_resolver
 def resolve_thumbnail_url(
     root: Media, info: Info, expires_in: ExpiresInArgument = None
 ) -> SignedUrl | None:
@@ -147,12 +152,14 @@ def _located(root: Media, info: Info) -> models.MediaMetadata | None:
     return root.model.details
 
 
+@context_resolver
 def resolve_latitude(root: Media, info: Info) -> float | None:
     """Latitude, for the owner and admins only."""
     details = _located(root, info)
     return details.latitude if details is not None else None
 
 
+@context_resolver
 def resolve_longitude(root: Media, info: Info) -> float | None:
     """Longitude, for the owner and admins only."""
     details = _located(root, info)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import resource
 from pathlib import Path
 
 from bench.procs import Proc, python, run_json
@@ -63,12 +64,14 @@ def load_ranges(url: str, size: int, connections: int, plan: Plan, scripts: Path
 
 
 def measure(proc: Proc, url: str, size: int, c: int, plan: Plan, scripts: Path) -> dict[str, float]:
-    """req/s, p50/p99 ms and CPU µs per request of one server at concurrency `c`."""
+    """req/s, p50/p99 ms and CPU µs per request of one server at concurrency `c`, and of the
+    load generator (wrk or the bench client)."""
     warm_up = dataclasses.replace(plan, load_seconds=1.0, range_limit=200)
     load_ranges(url, size, c, warm_up, scripts)  # connections, lazy imports, caches
-    before = proc.cpu_seconds()
+    before, load_before = proc.cpu_seconds(), _children_cpu_s()
     result = load_ranges(url, size, c, plan, scripts)
     cpu = proc.cpu_seconds() - before
+    load_cpu = _children_cpu_s() - load_before  # the load process, reaped by now
     if result.errors or not result.requests:
         raise RuntimeError(f"{proc.name}: {result.errors} errors in {result.requests} requests")
     return {
@@ -76,7 +79,13 @@ def measure(proc: Proc, url: str, size: int, c: int, plan: Plan, scripts: Path) 
         "p50": result.p50_ms,
         "p99": result.p99_ms,
         "cpu_us": cpu / result.requests * 1e6,
+        "load_cpu_us": load_cpu / result.requests * 1e6,
     }
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run(plan: Plan, stack: Stack) -> Outcome:

@@ -1,4 +1,6 @@
-"""Per-request telemetry as one pure ASGI middleware: request id, metrics and the server span.
+"""Per-request telemetry: request id, metrics and the server span. `Telemetry` brackets one
+request; `TelemetryMiddleware` applies it to the app's routes as one pure ASGI middleware and
+`StreamRequests` to the byte routes, which call it themselves (streaming/edge.py).
 
 It runs after routing, so the route template (`scope["path_template"]`) is known from the start:
 metric labels, span names and URL attributes use it and never the raw path, which carries the

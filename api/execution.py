@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
+import strawberry
 from graphql import (
     GraphQLEnumType,
     GraphQLField,
@@ -24,6 +25,7 @@ from graphql import (
     Undefined,
 )
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types.base import StrawberryOptional
 
 # Where a schema keeps its plans, in its `extensions`: id(field definition) -> (the definition,
 # kept alive so the id is not reused; its plan or None). Held by the schema, the plans go with it:
@@ -120,8 +122,10 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
 # Marks a resolver whose only use of `info` is `info.context` (see context_resolver).
 CONTEXT_ONLY: Final = "__media_context_only__"
-# GraphQL's built-in scalars: Strawberry passes their argument values on unconverted.
+# GraphQL's built-in scalars, and the Python types Strawberry maps to them and passes their
+# values in unconverted (not GlobalID, which is an `ID` too, nor Maybe, nor a type override).
 _PLAIN_ARGUMENT_TYPES: Final = frozenset({"Int", "Float", "String", "Boolean", "ID"})
+_PLAIN_PYTHON_TYPES: Final = (int, float, str, bool, strawberry.ID)
 
 
 def context_resolver(resolve: Callable[..., Any]) -> Callable[..., Any]:
@@ -171,6 +175,8 @@ def _direct(field: GraphQLField, naming: Any) -> Callable[..., Any] | None:
     root, info = resolver.root_parameter, resolver.info_parameter
     if root is None or info is None or parameters[:2] != [root, info]:
         return None
+    if not all(_plain_argument(argument) for argument in definition.arguments):
+        return None
     python_names = {naming.from_argument(a): a.python_name for a in definition.arguments}
     for graphql_name, argument in field.args.items():
         declared = argument.type
@@ -181,8 +187,20 @@ def _direct(field: GraphQLField, naming: Any) -> Callable[..., Any] | None:
             return None
 
     def direct(source: Any, info: Any, **arguments: Any) -> Any:
+        # graphql-core leaves out an argument the query omits (the resolver's default applies)
+        # and passes an explicit null as None, as Strawberry does for a plain optional.
         if arguments:
             arguments = {python_names[name]: value for name, value in arguments.items()}
         return resolve(source, info, **arguments)
 
     return direct
+
+
+def _plain_argument(argument: Any) -> bool:
+    """True when Strawberry would hand the argument's value over as graphql-core parsed it."""
+    if getattr(argument, "is_maybe", True) or getattr(argument, "graphql_type", None) is not None:
+        return False
+    kind = argument.type
+    if isinstance(kind, StrawberryOptional):
+        kind = kind.of_type
+    return any(kind is plain for plain in _PLAIN_PYTHON_TYPES)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import pytest
 import strawberry
+from strawberry import relay
 from strawberry.extensions import SchemaExtension
 from strawberry.permission import BasePermission
 
@@ -60,6 +61,21 @@ def resolve_shaped(root: Thing, info: strawberry.Info, shape: Shape) -> int:
     return shape.sides
 
 
+@context_resolver
+def resolve_node(root: Thing, info: strawberry.Info, of: relay.GlobalID) -> str:
+    return f"{of.type_name}:{of.node_id}"
+
+
+@context_resolver
+def resolve_maybe(root: Thing, info: strawberry.Info, value: strawberry.Maybe[int | None]) -> str:
+    return "omitted" if value is None else f"given {value.value}"
+
+
+@context_resolver
+def resolve_explicit(root: Thing, info: strawberry.Info, value: int | None = 7) -> str:
+    return f"value {value}"
+
+
 class Never(BasePermission):
     message = "no"
 
@@ -75,6 +91,9 @@ class Thing:
     later: str = strawberry.field(resolver=resolve_later)
     shaped: int = strawberry.field(resolver=resolve_shaped)
     guarded: str | None = strawberry.field(resolver=resolve_label, permission_classes=[Never])
+    node: str = strawberry.field(resolver=resolve_node)
+    maybe: str = strawberry.field(resolver=resolve_maybe)
+    explicit: str = strawberry.field(resolver=resolve_explicit)
 
 
 @strawberry.type
@@ -100,6 +119,13 @@ QUERIES = [
     "{ things { required } }",
     "{ things { later shaped(shape: {sides: 3}) guarded } }",
     "query Q($n: Int) { things { label(times: $n) } }",
+    # Omitted, explicitly null, and given through variables that are set, null or absent.
+    "{ things { explicit a: explicit(value: null) b: explicit(value: 3) } }",
+    "query Q($n: Int, $none: Int, $absent: Int) "
+    "{ things { a: explicit(value: $n) b: explicit(value: $none) c: explicit(value: $absent) } }",
+    # Arguments Strawberry converts: never switched.
+    '{ things { node(of: "VGhpbmc6MQ==") bad: node(of: "bad!") } }',
+    "{ things { maybe a: maybe(value: null) b: maybe(value: 3) } }",
 ]
 
 
@@ -108,13 +134,14 @@ def _schema(*, direct: bool, extensions: list[Any]) -> strawberry.Schema:
         query=Query, execution_context_class=ExecutionContext, extensions=extensions
     )
     if direct:
-        assert direct_resolvers(schema) == 2  # label and required; not later, shaped, guarded
+        # label, required and explicit; not later, shaped, guarded, node or maybe
+        assert direct_resolvers(schema) == 3
     return schema
 
 
 async def _run(query: str, *, direct: bool, extensions: list[Any]) -> dict[str, Any]:
     result = await _schema(direct=direct, extensions=extensions).execute(
-        query, context_value=Context(prefix="<"), variable_values={"n": 2}
+        query, context_value=Context(prefix="<"), variable_values={"n": 2, "none": None}
     )
     return {
         "data": result.data,

@@ -94,6 +94,8 @@ def create_app(
                 finally:
                     tasks.cancel_scope.cancel()
 
+    # One for the app: its routes and the byte routes share the sweeps of their responses.
+    sends = SendTimeout(settings.send_timeout_s)
     handlers: list[object] = [
         healthz,
         readyz,
@@ -103,7 +105,7 @@ def create_app(
             # No app middleware reaches these routes: they log, count and cut stalled readers
             # in their own code path.
             observer=StreamRequests(log_request, observed.stream_telemetry),
-            send_timeout=SendTimeout(settings.send_timeout_s),
+            send_timeout=sends,
         ),
         *share_page_handlers(),
         upload_handler(settings),
@@ -122,7 +124,7 @@ def create_app(
         middleware=[
             *observed.middleware,
             RequestLogMiddleware,
-            send_timeout(settings.send_timeout_s),
+            send_timeout(sends),
             cors(settings.cors_origins),
         ],
         openapi_config=None,

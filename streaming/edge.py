@@ -2,8 +2,9 @@
 the log and metrics, and the stalled-reader cut.
 
 The byte routes take no app middleware (SelfContainedRoute), so what middleware would do for
-them is done here, once per request, in the route's own code path: no wrapper around the route
-and no wrapped `send` per body message; the answer notes what it sent in the request's record.
+them is done here, once per request, in the route's own code path: no wrapper around the route;
+the answer notes what it sent in the request's record, and the send timeout's watch is all that
+stands between the answer's body messages and the server's send.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from streaming.send_timeout import SendTimeout
 class Served:
     """What one request of a byte route came to, filled in as it is answered.
 
-    `status` is 0 until the response starts; `first_byte` is the `time.perf_counter()` at which
-    the first body bytes went to the server (0.0: none did)."""
+    `status` is 0 until the response starts; `sent` counts the body bytes the server took (its
+    send returned); `first_byte` is the `time.perf_counter()` at which it first took some (0.0:
+    none)."""
 
     __slots__ = ("first_byte", "method", "multipart", "route", "sent", "started", "status")
 
@@ -36,7 +38,7 @@ class Served:
         self.multipart = False
 
     def body_sent(self, length: int) -> None:
-        """`length` body bytes went to the server."""
+        """The server took `length` body bytes (its send returned)."""
         if length:
             if not self.first_byte:
                 self.first_byte = time.perf_counter()

@@ -17,7 +17,7 @@ logger = logging.getLogger("media.stream")
 async def send_answer(
     result: Answer, send: Send, receive: Receive, served: Served, *, head: bool
 ) -> None:
-    """Send `result`, noting in `served` its status and the body bytes handed to the server.
+    """Send `result`, noting in `served` its status and the body bytes the server took.
 
     A body that is one chunk goes out in one message. A longer one is sent while a watcher
     waits for the client to go away: the server drops the messages of a closed connection
@@ -31,8 +31,8 @@ async def send_answer(
         )
         if result.rest is None:
             body = b"" if head else result.body
-            served.body_sent(len(body))
             await send({"type": "http.response.body", "body": body, "more_body": False})
+            served.body_sent(len(body))
         else:
             await _stream(result, send, receive, served)
     finally:
@@ -49,13 +49,13 @@ async def _stream(result: Answer, send: Send, receive: Receive, served: Served) 
         tasks.start_soon(_cancel_on_disconnect, receive, tasks.cancel_scope)
         body = result.take_body()
         if body:
-            served.body_sent(len(body))
             await send({"type": "http.response.body", "body": body, "more_body": True})
+            served.body_sent(len(body))
         del body  # held by nobody here while the rest streams
         try:
             async for chunk in result.rest:
-                served.body_sent(len(chunk))
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                served.body_sent(len(chunk))
         except MediaError as exc:
             # The headers are out, so no error status can follow: stop without completing the
             # body, and the server closes the connection short of Content-Length. The client sees

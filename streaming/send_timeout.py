@@ -25,12 +25,13 @@ class _Watch:
     A cancel scope per send (anyio.fail_after) cost ~6 us per body message, a tenth of a full
     GET's CPU at 256 KiB per message, an anyio cancel scope per response ~5 us per range, and a
     loop timer armed and disarmed per response ~4 us (bench/README.md). Here a send only notes
-    when it started and ended, and one `_Sweeper` per app and event loop looks at every response
-    under way a few times per timeout; it cancels the response's task (the server runs one task
-    per request) only when the send under way is older than the timeout. The cancellation lands
-    where that task waits: in the send itself, or, when a child task sends the body (a Litestar
-    `Stream`), in the task's own await, whose task group then cancels the send. Once cut, a
-    response's every later send fails at once, as in a cancelled scope."""
+    when it started and ended, and one `_Sweeper` per SendTimeout (one per app) and event loop
+    looks at every response under way a few times per timeout; it cancels the response's task
+    (the server runs one task per request) only when the send under way is older than the
+    timeout. The cancellation lands where that task waits: in the send itself, or, when a child
+    task sends the body (a Litestar `Stream`), in the task's own await, whose task group then
+    cancels the send. Once cut, a response's every later send fails at once, as in a cancelled
+    scope."""
 
     __slots__ = ("_loop", "_route", "_send", "_since", "_sweeper", "stalled", "task")
 
@@ -152,28 +153,29 @@ class SendTimeout:
         return sweeper.watch(send, route)
 
 
-def bound_sends(app: ASGIApp, timeout_s: float) -> ASGIApp:
-    """`app` with every body send bounded by `timeout_s` (see SendTimeout)."""
-    timeout = SendTimeout(timeout_s)
+def bound_sends(app: ASGIApp, timeout: SendTimeout | float) -> ASGIApp:
+    """`app` with every body send bounded by `timeout` (see SendTimeout; a number makes one)."""
+    bound = timeout if isinstance(timeout, SendTimeout) else SendTimeout(timeout)
 
     async def bounded(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        with timeout.watching(send, scope.get("path_template") or "-") as watch:
+        with bound.watching(send, scope.get("path_template") or "-") as watch:
             await app(scope, receive, watch.send)
 
     return bounded
 
 
-def send_timeout(timeout_s: float) -> type:
-    """A Litestar middleware class applying bound_sends to every HTTP route behind it."""
+def send_timeout(timeout: SendTimeout) -> type:
+    """A Litestar middleware class applying bound_sends to every HTTP route behind it; the app's
+    routes (Litestar builds the middleware once per route) share `timeout` and its sweeps."""
 
     class SendTimeoutMiddleware:
         """Pure ASGI: bounds each body send."""
 
         def __init__(self, app: ASGIApp) -> None:
-            self.app = bound_sends(app, timeout_s)
+            self.app = bound_sends(app, timeout)
 
         async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
             await self.app(scope, receive, send)

@@ -66,7 +66,7 @@ def run(plan: Plan, stack: Stack) -> Outcome:
         anyio.run(_admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     one, two = best[1], best[2]
     label = "8 serve --workers, ranges 64KiB c=64"
-    cores = os.cpu_count() or 1
+    cores = len(os.sched_getaffinity(0))  # the cores this run may use
     # Every request costs the service and the load generator CPU on the same cores: however
     # many workers, the rate cannot pass cores / (service + load CPU per request).
     ceiling = cores / ((two["cpu_us"] + two["load_cpu_us"]) / 1e6)

@@ -154,11 +154,30 @@ async def test_a_cut_turned_into_another_error_leaves_no_cancellation_behind() -
     assert await asyncio.wait_for(asyncio.create_task(run()), timeout=5) == 0
 
 
-async def test_many_stalled_responses_are_all_cut_and_the_others_finish() -> None:
-    stall = asyncio.Event()
-    stalled = [_in_own_task(_body_app, _server_send(stall)) for _ in range(20)]
-    finishing = [_in_own_task(_body_app, _server_send(None)) for _ in range(20)]
-    assert await asyncio.gather(*stalled, *finishing) == [0] * 40
+async def test_many_responses_share_one_sweep_and_each_stalled_one_is_cut_in_time() -> None:
+    app = bound_sends(_body_app, TIMEOUT_S)  # one app: every response goes through its sweeps
+    loop = asyncio.get_running_loop()
+    cut_after: list[float] = []
+
+    async def stalled(delay: float) -> None:
+        await asyncio.sleep(delay)  # started at different points of the sweep's period
+        started = loop.time()
+        await app(SCOPE, _receive, _server_send(asyncio.Event()))
+        task = asyncio.current_task()
+        assert task is not None and task.cancelling() == 0
+        cut_after.append(loop.time() - started)
+
+    async def finishing(delay: float) -> None:
+        await asyncio.sleep(delay)
+        await app(SCOPE, _receive, _server_send(None))
+
+    delays = [i * TIMEOUT_S / 7 for i in range(14)]
+    runs = [stalled(d) for d in delays] + [finishing(d) for d in delays]
+    await asyncio.wait_for(asyncio.gather(*runs), timeout=5)
+    assert len(cut_after) == len(delays)
+    # Cut once the send has waited the timeout, and within a sweep period after it (with room
+    # for a busy machine's late timers).
+    assert all(TIMEOUT_S <= after < TIMEOUT_S * 1.25 + 0.1 for after in cut_after), cut_after
 
 
 async def test_a_response_after_a_quiet_spell_is_still_cut() -> None:

@@ -37,6 +37,12 @@ class Served:
         self.first_byte = 0.0
         self.multipart = False
 
+    def raised(self, exc: Exception) -> None:
+        """The request ended in `exc`: unless its answer had begun, the app's exception handlers
+        answer it, with the exception's `status_code` (Litestar's 404 for a bad path) or 500."""
+        if not self.status:
+            self.status = int(getattr(exc, "status_code", 500))
+
     def body_sent(self, length: int) -> None:
         """The server took `length` body bytes (its send returned)."""
         if length:
@@ -86,8 +92,7 @@ class RouteEdge:
                 with self.send_timeout.watching(send, route) as watch:
                     await answering(served, watch.send)
         except Exception as exc:
-            # Answered outside, by the app's exception handlers (Litestar's 404 for a bad path).
-            served.status = served.status or int(getattr(exc, "status_code", 500))
+            served.raised(exc)
             raise
         finally:
             if observer is not None:

@@ -188,8 +188,7 @@ class TelemetryMiddleware:
         try:
             await self.app(scope, receive, _Exchange(send, served))
         except Exception as exc:
-            # Answered outside, by the app's exception handlers.
-            served.status = served.status or int(getattr(exc, "status_code", 500))
+            served.raised(exc)
             raise
         finally:
             self.telemetry.end(begun, served)

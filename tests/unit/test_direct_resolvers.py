@@ -9,10 +9,10 @@ from typing import Annotated, Any
 import pytest
 import strawberry
 from strawberry import relay
-from strawberry.extensions import SchemaExtension
 from strawberry.permission import BasePermission
 
 from api.execution import ExecutionContext, context_resolver, direct_resolvers
+from tests.unit.test_leaf_execution import Wrapping  # must still see the switched fields
 
 seen_infos: list[str] = []
 
@@ -101,14 +101,6 @@ class Query:
     @strawberry.field
     def things(self) -> list[Thing]:
         return [Thing(name="a"), Thing(name="b")]
-
-
-class Wrapping(SchemaExtension):
-    """An extension that wraps every resolver: it must still see the switched fields."""
-
-    def resolve(self, _next: Any, root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
-        value = _next(root, info, *args, **kwargs)
-        return value.upper() if isinstance(value, str) else value
 
 
 QUERIES = [

@@ -18,8 +18,8 @@ REUSE = hasattr(sys, "getrefcount") and getattr(sys, "_is_gil_enabled", lambda: 
 
 
 class Recycler:
-    """Buffers of `size` bytes for one read, reused once let go. Not thread-safe: one read,
-    one thread."""
+    """Buffers of `size` bytes for one read, reused once let go. Not thread-safe: one read
+    uses it, one call at a time (on the loop or in a worker thread, never both at once)."""
 
     __slots__ = ("_given", "size")
 

@@ -29,6 +29,8 @@ from media.storage.base import (
     chunk_bytes,
     is_key,
 )
+from media.storage.buffers import Recycler
+from media.storage.s3_body import BodyReader
 
 if TYPE_CHECKING:
     from botocore.response import StreamingBody
@@ -36,18 +38,6 @@ if TYPE_CHECKING:
     from types_boto3_s3.type_defs import CompletedPartTypeDef
 
 S3_READ_BYTES = 1024 * 1024  # per worker-thread hop; memory per stream stays O(1 MiB)
-
-
-def _read_blocks(body: StreamingBody, chunk: int, budget: int) -> list[bytes]:
-    """Up to `budget` bytes of a response body, as chunks of at most `chunk` bytes."""
-    blocks: list[bytes] = []
-    while budget > 0:
-        data = body.read(min(chunk, budget))
-        if not data:
-            break
-        blocks.append(data)
-        budget -= len(data)
-    return blocks
 
 
 PART_BYTES = 8 * 1024 * 1024
@@ -87,35 +77,40 @@ class S3Storage:
         )
 
     def read(self, key: str, start: int, length: int) -> AsyncIterator[bytes]:
-        """Ranged GetObject, body read chunk by chunk in worker threads, closed on exit."""
+        """Ranged GetObject, its body read into reused buffers in worker threads, one batch
+        ahead; closed on exit."""
         name = self._name(key)
         check_range(start, length)
-        return self._read(key, name, start, length)
+        # The pieces are bytearrays, as for local reads (media/storage/local.py).
+        return cast("AsyncIterator[bytes]", self._read(key, name, start, length))
 
-    async def _read(self, key: str, name: str, start: int, length: int) -> AsyncIterator[bytes]:
+    async def _read(
+        self, key: str, name: str, start: int, length: int
+    ) -> AsyncIterator[bytes | bytearray]:
         if length == 0:
             await self.stat(key)  # still NotFound for an absent object
             return
-        body = await self._call(key, self._get_range, name, start, length)
-        if body is None:
+        got = await self._call(key, self._get_range, name, start, length)
+        if got is None:
             return
-        ahead: asyncio.Future[list[bytes]] | None = None
+        body = BodyReader(*got)
+        buffers = Recycler(self._chunk)
+        ahead: asyncio.Future[list[bytearray]] | None = None
         try:
             # The first batch is one chunk (time to first byte); then about 1 MiB per thread hop,
             # the next batch read while this one is sent: at most one batch ahead per stream.
-            blocks = await self._call(
-                key, _read_blocks, body, self._chunk, min(self._chunk, length)
-            )
-            remaining = length
+            # One hop at a time uses `buffers`, the next only once the last has returned.
+            blocks = await self._call(key, body.batch, buffers, self._chunk)
             while blocks:
-                remaining -= sum(len(data) for data in blocks)
-                if remaining > 0:
-                    budget = min(S3_READ_BYTES, remaining)
+                if not body.done:
                     ahead = asyncio.ensure_future(
-                        self._call(key, _read_blocks, body, self._chunk, budget)
+                        self._call(key, body.batch, buffers, S3_READ_BYTES)
                     )
                 for data in blocks:
                     yield data
+                # Let go of the batch handed out (its buffers are filled again once let go).
+                del data
+                blocks.clear()
                 if ahead is None:
                     return
                 blocks, ahead = await ahead, None
@@ -127,10 +122,10 @@ class S3Storage:
                     await asyncio.wait([ahead])
                 if not ahead.cancelled():
                     ahead.exception()  # retrieved: a failed read-ahead nobody waits for is moot
-            # Drops the connection rather than draining it: no thread reads on after a disconnect.
             body.close()
 
-    def _get_range(self, name: str, start: int, length: int) -> StreamingBody | None:
+    def _get_range(self, name: str, start: int, length: int) -> tuple[StreamingBody, int] | None:
+        """The body of a ranged GetObject and its Content-Length; None past the end."""
         try:
             response = self._client.get_object(
                 Bucket=self._bucket, Key=name, Range=f"bytes={start}-{start + length - 1}"
@@ -139,7 +134,7 @@ class S3Storage:
             if _code(exc) == "InvalidRange":
                 return None  # start at or past the end: nothing to read, as for a local file
             raise
-        return response["Body"]
+        return response["Body"], response["ContentLength"]
 
     async def write(
         self, key: str, chunks: AsyncIterable[bytes], *, content_type: str, max_bytes: int

@@ -22,6 +22,7 @@ from media.storage import Storage, open_storage
 from media.storage.files import local_copy, store_file
 from media.storage.local import LocalStorage
 from media.storage.s3 import S3_READ_BYTES
+from media.storage.s3_body import wire_response
 from tests.support import free_port
 from tests.support.s3 import s3_client
 
@@ -395,19 +396,18 @@ async def test_local_early_close_releases_the_file(local_storage: LocalStorage) 
     assert path not in open_paths()
 
 
-async def test_local_long_read_never_refills_a_piece_still_held(
-    local_storage: LocalStorage,
-) -> None:
-    # Pieces read on the loop are reused buffers: one still held (a queued socket write, a view,
-    # a list) must keep its bytes while the read goes on.
+async def test_long_read_never_refills_a_piece_still_held(storage: Storage) -> None:
+    # Pieces are reused buffers (read on the loop, or for S3 in a worker thread while the loop
+    # sends the batch before): one still held (a queued socket write, a view, a list) must keep
+    # its bytes while the read goes on.
     data = payload(6 * MiB + 3, seed=5)
     key = new_key()
-    await local_storage.write(key, pieces(data, MiB), content_type="video/mp4", max_bytes=len(data))
+    await storage.write(key, pieces(data, MiB), content_type="video/mp4", max_bytes=len(data))
     held: list[bytes] = []
     views: list[memoryview] = []
     got = b""
     position = 0
-    async for piece in local_storage.read(key, 0, len(data)):
+    async for piece in storage.read(key, 0, len(data)):
         if position < MiB:
             held.append(piece)
         elif position < 2 * MiB:
@@ -438,17 +438,27 @@ async def test_local_read_of_bytes_out_of_the_page_cache(
 
 
 class RecordingBody:
-    """Wraps a botocore body to record reads and closes."""
+    """Wraps a botocore body to record its close and the reads of the HTTP response under it,
+    which the storage reads into its buffers directly (media/storage/s3_body.py)."""
 
     def __init__(self, body: Any) -> None:
         self.body = body
+        self._raw_stream = body._raw_stream  # what the storage reaches for, as for the real body
         self.reads = 0
         self.closed = False
+        wire = wire_response(body)
+        assert wire is not None, "the body's bytes would not land in the storage's buffers"
+        readinto = wire.readinto
 
-    def read(self, amount: int | None = None) -> bytes:
-        assert not self.closed, "read after close"
-        self.reads += 1
-        return bytes(self.body.read(amount))
+        def recorded(buffer: memoryview) -> int:
+            assert not self.closed, "read after close"
+            self.reads += 1
+            return readinto(buffer)
+
+        wire.readinto = recorded  # type: ignore[method-assign]
+
+    def readinto(self, buffer: memoryview) -> int:
+        raise AssertionError("read through botocore's copy, not into the storage's buffers")
 
     def close(self) -> None:
         self.closed = True

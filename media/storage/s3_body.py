@@ -1,0 +1,100 @@
+"""A GetObject body read straight into reused buffers, in batches, one worker thread at a time.
+
+botocore's `read(n)` goes through urllib3 and `http.client`, which allocate a zeroed bytearray per
+call, copy it into `bytes`, and queue that in urllib3's buffer: two copies and an allocation per
+piece on top of the socket read, about half of what reading from the store costs the relay
+(bench/README.md). Here the socket's bytes land in a `Recycler` buffer once, through the
+`readinto` of the `http.client` response under the body, the same object botocore itself reaches
+into to set socket timeouts. Where a body has no such response, botocore's own `readinto` is used:
+the same bytes and checks, one more copy.
+"""
+
+from __future__ import annotations
+
+import http.client
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
+
+from botocore.exceptions import IncompleteReadError, ResponseStreamingError
+
+from media.storage.buffers import Recycler
+
+if TYPE_CHECKING:
+    from botocore.response import StreamingBody
+
+
+def wire_response(body: Any) -> http.client.HTTPResponse | None:
+    """The `http.client` response under a botocore body read through urllib3, else None."""
+    response = getattr(getattr(body, "_raw_stream", None), "_fp", None)
+    return response if isinstance(response, http.client.HTTPResponse) else None
+
+
+class BodyReader:
+    """Reads `expected` bytes of a GetObject body (its Content-Length) into buffers.
+
+    Fewer bytes than `expected` before the store closes the body is IncompleteReadError, and a
+    socket failure is ResponseStreamingError, as botocore's own reads raise them. After the last
+    byte the connection goes back to the pool; `close()` before it drops the connection rather
+    than draining it."""
+
+    __slots__ = ("_body", "_expected", "_read", "_readinto", "_wire")
+
+    def __init__(self, body: StreamingBody, expected: int) -> None:
+        self._body = body
+        self._expected = expected
+        self._read = 0
+        self._wire = wire_response(body)
+        # botocore's stubs type `readinto` for files; it takes any writable buffer.
+        self._readinto = cast(
+            "Callable[[memoryview], int]",
+            self._wire.readinto if self._wire is not None else body.readinto,
+        )
+
+    @property
+    def direct(self) -> bool:
+        """True when the socket's bytes land in the caller's buffers with no copy in between."""
+        return self._wire is not None
+
+    @property
+    def done(self) -> bool:
+        """True once every byte of the body was read."""
+        return self._read >= self._expected
+
+    def batch(self, buffers: Recycler, budget: int) -> list[bytearray]:
+        """Up to `budget` bytes as buffers of `buffers.size` bytes (the last may be shorter);
+        empty at the end of the body."""
+        blocks: list[bytearray] = []
+        budget = min(budget, self._expected - self._read)
+        while budget > 0:
+            size = min(buffers.size, budget)
+            whole = size == buffers.size
+            buffer = buffers.take() if whole else bytearray(size)
+            self._fill(buffer)  # all of it: the budget stops at `expected`, and short is refused
+            if whole:
+                buffers.given(buffer)
+            blocks.append(buffer)
+            budget -= size
+        return blocks
+
+    def _fill(self, buffer: bytearray) -> None:
+        got = 0
+        try:
+            with memoryview(buffer) as view:
+                while got < len(view):
+                    with view[got:] as rest:
+                        count = self._readinto(rest)
+                    if not count:
+                        break
+                    got += count
+        except (OSError, http.client.HTTPException) as exc:
+            raise ResponseStreamingError(error=exc) from exc
+        self._read += got
+        if got < len(buffer) and self._read < self._expected:
+            raise IncompleteReadError(actual_bytes=self._read, expected_bytes=self._expected)
+
+    def close(self) -> None:
+        """Give the connection back when the whole body was read, else drop it."""
+        raw = getattr(self._body, "_raw_stream", None)
+        if self._wire is not None and self._read == self._expected and self._wire.isclosed():
+            raw.release_conn()  # type: ignore[union-attr]
+        self._body.close()

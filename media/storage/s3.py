@@ -33,7 +33,6 @@ from media.storage.buffers import Recycler
 from media.storage.s3_body import BodyReader
 
 if TYPE_CHECKING:
-    from botocore.response import StreamingBody
     from types_boto3_s3 import S3Client
     from types_boto3_s3.type_defs import CompletedPartTypeDef
 
@@ -90,20 +89,29 @@ class S3Storage:
         if length == 0:
             await self.stat(key)  # still NotFound for an absent object
             return
-        got = await self._call(key, self._get_range, name, start, length)
-        if got is None:
+        fetch = asyncio.ensure_future(self._call(key, self._get_range, name, start, length))
+        try:
+            # Shielded: a cancelled request must not leave the thread's body unclosed.
+            body = await asyncio.shield(fetch)
+        except asyncio.CancelledError:
+            fetch.add_done_callback(_close_fetched)
+            raise
+        if body is None:
             return
-        body = BodyReader(*got)
         buffers = Recycler(self._chunk)
-        ahead: asyncio.Future[list[bytearray]] | None = None
+        # Every batch is read by a thread this generator waits for, even when it is closed or
+        # cancelled: the body is closed only once no thread reads it, and the thread keeps its
+        # slot of the pool until then. One batch at a time uses `buffers`.
+        reading: asyncio.Future[list[bytearray]] | None = None
         try:
             # The first batch is one chunk (time to first byte); then about 1 MiB per thread hop,
             # the next batch read while this one is sent: at most one batch ahead per stream.
-            # One hop at a time uses `buffers`, the next only once the last has returned.
-            blocks = await self._call(key, body.batch, buffers, self._chunk)
+            reading = asyncio.ensure_future(self._call(key, body.batch, buffers, self._chunk))
+            blocks = await asyncio.shield(reading)
+            reading = None
             while blocks:
                 if not body.done:
-                    ahead = asyncio.ensure_future(
+                    reading = asyncio.ensure_future(
                         self._call(key, body.batch, buffers, S3_READ_BYTES)
                     )
                 for data in blocks:
@@ -111,21 +119,24 @@ class S3Storage:
                 # Let go of the batch handed out (its buffers are filled again once let go).
                 del data
                 blocks.clear()
-                if ahead is None:
+                if reading is None:
                     return
-                blocks, ahead = await ahead, None
+                blocks = await asyncio.shield(reading)
+                reading = None
         finally:
-            if ahead is not None:
-                # The thread still holds the body: let it finish before closing under it.
-                ahead.cancel()
-                with anyio.CancelScope(shield=True):
-                    await asyncio.wait([ahead])
-                if not ahead.cancelled():
-                    ahead.exception()  # retrieved: a failed read-ahead nobody waits for is moot
+            if reading is not None:
+                if not reading.done():
+                    # Abandoned mid-read: wake the thread if the store keeps it waiting, then
+                    # let it finish before the body is closed under it.
+                    body.interrupt()
+                    with anyio.CancelScope(shield=True):
+                        await asyncio.wait([reading])
+                if not reading.cancelled():
+                    reading.exception()  # retrieved: a failed read nobody waits for is moot
             body.close()
 
-    def _get_range(self, name: str, start: int, length: int) -> tuple[StreamingBody, int] | None:
-        """The body of a ranged GetObject and its Content-Length; None past the end."""
+    def _get_range(self, name: str, start: int, length: int) -> BodyReader | None:
+        """A reader of the body of a ranged GetObject; None past the end."""
         try:
             response = self._client.get_object(
                 Bucket=self._bucket, Key=name, Range=f"bytes={start}-{start + length - 1}"
@@ -134,7 +145,25 @@ class S3Storage:
             if _code(exc) == "InvalidRange":
                 return None  # start at or past the end: nothing to read, as for a local file
             raise
-        return response["Body"], response["ContentLength"]
+        body = response["Body"]
+        # A store that ignores Range answers 200 with the whole object: right from offset 0,
+        # wrong bytes from anywhere else.
+        served_from = response.get("ContentRange", "bytes 0-").removeprefix("bytes ").split("-")[0]
+        if served_from != str(start):
+            body.close()
+            raise Unavailable(
+                "storage answered another range",
+                dependency="storage",
+                asked=start,
+                got=response.get("ContentRange"),
+            )
+        announced = response.get("ContentLength")  # absent when the store sends it chunked
+        return BodyReader(
+            body,
+            length if announced is None else min(announced, length),
+            announced=announced is not None,
+            endpoint=self._client.meta.endpoint_url,
+        )
 
     async def write(
         self, key: str, chunks: AsyncIterable[bytes], *, content_type: str, max_bytes: int
@@ -424,6 +453,14 @@ def _session() -> boto3.session.Session:
     # Building a session parses the service models (~0.25 s); one per process is enough. Sessions
     # are not thread-safe, so clients are created under _SESSION_LOCK; clients themselves are.
     return boto3.session.Session()
+
+
+def _close_fetched(fetch: asyncio.Future[BodyReader | None]) -> None:
+    """Close the body a GetObject returned after its request was cancelled."""
+    if not fetch.cancelled() and fetch.exception() is None:
+        reader = fetch.result()
+        if reader is not None:
+            reader.close()
 
 
 def _code(exc: ClientError) -> str:

@@ -11,11 +11,12 @@ the same bytes and checks, one more copy.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-from botocore.exceptions import IncompleteReadError, ResponseStreamingError
+from botocore.exceptions import IncompleteReadError, ReadTimeoutError, ResponseStreamingError
 
 from media.storage.buffers import Recycler
 
@@ -30,19 +31,35 @@ def wire_response(body: Any) -> http.client.HTTPResponse | None:
 
 
 class BodyReader:
-    """Reads `expected` bytes of a GetObject body (its Content-Length) into buffers.
+    """Reads up to `expected` bytes of a GetObject body into buffers.
 
-    Fewer bytes than `expected` before the store closes the body is IncompleteReadError, and a
-    socket failure is ResponseStreamingError, as botocore's own reads raise them. After the last
-    byte the connection goes back to the pool; `close()` before it drops the connection rather
-    than draining it."""
+    With `announced` (the body's Content-Length, capped at what was asked), fewer bytes before
+    the store closes the body is IncompleteReadError, as botocore's own reads raise it; a body
+    sent chunked (no Content-Length) ends where the store ends it. A socket timeout is
+    ReadTimeoutError and any other socket failure ResponseStreamingError. After the last byte of
+    an announced body the connection goes back to the pool; `close()` before it drops the
+    connection rather than draining it."""
 
-    __slots__ = ("_body", "_expected", "_read", "_readinto", "_wire")
+    __slots__ = (
+        "_announced",
+        "_body",
+        "_ended",
+        "_endpoint",
+        "_expected",
+        "_read",
+        "_readinto",
+        "_wire",
+    )
 
-    def __init__(self, body: StreamingBody, expected: int) -> None:
+    def __init__(
+        self, body: StreamingBody, expected: int, *, announced: bool = True, endpoint: str = ""
+    ) -> None:
         self._body = body
         self._expected = expected
+        self._announced = announced
+        self._endpoint = endpoint
         self._read = 0
+        self._ended = False
         self._wire = wire_response(body)
         # botocore's stubs type `readinto` for files; it takes any writable buffer.
         self._readinto = cast(
@@ -57,26 +74,33 @@ class BodyReader:
 
     @property
     def done(self) -> bool:
-        """True once every byte of the body was read."""
-        return self._read >= self._expected
+        """True once the body is read to its end."""
+        return self._ended or self._read >= self._expected
 
     def batch(self, buffers: Recycler, budget: int) -> list[bytearray]:
         """Up to `budget` bytes as buffers of `buffers.size` bytes (the last may be shorter);
         empty at the end of the body."""
         blocks: list[bytearray] = []
-        budget = min(budget, self._expected - self._read)
+        budget = 0 if self._ended else min(budget, self._expected - self._read)
         while budget > 0:
             size = min(buffers.size, budget)
             whole = size == buffers.size
             buffer = buffers.take() if whole else bytearray(size)
-            self._fill(buffer)  # all of it: the budget stops at `expected`, and short is refused
+            got = self._fill(buffer)
+            if got < size:
+                # The end of a body sent without a length: a shorter piece, not reused.
+                self._ended = True
+                if got:
+                    del buffer[got:]
+                    blocks.append(buffer)
+                break
             if whole:
                 buffers.given(buffer)
             blocks.append(buffer)
             budget -= size
         return blocks
 
-    def _fill(self, buffer: bytearray) -> None:
+    def _fill(self, buffer: bytearray) -> int:
         got = 0
         try:
             with memoryview(buffer) as view:
@@ -86,15 +110,27 @@ class BodyReader:
                     if not count:
                         break
                     got += count
+        except TimeoutError as exc:
+            raise ReadTimeoutError(endpoint_url=self._endpoint, error=exc) from exc
         except (OSError, http.client.HTTPException) as exc:
             raise ResponseStreamingError(error=exc) from exc
         self._read += got
-        if got < len(buffer) and self._read < self._expected:
+        if got < len(buffer) and self._announced:
             raise IncompleteReadError(actual_bytes=self._read, expected_bytes=self._expected)
+        return got
+
+    def interrupt(self) -> None:
+        """Wake a read that waits on the store, from another thread: it ends short at once."""
+        shutdown = getattr(getattr(self._body, "_raw_stream", None), "shutdown", None)
+        if shutdown is not None:
+            # Not possible once the body was read whole (nothing waits then) or closed.
+            with contextlib.suppress(ValueError, RuntimeError, OSError):
+                shutdown()
 
     def close(self) -> None:
-        """Give the connection back when the whole body was read, else drop it."""
+        """Give the connection back when the whole announced body was read, else drop it."""
         raw = getattr(self._body, "_raw_stream", None)
-        if self._wire is not None and self._read == self._expected and self._wire.isclosed():
+        whole = self._announced and self._read == self._expected
+        if self._wire is not None and whole and self._wire.isclosed():
             raw.release_conn()  # type: ignore[union-attr]
         self._body.close()

@@ -1,13 +1,16 @@
-"""Reading GetObject bodies: connections reused after whole reads, short bodies refused.
+"""Reading GetObject bodies: connections reused after whole reads, short bodies refused, stalled
+stores let go of promptly, chunked bodies read, ignored ranges refused.
 
-moto always sends whole bodies, so these run against a small S3 endpoint on loopback that
-answers HeadBucket and ranged GetObject over real HTTP/1.1 keep-alive connections, and can be
-told to send fewer bytes than its Content-Length before closing."""
+moto always sends whole, prompt, length-announced bodies for the range asked, so these run
+against a small S3 endpoint on loopback that answers HeadBucket and ranged GetObject over real
+HTTP/1.1 keep-alive connections, and can be told to misbehave in each of those ways."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,13 +23,20 @@ from media.errors import Unavailable
 from media.storage import Storage, open_storage
 
 CHUNK = 64 * 1024
-OBJECT = random.Random(7).randbytes(5 * CHUNK + 11)
+OBJECT = random.Random(7).randbytes(24 * CHUNK + 11)  # more than a first chunk and a batch
 
 
 class _Store(ThreadingHTTPServer):
     daemon_threads = True
     connections = 0
     short = False  # send half of each body, then close the connection
+    stall_after: int | None = None  # send this many bytes, then wait for `release`
+    chunked = False  # Transfer-Encoding: chunked, no Content-Length
+    ignore_range = False  # 200 with the whole object, as a store without range support
+    release = threading.Event()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet: a client dropping a connection mid-body is what several tests do."""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -46,29 +56,62 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
     def do_GET(self) -> None:
-        first, _, last = self.headers["Range"].removeprefix("bytes=").partition("-")
-        body = OBJECT[int(first) : int(last) + 1]
-        self.send_response(206)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Content-Range", f"bytes {first}-{last}/{len(OBJECT)}")
+        store = self.server
+        if store.ignore_range:
+            body = OBJECT
+            self.send_response(200)
+        else:
+            first, _, last = self.headers["Range"].removeprefix("bytes=").partition("-")
+            body = OBJECT[int(first) : int(last) + 1]
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {first}-{last}/{len(OBJECT)}")
+        if store.chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(len(body)))
         self.send_header("ETag", '"0123456789abcdef0123456789abcdef"')
         self.end_headers()
-        if self.server.short:
-            self.wfile.write(body[: len(body) // 2])
-            self.close_connection = True
+        sent = body[: len(body) // 2] if store.short else body
+        if store.stall_after is not None:
+            sent = body[: store.stall_after]
+        if store.chunked:
+            for offset in range(0, len(sent), 50_000):
+                piece = sent[offset : offset + 50_000]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            if sent is body:
+                self.wfile.write(b"0\r\n\r\n")
         else:
-            self.wfile.write(body)
+            self.wfile.write(sent)
+        self.wfile.flush()
+        if store.stall_after is not None:
+            store.release.wait(30)
+        if sent is not body:
+            self.close_connection = True
 
 
 @pytest.fixture
 def store() -> Iterator[_Store]:
     server = _Store(("127.0.0.1", 0), _Handler)
+    server.release = threading.Event()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
+    server.release.set()
     server.shutdown()
     server.server_close()
     thread.join(timeout=10)
+
+
+async def open_on(store: _Store, tmp_path: Path, timeout_s: float = 10) -> Storage:
+    endpoint = f"http://127.0.0.1:{store.server_address[1]}"
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=f"sqlite:///{tmp_path / 'media.sqlite3'}",
+        storage_url=f"s3://bucket?endpoint_url={endpoint}&region=us-east-1&addressing=path",
+        stream_chunk_bytes=CHUNK,
+        storage_timeout_s=timeout_s,
+    )
+    return await open_storage(settings)
 
 
 @pytest.fixture
@@ -77,15 +120,7 @@ async def storage(
 ) -> AsyncIterator[Storage]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    endpoint = f"http://127.0.0.1:{store.server_address[1]}"
-    settings = Settings(
-        data_dir=tmp_path,
-        database_url=f"sqlite:///{tmp_path / 'media.sqlite3'}",
-        storage_url=f"s3://bucket?endpoint_url={endpoint}&region=us-east-1&addressing=path",
-        stream_chunk_bytes=CHUNK,
-        storage_timeout_s=10,
-    )
-    opened = await open_storage(settings)
+    opened = await open_on(store, tmp_path)
     yield opened
     await opened.close()
 
@@ -110,9 +145,107 @@ async def test_an_abandoned_read_drops_its_connection(store: _Store, storage: St
     assert store.connections == 2
 
 
+@pytest.mark.parametrize("chunked", [False, True])
 @pytest.mark.parametrize("length", [len(OBJECT), CHUNK // 2])
-async def test_a_short_body_is_unavailable(store: _Store, storage: Storage, length: int) -> None:
+async def test_a_short_body_is_unavailable(
+    store: _Store, storage: Storage, length: int, chunked: bool
+) -> None:
     store.short = True
+    store.chunked = chunked
     with pytest.raises(Unavailable) as caught:
         await read_all(storage, 0, length)
     assert caught.value.dependency == "storage"
+
+
+@pytest.mark.parametrize(
+    ("start", "length"),
+    [(0, len(OBJECT)), (3, 2 * CHUNK + 5), (CHUNK, 100), (len(OBJECT) - 50, 200)],
+)
+async def test_a_chunked_body_is_read_to_its_end(
+    store: _Store, storage: Storage, start: int, length: int
+) -> None:
+    store.chunked = True  # no Content-Length: the body ends where the store ends it
+    assert await read_all(storage, start, length) == OBJECT[start : start + length]
+
+
+async def test_a_store_that_ignores_range_is_refused_or_cut(
+    store: _Store, storage: Storage
+) -> None:
+    store.ignore_range = True  # 200 and the whole object, whatever the range
+    assert await read_all(storage, 0, 100) == OBJECT[:100]
+    with pytest.raises(Unavailable) as caught:
+        await read_all(storage, 10, 100)
+    assert caught.value.dependency == "storage"
+
+
+class LoopLag:
+    """The longest the event loop went without running a 10 ms ticker, while it ran."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+
+    async def tick(self) -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            self.worst = max(self.worst, now - last - 0.01)
+            last = now
+
+
+async def test_closing_a_read_on_a_stalled_store_is_prompt(store: _Store, storage: Storage) -> None:
+    # The first chunk arrives, then the store holds the rest: the read-ahead thread waits in it.
+    store.stall_after = CHUNK + 100
+    lag = LoopLag()
+    ticker = asyncio.ensure_future(lag.tick())
+    try:
+        reader = storage.read("a" * 32, 0, len(OBJECT))
+        assert bytes(await reader.__anext__()) == OBJECT[:CHUNK]
+        await asyncio.sleep(0.2)  # the read-ahead is now waiting on the store
+        started = time.monotonic()
+        await reader.aclose()  # type: ignore[attr-defined]
+        closing = time.monotonic() - started
+    finally:
+        ticker.cancel()
+    # Well inside the 10 s read timeout: the waiting thread was woken, and the loop never
+    # blocked on the body while it did.
+    assert closing < 2
+    assert lag.worst < 0.5
+    assert storage._limiter.borrowed_tokens == 0  # type: ignore[attr-defined]
+
+
+async def test_a_cancelled_read_lets_its_thread_finish_first(
+    store: _Store, storage: Storage
+) -> None:
+    store.stall_after = CHUNK + 100
+    first = asyncio.Event()
+
+    async def consume() -> None:
+        async for _ in storage.read("a" * 32, 0, len(OBJECT)):
+            first.set()
+
+    task = asyncio.ensure_future(consume())
+    await asyncio.wait_for(first.wait(), timeout=10)
+    await asyncio.sleep(0.2)  # waiting for the read-ahead, which waits on the store
+    started = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert time.monotonic() - started < 2
+    # The thread that read for it is done: no pool slot is still held for it.
+    assert storage._limiter.borrowed_tokens == 0  # type: ignore[attr-defined]
+
+
+async def test_a_store_that_stops_sending_times_out_as_such(
+    store: _Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    store.stall_after = CHUNK + 100
+    storage = await open_on(store, tmp_path, timeout_s=1)
+    try:
+        with pytest.raises(Unavailable) as caught:
+            await read_all(storage, 0, len(OBJECT))
+    finally:
+        await storage.close()
+    assert caught.value.data["error"] == "ReadTimeoutError"

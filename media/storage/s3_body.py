@@ -16,7 +16,12 @@ import http.client
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-from botocore.exceptions import IncompleteReadError, ReadTimeoutError, ResponseStreamingError
+from botocore.exceptions import (
+    BotoCoreError,
+    IncompleteReadError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
 
 from media.storage.buffers import Recycler
 
@@ -110,6 +115,8 @@ class BodyReader:
                     if not count:
                         break
                     got += count
+        except BotoCoreError:
+            raise  # botocore's own readinto already said what failed (some are OSErrors too)
         except TimeoutError as exc:
             raise ReadTimeoutError(endpoint_url=self._endpoint, error=exc) from exc
         except (OSError, http.client.HTTPException) as exc:

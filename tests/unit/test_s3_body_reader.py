@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import random
+from typing import Any
 
 import pytest
-from botocore.exceptions import IncompleteReadError
+import urllib3.exceptions
+from botocore.exceptions import IncompleteReadError, ReadTimeoutError
 from botocore.response import StreamingBody
 
 from media.storage.buffers import Recycler
@@ -52,3 +54,19 @@ def test_a_body_without_a_length_ends_where_it_ends() -> None:
 def test_reading_stops_at_what_was_asked() -> None:
     body = BodyReader(StreamingBody(io.BytesIO(DATA), len(DATA)), CHUNK + 1)
     assert read_all(body) == DATA[: CHUNK + 1]
+
+
+class _TimingOut(io.RawIOBase):
+    """A raw stream whose reads time out, as urllib3 reports a socket timeout."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        raise urllib3.exceptions.ReadTimeoutError(None, "/bucket/key", "read timed out")
+
+
+def test_botocores_own_errors_keep_their_names() -> None:
+    body = BodyReader(StreamingBody(_TimingOut(), len(DATA)), len(DATA))
+    with pytest.raises(ReadTimeoutError):
+        read_all(body)

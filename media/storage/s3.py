@@ -6,6 +6,7 @@ import asyncio
 import functools
 import hashlib
 import logging
+import re
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Sequence
 from dataclasses import replace
@@ -42,6 +43,8 @@ S3_READ_BYTES = 1024 * 1024  # per worker-thread hop; memory per stream stays O(
 PART_BYTES = 8 * 1024 * 1024
 CONNECT_TIMEOUT_S = 3.0
 _STORE_ERRORS = (ClientError, BotoCoreError, HTTPError)
+# RFC 9110 §14.4: Content-Range of a 206 (the unit is case-insensitive).
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
 _MISSING = frozenset({"NoSuchKey", "NoSuchUpload", "404", "NotFound"})
 _T = TypeVar("_T")
 _Addressing = Literal["auto", "virtual", "path"]
@@ -124,16 +127,18 @@ class S3Storage:
                 blocks = await asyncio.shield(reading)
                 reading = None
         finally:
-            if reading is not None:
-                if not reading.done():
-                    # Abandoned mid-read: wake the thread if the store keeps it waiting, then
-                    # let it finish before the body is closed under it.
-                    body.interrupt()
-                    with anyio.CancelScope(shield=True):
-                        await asyncio.wait([reading])
-                if not reading.cancelled():
+            if reading is not None and not reading.done():
+                # Abandoned mid-read: wake the thread if the store keeps it waiting. The body is
+                # closed once the thread is done with it, by the read's own end: also when this
+                # generator is cancelled again while it waits (a send timeout, a shutdown).
+                body.interrupt()
+                reading.add_done_callback(functools.partial(_close_after, body))
+                with anyio.CancelScope(shield=True):
+                    await asyncio.wait([reading])
+            else:
+                if reading is not None and not reading.cancelled():
                     reading.exception()  # retrieved: a failed read nobody waits for is moot
-            body.close()
+                body.close()
 
     def _get_range(self, name: str, start: int, length: int) -> BodyReader | None:
         """A reader of the body of a ranged GetObject; None past the end."""
@@ -146,24 +151,17 @@ class S3Storage:
                 return None  # start at or past the end: nothing to read, as for a local file
             raise
         body = response["Body"]
-        # A store that ignores Range answers 200 with the whole object: right from offset 0,
-        # wrong bytes from anywhere else.
-        served_from = response.get("ContentRange", "bytes 0-").removeprefix("bytes ").split("-")[0]
-        if served_from != str(start):
+        answered = _answered(response, start, length)
+        if answered is None:
             body.close()
             raise Unavailable(
                 "storage answered another range",
                 dependency="storage",
-                asked=start,
+                asked=f"bytes={start}-{start + length - 1}",
                 got=response.get("ContentRange"),
             )
-        announced = response.get("ContentLength")  # absent when the store sends it chunked
-        return BodyReader(
-            body,
-            length if announced is None else min(announced, length),
-            announced=announced is not None,
-            endpoint=self._client.meta.endpoint_url,
-        )
+        size, known = answered
+        return BodyReader(body, size, announced=known, endpoint=self._client.meta.endpoint_url)
 
     async def write(
         self, key: str, chunks: AsyncIterable[bytes], *, content_type: str, max_bytes: int
@@ -453,6 +451,36 @@ def _session() -> boto3.session.Session:
     # Building a session parses the service models (~0.25 s); one per process is enough. Sessions
     # are not thread-safe, so clients are created under _SESSION_LOCK; clients themselves are.
     return boto3.session.Session()
+
+
+def _answered(response: Any, start: int, length: int) -> tuple[int, bool] | None:
+    """The bytes a ranged GetObject's answer holds, and whether that count is known (a chunked
+    answer without Content-Range is read to its end); None when it is not the range asked for
+    [start, start + length), cut at the object's end."""
+    announced = response.get("ContentLength")
+    content_range = response.get("ContentRange")
+    if content_range is None:
+        # A 200 with the whole object (a store without ranges): right from offset 0 only.
+        if start != 0:
+            return None
+        return (length, False) if announced is None else (min(announced, length), True)
+    match = _CONTENT_RANGE.fullmatch(content_range.strip())
+    if match is None:
+        return None
+    first, last, total = int(match[1]), int(match[2]), match[3]
+    end = start + length - 1
+    if first != start or last > end:
+        return None
+    if total != "*" and last != min(end, int(total) - 1):
+        return None  # shorter than asked inside the object: the answer would end short
+    return last - first + 1, True
+
+
+def _close_after(body: BodyReader, read: asyncio.Future[list[bytearray]]) -> None:
+    """Close a body once the read that was abandoned in it has ended."""
+    if not read.cancelled():
+        read.exception()  # retrieved: nobody waits for an abandoned read
+    body.close()
 
 
 def _close_fetched(fetch: asyncio.Future[BodyReader | None]) -> None:

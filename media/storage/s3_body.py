@@ -51,6 +51,7 @@ class BodyReader:
         "_ended",
         "_endpoint",
         "_expected",
+        "_interrupted",
         "_read",
         "_readinto",
         "_wire",
@@ -65,6 +66,7 @@ class BodyReader:
         self._endpoint = endpoint
         self._read = 0
         self._ended = False
+        self._interrupted = False
         self._wire = wire_response(body)
         # botocore's stubs type `readinto` for files; it takes any writable buffer.
         self._readinto = cast(
@@ -127,7 +129,9 @@ class BodyReader:
         return got
 
     def interrupt(self) -> None:
-        """Wake a read that waits on the store, from another thread: it ends short at once."""
+        """Wake a read that waits on the store, from another thread: it ends short at once.
+        The connection is never given back to the pool after this."""
+        self._interrupted = True
         shutdown = getattr(getattr(self._body, "_raw_stream", None), "shutdown", None)
         if shutdown is not None:
             # Not possible once the body was read whole (nothing waits then) or closed.
@@ -135,9 +139,17 @@ class BodyReader:
                 shutdown()
 
     def close(self) -> None:
-        """Give the connection back when the whole announced body was read, else drop it."""
+        """Give the connection back when the body was read to its end (the length it announced,
+        or the end of a chunked body) and the store keeps the connection open; else drop it."""
         raw = getattr(self._body, "_raw_stream", None)
-        whole = self._announced and self._read == self._expected
-        if self._wire is not None and whole and self._wire.isclosed():
+        wire = self._wire
+        whole = self._ended or (self._announced and self._read == self._expected)
+        if (
+            wire is not None
+            and whole
+            and not self._interrupted
+            and wire.isclosed()  # http.client read the body to its end, trailer included
+            and not wire.will_close
+        ):
             raw.release_conn()  # type: ignore[union-attr]
         self._body.close()

@@ -8,7 +8,10 @@ HTTP/1.1 keep-alive connections, and can be told to misbehave in each of those w
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
+import select
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -33,7 +36,9 @@ class _Store(ThreadingHTTPServer):
     stall_after: int | None = None  # send this many bytes, then wait for `release`
     chunked = False  # Transfer-Encoding: chunked, no Content-Length
     ignore_range = False  # 200 with the whole object, as a store without range support
+    answer_short_range = False  # 206 with half the range asked (Content-Range says so)
     release = threading.Event()
+    closed_by_client = threading.Event()  # a stalled answer's client closed the connection
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Quiet: a client dropping a connection mid-body is what several tests do."""
@@ -62,6 +67,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(200)
         else:
             first, _, last = self.headers["Range"].removeprefix("bytes=").partition("-")
+            last = str(min(int(last), len(OBJECT) - 1))  # cut at the object's end, as S3 does
+            if store.answer_short_range:
+                last = str((int(first) + int(last)) // 2)
             body = OBJECT[int(first) : int(last) + 1]
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {first}-{last}/{len(OBJECT)}")
@@ -84,15 +92,25 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(sent)
         self.wfile.flush()
         if store.stall_after is not None:
-            store.release.wait(30)
+            self._hold(store)
         if sent is not body:
             self.close_connection = True
+
+    def _hold(self, store: _Store) -> None:
+        """Keep the rest of the body back until released, noting a client that closes first."""
+        deadline = time.monotonic() + 30
+        while not store.release.is_set() and time.monotonic() < deadline:
+            readable, _, _ = select.select([self.connection], [], [], 0.02)
+            if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                store.closed_by_client.set()
+                return
 
 
 @pytest.fixture
 def store() -> Iterator[_Store]:
     server = _Store(("127.0.0.1", 0), _Handler)
     server.release = threading.Event()
+    server.closed_by_client = threading.Event()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -249,3 +267,46 @@ async def test_a_store_that_stops_sending_times_out_as_such(
     finally:
         await storage.close()
     assert caught.value.data["error"] == "ReadTimeoutError"
+
+
+async def test_a_read_cancelled_twice_still_closes_its_body(
+    store: _Store, storage: Storage
+) -> None:
+    # A second cancellation (a send timeout, then a server shutting down) lands while the read
+    # waits for its thread: the body is still closed once the thread is done with it, and the
+    # thread's failure is retrieved.
+    store.stall_after = CHUNK + 100
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _, context: unhandled.append(context))
+    first = asyncio.Event()
+
+    async def consume() -> None:
+        async for _ in storage.read("a" * 32, 0, len(OBJECT)):
+            first.set()
+
+    try:
+        task = asyncio.ensure_future(consume())
+        await asyncio.wait_for(first.wait(), timeout=10)
+        await asyncio.sleep(0.2)  # waiting for the read-ahead, which waits on the store
+        task.cancel()
+        await asyncio.sleep(0)  # the read, cancelled, now waits for its thread
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        closed = await asyncio.to_thread(store.closed_by_client.wait, 5)
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(None)
+    assert closed
+    assert unhandled == []
+    assert storage._limiter.borrowed_tokens == 0  # type: ignore[attr-defined]
+
+
+async def test_an_answer_shorter_than_asked_inside_the_object_is_refused(
+    store: _Store, storage: Storage
+) -> None:
+    store.answer_short_range = True  # 206 for the first half of the range asked, of a longer object
+    with pytest.raises(Unavailable):
+        await read_all(storage, 0, 1000)

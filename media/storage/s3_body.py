@@ -38,12 +38,13 @@ def wire_response(body: Any) -> http.client.HTTPResponse | None:
 class BodyReader:
     """Reads up to `expected` bytes of a GetObject body into buffers.
 
-    With `announced` (the body's Content-Length, capped at what was asked), fewer bytes before
-    the store closes the body is IncompleteReadError, as botocore's own reads raise it; a body
-    sent chunked (no Content-Length) ends where the store ends it. A socket timeout is
-    ReadTimeoutError and any other socket failure ResponseStreamingError. After the last byte of
-    an announced body the connection goes back to the pool; `close()` before it drops the
-    connection rather than draining it."""
+    With `announced` (the answer's length is known from its Content-Length or Content-Range,
+    capped at what was asked), fewer bytes before the store closes the body is
+    IncompleteReadError, as botocore's own reads raise it; a body with neither ends where the
+    store ends it. A socket timeout is ReadTimeoutError and any other socket failure
+    ResponseStreamingError. After the last byte (and a chunked body's closing chunk) the
+    connection goes back to the pool unless the store closes it; `close()` before that, or after
+    `interrupt()`, drops the connection rather than draining it."""
 
     __slots__ = (
         "_announced",
@@ -51,9 +52,9 @@ class BodyReader:
         "_ended",
         "_endpoint",
         "_expected",
-        "_interrupted",
         "_read",
         "_readinto",
+        "_spoiled",
         "_wire",
     )
 
@@ -66,7 +67,7 @@ class BodyReader:
         self._endpoint = endpoint
         self._read = 0
         self._ended = False
-        self._interrupted = False
+        self._spoiled = False
         self._wire = wire_response(body)
         # botocore's stubs type `readinto` for files; it takes any writable buffer.
         self._readinto = cast(
@@ -105,7 +106,22 @@ class BodyReader:
                 buffers.given(buffer)
             blocks.append(buffer)
             budget -= size
+        if self._read == self._expected and self._announced:
+            self._read_last_chunk()
         return blocks
+
+    def _read_last_chunk(self) -> None:
+        """Past the last announced byte of a chunked body, take its closing chunk (here, in the
+        reading thread), so that the connection can be used again; anything more keeps it
+        from the pool."""
+        wire = self._wire
+        if wire is None or not wire.chunked or wire.isclosed():
+            return
+        try:
+            if wire.readinto(bytearray(1)):
+                self._spoiled = True  # more than announced: not a connection to reuse
+        except (OSError, http.client.HTTPException):
+            self._spoiled = True
 
     def _fill(self, buffer: bytearray) -> int:
         got = 0
@@ -131,7 +147,7 @@ class BodyReader:
     def interrupt(self) -> None:
         """Wake a read that waits on the store, from another thread: it ends short at once.
         The connection is never given back to the pool after this."""
-        self._interrupted = True
+        self._spoiled = True
         shutdown = getattr(getattr(self._body, "_raw_stream", None), "shutdown", None)
         if shutdown is not None:
             # Not possible once the body was read whole (nothing waits then) or closed.
@@ -147,7 +163,7 @@ class BodyReader:
         if (
             wire is not None
             and whole
-            and not self._interrupted
+            and not self._spoiled
             and wire.isclosed()  # http.client read the body to its end, trailer included
             and not wire.will_close
         ):

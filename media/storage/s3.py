@@ -127,7 +127,11 @@ class S3Storage:
                 blocks = await asyncio.shield(reading)
                 reading = None
         finally:
-            if reading is not None and not reading.done():
+            if reading is None:
+                body.close()
+            elif reading.done():
+                _close_after(body, reading)
+            else:
                 # Abandoned mid-read: wake the thread if the store keeps it waiting. The body is
                 # closed once the thread is done with it, by the read's own end: also when this
                 # generator is cancelled again while it waits (a send timeout, a shutdown).
@@ -135,10 +139,6 @@ class S3Storage:
                 reading.add_done_callback(functools.partial(_close_after, body))
                 with anyio.CancelScope(shield=True):
                     await asyncio.wait([reading])
-            else:
-                if reading is not None and not reading.cancelled():
-                    reading.exception()  # retrieved: a failed read nobody waits for is moot
-                body.close()
 
     def _get_range(self, name: str, start: int, length: int) -> BodyReader | None:
         """A reader of the body of a ranged GetObject; None past the end."""
@@ -477,9 +477,9 @@ def _answered(response: Any, start: int, length: int) -> tuple[int, bool] | None
 
 
 def _close_after(body: BodyReader, read: asyncio.Future[list[bytearray]]) -> None:
-    """Close a body once the read that was abandoned in it has ended."""
+    """Close a body once the last read in it has ended."""
     if not read.cancelled():
-        read.exception()  # retrieved: nobody waits for an abandoned read
+        read.exception()  # retrieved: a failed read nobody waits for is moot
     body.close()
 
 

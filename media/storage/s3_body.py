@@ -31,7 +31,11 @@ if TYPE_CHECKING:
 
 def wire_response(body: Any) -> http.client.HTTPResponse | None:
     """The `http.client` response under a botocore body read through urllib3, else None."""
-    response = getattr(getattr(body, "_raw_stream", None), "_fp", None)
+    return _wire_of(getattr(body, "_raw_stream", None))
+
+
+def _wire_of(raw: Any) -> http.client.HTTPResponse | None:
+    response = getattr(raw, "_fp", None)
     return response if isinstance(response, http.client.HTTPResponse) else None
 
 
@@ -52,6 +56,7 @@ class BodyReader:
         "_ended",
         "_endpoint",
         "_expected",
+        "_raw",
         "_read",
         "_readinto",
         "_spoiled",
@@ -68,17 +73,15 @@ class BodyReader:
         self._read = 0
         self._ended = False
         self._spoiled = False
-        self._wire = wire_response(body)
+        self._raw: Any = getattr(
+            body, "_raw_stream", None
+        )  # urllib3's response, as botocore reads it
+        self._wire = _wire_of(self._raw)
         # botocore's stubs type `readinto` for files; it takes any writable buffer.
         self._readinto = cast(
             "Callable[[memoryview], int]",
             self._wire.readinto if self._wire is not None else body.readinto,
         )
-
-    @property
-    def direct(self) -> bool:
-        """True when the socket's bytes land in the caller's buffers with no copy in between."""
-        return self._wire is not None
 
     @property
     def done(self) -> bool:
@@ -148,7 +151,7 @@ class BodyReader:
         """Wake a read that waits on the store, from another thread: it ends short at once.
         The connection is never given back to the pool after this."""
         self._spoiled = True
-        shutdown = getattr(getattr(self._body, "_raw_stream", None), "shutdown", None)
+        shutdown = getattr(self._raw, "shutdown", None)
         if shutdown is not None:
             # Not possible once the body was read whole (nothing waits then) or closed.
             with contextlib.suppress(ValueError, RuntimeError, OSError):
@@ -157,7 +160,6 @@ class BodyReader:
     def close(self) -> None:
         """Give the connection back when the body was read to its end (the length it announced,
         or the end of a chunked body) and the store keeps the connection open; else drop it."""
-        raw = getattr(self._body, "_raw_stream", None)
         wire = self._wire
         whole = self._ended or (self._announced and self._read == self._expected)
         if (
@@ -167,5 +169,5 @@ class BodyReader:
             and wire.isclosed()  # http.client read the body to its end, trailer included
             and not wire.will_close
         ):
-            raw.release_conn()  # type: ignore[union-attr]
+            self._raw.release_conn()
         self._body.close()

@@ -15,7 +15,6 @@ import time
 from collections.abc import Awaitable, Callable, Collection
 from contextvars import Token
 from dataclasses import dataclass
-from typing import Any
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -74,17 +73,9 @@ class _Exchange:
         if message["type"] == "http.response.body":
             self.served.body_sent(len(message.get("body", b"")))
         elif message["type"] == "http.response.start":
-            status = self.served.status = message["status"]
-            if status == 206:
-                self.served.multipart = _is_multipart(message.get("headers", ()))
+            # No byte route is behind the middleware (they note `multipart` themselves).
+            self.served.status = message["status"]
         return self.send(message)
-
-
-def _is_multipart(headers: Any) -> bool:
-    for name, value in headers:  # ASGI header names are lower case
-        if name == b"content-type":
-            return bytes(value).startswith(b"multipart/")
-    return False
 
 
 class Telemetry:

@@ -1,4 +1,4 @@
-"""What a run starts: the service (local or S3 storage), the pread floor, nginx and moto's S3."""
+"""What a run starts: the service (local or S3 storage), the floors, nginx and moto's S3."""
 
 from __future__ import annotations
 
@@ -120,6 +120,28 @@ def start_floor(procs: Processes, file: Path, *, framework: bool = False) -> tup
     return proc, url
 
 
+def start_relay_floor(procs: Processes, endpoint: str, key: str) -> tuple[Proc, str]:
+    """The bare uvicorn + boto3 relay of the S3 object `key` on `endpoint` (bench.relay_floor)."""
+    port = free_port()
+    argv = python(
+        "-m",
+        "uvicorn",
+        "bench.relay_floor:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    )
+    env = {"BENCH_S3_ENDPOINT": endpoint, "BENCH_S3_BUCKET": BUCKET, "BENCH_S3_KEY": key}
+    proc = procs.start("relay-floor", argv, _clean_env() | env)
+    url = f"http://127.0.0.1:{port}/object"
+    wait_http(proc, url)
+    return proc, url
+
+
 def granian_binary() -> str | None:
     """granian next to this Python, or None (it is a bench-only dependency)."""
     path = Path(sys.executable).with_name("granian")
@@ -194,6 +216,7 @@ class Stack:
     _nginx: tuple[Proc, str] | None = field(default=None)
     _nginx_tried: bool = False
     _s3: tuple[Service, str] | None = None
+    _relay_floor: tuple[Proc, str] | None = None
     _encrypted: Service | None = None
 
     def local(self) -> Service:
@@ -278,3 +301,12 @@ class Stack:
             )
             self._s3 = (service, endpoint)
         return self._s3
+
+    def relay_floor(self) -> tuple[Proc, str]:
+        """The bare relay of the S3 service's object from the same moto."""
+        if self._relay_floor is None:
+            service, endpoint = self.s3()
+            self._relay_floor = start_relay_floor(
+                self.procs, endpoint, service.seeded["object"].storage_key
+            )
+        return self._relay_floor

@@ -169,8 +169,8 @@ def if_range_allows(header: str | None, validators: Validators) -> bool:
         return True
     text = header.strip(_OWS)
     if text.startswith(('"', "W/")):
-        # A weak tag never matches: If-Range needs a strong comparison.
-        tags = parse_tag_list(text).tags
-        return len(tags) == 1 and not tags[0].weak and tags[0].opaque == validators.etag
+        # Exactly one strong entity-tag, nothing before or after it (the field is not a list):
+        # a weak tag never matches, as If-Range needs a strong comparison.
+        return text == f'"{validators.etag}"'
     date = parse_http_date(text)
     return date is not None and date == _seconds(validators.last_modified)

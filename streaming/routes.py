@@ -40,7 +40,7 @@ ALLOW = b"GET, HEAD, OPTIONS"
 ALLOWED_REQUEST_HEADERS = (
     "Range, If-Range, If-None-Match, If-Modified-Since, If-Match, If-Unmodified-Since"
 )
-# The request headers this route reads; the list headers are combined per RFC 9110 §5.3.
+# The request headers this route reads; several lines of one are combined per RFC 9110 §5.3.
 _SINGLE_HEADERS = frozenset({b"range", b"if-range", b"origin"})
 _LIST_HEADERS = frozenset(
     {b"if-match", b"if-unmodified-since", b"if-none-match", b"if-modified-since"}
@@ -177,7 +177,10 @@ async def dispatch(
     lists: dict[bytes, list[bytes]] = {}
     for name, value in scope["headers"]:
         if name in _SINGLE_HEADERS:
-            single.setdefault(name, value)
+            # §5.3: several lines of a field are one comma list; none of these fields is a
+            # list, so that value is invalid (Range and If-Range alike: a plain 200).
+            seen = single.get(name)
+            single[name] = value if seen is None else b"%s, %s" % (seen, value)
         elif name in _LIST_HEADERS:
             lists.setdefault(name, []).append(value)
     common = config.common_headers(single.get(b"origin"))

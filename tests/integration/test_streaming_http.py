@@ -267,6 +267,24 @@ def test_if_range(client: httpx.Client, media: str, if_range: str, status: int) 
     assert response.content == (DATA[10:20] if status == 206 else DATA)
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        # §5.3: several lines make one comma list, which neither field allows: a plain GET.
+        [("Range", "bytes=0-9"), ("Range", "bytes=20-29")],
+        [("Range", "bytes=10-19"), ("If-Range", '"{etag}"'), ("If-Range", '"stale"')],
+        [("Range", "bytes=10-19"), ("If-Range", '"stale"'), ("If-Range", '"{etag}"')],
+    ],
+)
+def test_several_lines_of_range_or_if_range_are_ignored(
+    client: httpx.Client, media: str, headers: list[tuple[str, str]]
+) -> None:
+    sent = [(name, value.replace("{etag}", ETAG)) for name, value in headers]
+    response = client.get(media, headers=sent)
+    assert (response.status_code, response.content) == (200, DATA)
+    assert "content-range" not in response.headers
+
+
 def test_if_range_without_range_is_a_plain_get(client: httpx.Client, media: str) -> None:
     response = client.get(media, headers={"If-Range": '"stale"'})
     assert (response.status_code, response.content) == (200, DATA)

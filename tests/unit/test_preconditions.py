@@ -92,7 +92,13 @@ IF_RANGE_CASES: list[tuple[str | None, bool]] = [
     ('"x"', False),
     ('W/"abc"', False),  # If-Range needs a strong comparison
     ('"abc", "x"', False),
+    ('"x", "abc"', False),
+    ('"abc" junk', False),  # the field is one validator, nothing after it
+    ('"abc",', False),
+    (' "abc" ', True),  # optional whitespace around the value
+    ('"abc"abc"', False),
     (AT, True),  # exact date equality
+    (AT + " junk", False),
     (BEFORE, False),
     (AFTER, False),  # a later date is not equality
     ("Saturday, 01-Feb-25 08:30:15 GMT", True),

@@ -147,7 +147,7 @@ class _VideoTrack:
 
     def feed(self, packet: Any) -> None:
         if self.graph is None:
-            if packet.dts is None:  # demux flush packets carry no data
+            if not packet.size:  # demux flush packets carry no data
                 return
             packet.stream = self.stream
             self.dst.mux(packet)
@@ -189,7 +189,7 @@ class _AudioTrack:
 
     def feed(self, packet: Any) -> None:
         if not self.transcode:
-            if packet.dts is None:
+            if not packet.size:
                 return
             packet.stream = self.stream
             self.dst.mux(packet)

@@ -16,7 +16,13 @@ from media.models import MediaKind
 from media.processing import Processed, process
 from media.processing.probe import moov_before_mdat, probe
 from media.processing.thumbnail import render_thumbnail
-from tests.support.media_files import MediaFiles, make_jpeg, make_png, make_truncated
+from tests.support.media_files import (
+    MediaFiles,
+    make_jpeg,
+    make_mkv,
+    make_png,
+    make_truncated,
+)
 
 
 def decode_all(path: Path) -> tuple[int, float]:
@@ -98,6 +104,23 @@ def test_webm_is_transcoded_to_h264(media_files: MediaFiles, tmp_path: Path):
         assert [s.codec_context.name for s in container.streams] == ["h264"]
         assert container.streams.video[0].codec_context.pix_fmt == "yuv420p"
     assert decode_all(processed.rendition.path)[0] == 24
+    assert_thumbnail(processed, (320, 240))
+
+
+def test_matroska_with_b_frames_is_remuxed_whole(tmp_path: Path):
+    source = make_mkv(tmp_path / "screen.mkv")
+    with av.open(str(source)) as container:  # what makes the case: packets without a DTS
+        assert any(p.dts is None and p.size for p in container.demux(video=0))
+    processed = process(source, "video/x-matroska", tmp_path)
+    result = processed.probe
+    assert (result.container, result.video_codec, result.audio_codec) == ("matroska", "h264", "aac")
+    assert processed.rendition is not None
+    with av.open(str(processed.rendition.path)) as container:
+        assert [s.codec_context.name for s in container.streams] == ["h264", "aac"]
+        packets = [p for p in container.demux(video=0) if p.size]
+        assert packets[0].is_keyframe
+        assert len(packets) == 48
+    assert decode_all(processed.rendition.path)[0] == 48
     assert_thumbnail(processed, (320, 240))
 
 

@@ -92,6 +92,21 @@ def make_mp4(
     return path
 
 
+def make_mkv(path: Path, *, seconds: float = 2.0, fps: int = 24) -> Path:
+    """H.264 with B-frames + AAC in Matroska, as screen recorders write it: the demuxer gives
+    the first packets of the video no DTS (Matroska stores presentation times only)."""
+    with av.open(str(path), mode="w", format="matroska") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height = 320, 240
+        video.pix_fmt = "yuv420p"
+        video.options = {"preset": "veryfast", "bf": "2", "g": str(fps), "threads": "1"}
+        sound = container.add_stream("aac", rate=AUDIO_RATE)
+        sound.layout = "mono"
+        _encode_video(container, video, round(seconds * fps), fps, (320, 240))
+        _encode_audio(container, sound, seconds)
+    return path
+
+
 def make_webm(
     path: Path, seconds: float = 1.0, size: tuple[int, int] = (320, 240), *, fps: int = 24
 ) -> Path:

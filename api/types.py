@@ -104,9 +104,18 @@ ExpiresInArgument = Annotated[
 ]
 
 
+PlaybackExpiresInArgument = Annotated[
+    int | None,
+    strawberry.argument(
+        description="Lifetime in seconds; default the longer of MEDIA_URL_TTL_S and the "
+        "video's duration plus 10 minutes, capped at 24 h."
+    ),
+]
+
+
 @context_resolver
 def resolve_stream_url(
-    root: Media, info: Info, expires_in: ExpiresInArgument = None
+    root: Media, info: Info, expires_in: PlaybackExpiresInArgument = None
 ) -> SignedUrl | None:
     """Inline playback URL."""
     return _signed(info, root.model, models.Purpose.STREAM, expires_in)
@@ -118,15 +127,6 @@ def resolve_download_url(
 ) -> SignedUrl | None:
     """Download URL."""
     return _signed(info, root.model, models.Purpose.DOWNLOAD, expires_in)
-
-
-PlaybackExpiresInArgument = Annotated[
-    int | None,
-    strawberry.argument(
-        description="Lifetime in seconds; default the longer of MEDIA_URL_TTL_S and the "
-        "video's duration plus 10 minutes, capped at 24 h."
-    ),
-]
 
 
 @context_resolver

@@ -99,7 +99,7 @@ class Library:
         inputs.expires_in(expires_in)
         settings = self._parts.settings
         ttl = settings.url_ttl_s if expires_in is None else expires_in
-        if expires_in is None and purpose is Purpose.HLS:
+        if expires_in is None and purpose in (Purpose.STREAM, Purpose.HLS):
             ttl = playback_ttl(ttl, media.duration_seconds)  # docs/hls.md: token lifetime
         # A client asking for more than the cap gets the cap (docs/security.md §1.4).
         ttl = min(ttl, URL_TTL_CAP_S)

@@ -104,7 +104,8 @@ def _settled(service: RunningService, token: str, media_id: str) -> dict[str, An
 
 HLS_URLS = """query($id: ID!) { media(id: $id) {
   durationSeconds hlsUrl { url expiresAt } short: hlsUrl(expiresIn: 60) { url expiresAt }
-  long: hlsUrl(expiresIn: 1000000) { url expiresAt } streamUrl { url } } }"""
+  long: hlsUrl(expiresIn: 1000000) { url expiresAt } streamUrl { url expiresAt }
+  downloadUrl { url expiresAt } } }"""
 REVOKE = "mutation($id: ID!) { revokeMediaUrls(id: $id) { id } }"
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 
@@ -230,13 +231,15 @@ def test_a_tampered_or_misused_token_is_refused(
     assert httpx.get(master_url.replace(token, stream_token), timeout=30).status_code == 403
 
 
-def test_hls_urls_live_as_long_as_the_video_plus_a_margin(ladder: dict[str, Any]) -> None:
+def test_playback_urls_live_as_long_as_the_video_plus_a_margin(ladder: dict[str, Any]) -> None:
     def lifetime(url: dict[str, Any]) -> float:
         expires = datetime.fromisoformat(url["expiresAt"])
         return (expires - datetime.now(UTC)).total_seconds()
 
     # 12 s of video + 600 s beats MEDIA_URL_TTL_S (300 s); asked-for lifetimes win, up to 24 h.
     assert lifetime(ladder["hlsUrl"]) == pytest.approx(12 + 600, abs=10)
+    assert lifetime(ladder["streamUrl"]) == pytest.approx(12 + 600, abs=10)
+    assert lifetime(ladder["downloadUrl"]) == pytest.approx(300, abs=10)  # not a playback
     assert lifetime(ladder["short"]) == pytest.approx(60, abs=10)
     assert lifetime(ladder["long"]) == pytest.approx(86400, abs=10)
     assert httpx.get(ladder["short"]["url"], timeout=30).status_code == 200

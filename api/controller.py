@@ -86,7 +86,10 @@ class MediaGraphQLController(GraphQLController):
 
     def parse_json(self, data: str | bytes) -> Any:
         """A JSON body that is an object (or a list, refused later as a batch); 400 otherwise."""
-        value = super().parse_json(data)
+        try:
+            value = super().parse_json(data)
+        except RecursionError:  # nested deeper than the parser recurses: the client's error
+            raise HTTPException(400, "The request body is nested too deeply") from None
         if not isinstance(value, dict | list):
             raise HTTPException(400, "The request body must be a JSON object")
         return value

@@ -124,6 +124,12 @@ def test_other_methods_are_refused(shared_service: RunningService) -> None:
         b'{"query": 5}',
         b'{"query": "{ me { subject } }", "variables": []}',
         b"[]",
+        # Nested deeper than the JSON parser recurses: still the client's error, never a 500.
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"query": "{ me { subject } }", "variables": {"v": '
+        + b"[" * 100_000
+        + b"]" * 100_000
+        + b"}}",
     ],
 )
 def test_malformed_requests_are_400_with_a_graphql_body(

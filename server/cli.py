@@ -51,7 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     token = commands.add_parser("dev-token", help="print a bearer JWT from the embedded issuer")
     token.add_argument("--subject", default="dev-user")
     token.add_argument(
-        "--scope", action="append", choices=["user", "admin", "anonymous"], help="repeatable"
+        "--scope",
+        action="extend",
+        nargs="+",
+        choices=["user", "admin", "anonymous"],
+        help="one or more scopes; repeatable (--scope user admin, or --scope user --scope admin)",
     )
     token.add_argument("--ttl", type=_seconds, default=3600, help="lifetime in seconds (>= 1)")
     token.add_argument("--server", help="the server's public URL (default MEDIA_PUBLIC_URL)")

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import httpx
+import pytest
 
 from media.ids import is_media_id
 from server.lifecycle import DEV_ISSUER_URL
@@ -112,6 +113,16 @@ def test_dev_token_prints_one_working_jwt(embedded_service: RunningService) -> N
     me = embedded_service.graphql(ME, token=token)
     assert "errors" not in me, me
     assert me["data"]["me"]["scopes"] == ["admin"]
+
+
+@pytest.mark.parametrize(
+    "scopes", [["--scope", "user", "admin"], ["--scope", "user", "--scope", "admin"]]
+)
+def test_dev_token_takes_several_scopes(
+    embedded_service: RunningService, scopes: list[str]
+) -> None:
+    token = _run(_env(embedded_service), "dev-token", *scopes).stdout.strip()
+    assert str(_claims(token)["scope"]).split() == ["user", "admin"]
 
 
 def test_export_schema_matches_committed_file(embedded_service: RunningService) -> None:

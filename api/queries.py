@@ -56,6 +56,7 @@ async def resolve_medias(
         after=after,
         media_filter=CoreMediaFilter() if filter is None else filter.to_model(),
     )
+    context.listing(len(page.items))
     return MediaConnection.of(page, after=after)
 
 

@@ -143,6 +143,7 @@ class SharedMediaSet:
 async def resolve_link_medias(root: ShareLink, info: Info) -> list[Media]:
     """The media of the link, in the owner's order."""
     medias = await info.context.service.shares.owner_medias(root.model)
+    info.context.listing(len(medias))
     return [Media.of(media) for media in medias]
 
 
@@ -242,6 +243,7 @@ async def resolve_share_links(
     page = await shares.list_links(
         context.principal, first=DEFAULT_PAGE_SIZE if first is None else first, after=after
     )
+    context.listing(len(page.items))
     edges = [
         ShareLinkEdge(
             cursor=encode_share_cursor(models.ShareCursor(link.created_at, link.id)),
@@ -262,7 +264,9 @@ async def resolve_shared_media(
     info: Info, token: TokenArgument, password: PasswordArgument = None
 ) -> SharedMediaSet | None:
     """The media of a link for anyone holding its token; null for any unusable link."""
-    return SharedMediaSet.of(await info.context.service.shares.open(token, password))
+    shared = await info.context.service.shares.open(token, password)
+    info.context.listing(len(shared.medias))
+    return SharedMediaSet.of(shared)
 
 
 async def resolve_create_share_link(info: Info, input: CreateArgument) -> ShareLink:

@@ -86,6 +86,7 @@ class Settings:
     graphql_max_depth: int = 10
     graphql_max_aliases: int = 30
     graphql_max_tokens: int = 2000
+    graphql_max_nodes: int = 2000
     graphql_max_body_bytes: int = 1024 * 1024
     processing_workers: int = 2
     playback_max_height: int = 1080
@@ -410,6 +411,10 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MEDIA_GRAPHQL_MAX_TOKENS": (
         "graphql_max_tokens",
         _int("MEDIA_GRAPHQL_MAX_TOKENS", 50, 100_000),
+    ),
+    "MEDIA_GRAPHQL_MAX_NODES": (
+        "graphql_max_nodes",
+        _int("MEDIA_GRAPHQL_MAX_NODES", 10, 1_000_000),
     ),
     "MEDIA_GRAPHQL_MAX_BODY_BYTES": (
         "graphql_max_body_bytes",

@@ -333,6 +333,39 @@ def test_limits_are_bad_user_input(service: RunningService, media_files: MediaFi
     assert "share links per user" in body["errors"][0]["message"]
 
 
+def test_the_objects_one_request_lists_are_bounded(
+    tmp_path: Path, clock: ManualClock, media_files: MediaFiles
+) -> None:
+    """Aliases, pages and a link's media add up against MEDIA_GRAPHQL_MAX_NODES."""
+    with clocked_embedded(tmp_path, clock, MEDIA_GRAPHQL_MAX_NODES="10") as small:
+        owner = small.token(user())
+        pair = [m["id"] for m in upload_pair(small, owner, media_files)]
+        link = create_link(small, owner, pair)
+
+        def links(aliases: int) -> dict[str, Any]:  # a link and its two media: 3 objects each
+            fields = " ".join(
+                f"a{n}: shareLinks {{ edges {{ node {{ medias {{ id }} }} }} }}"
+                for n in range(aliases)
+            )
+            return small.graphql(f"{{ {fields} }}", token=owner)
+
+        def anonymous(aliases: int) -> dict[str, Any]:  # two media each
+            token = link["token"]
+            fields = " ".join(
+                f'a{n}: sharedMedia(token: "{token}") {{ medias {{ id }} }}' for n in range(aliases)
+            )
+            return small.graphql(f"{{ {fields} }}")
+
+        for ask, fits in ((links, 3), (anonymous, 5)):
+            assert len(ok(ask(fits))) == fits
+            refused = ask(fits + 1)
+            assert codes(refused) == ["BAD_USER_INPUT"], refused
+            assert refused["errors"][0]["extensions"]["limit"] == 10
+            assert "more than 10 objects" in refused["errors"][0]["message"]
+        # Each request has its own budget: the one refused above leaves none spent.
+        assert len(ok(links(3))) == 3
+
+
 def test_share_links_are_relay_pages(
     service: RunningService, clock: ManualClock, media_files: MediaFiles
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -541,3 +542,22 @@ def _check_production(settings: Settings) -> None:
             "production needs MEDIA_OIDC_ISSUER; the development token issuer is refused",
             variable="MEDIA_OIDC_ISSUER",
         )
+    public = urlsplit(settings.public_url or "")
+    if public.scheme == "http" and not _loopback(public.hostname or ""):
+        # docs/security.md §1.20: signed URLs are credentials; over plain HTTP anyone on the
+        # path reads them (TLS may end at a proxy: the public URL is what clients reach).
+        raise ConfigError(
+            "production hands out signed URLs over HTTPS only: expected https://"
+            f" (http:// only for a loopback host), got {settings.public_url!r}",
+            variable="MEDIA_PUBLIC_URL",
+        )
+
+
+def _loopback(host: str) -> bool:
+    """True for localhost and loopback addresses: reachable from this machine only."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

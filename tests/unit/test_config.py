@@ -176,6 +176,33 @@ def test_production_refuses_dev_issuer_and_generated_key(tmp_path: Path) -> None
     assert load_settings({**env, **PROD}).production
 
 
+@pytest.mark.parametrize(
+    ("public_url", "accepted"),
+    [
+        ("https://media.example", True),
+        ("http://localhost:8090", True),
+        ("http://127.0.0.1:8090", True),
+        ("http://[::1]:8090", True),
+        ("http://media.example", False),
+        ("http://10.0.0.5:8090", False),
+        ("http://localhost.example", False),
+    ],
+)
+def test_production_hands_out_urls_over_https_only(
+    tmp_path: Path, public_url: str, accepted: bool
+) -> None:
+    env = {"MEDIA_DATA_DIR": str(tmp_path), "MEDIA_ENV": "production", **PROD}
+    env["MEDIA_PUBLIC_URL"] = public_url
+    if accepted:
+        assert load_settings(env).public_url == public_url
+    else:
+        with pytest.raises(ConfigError, match="HTTPS only") as info:
+            load_settings(env)
+        assert info.value.data["variable"] == "MEDIA_PUBLIC_URL"
+    # Development may use any reachable address over plain HTTP.
+    assert load_settings({**env, "MEDIA_ENV": "development"}).public_url == public_url
+
+
 def test_repr_masks_signing_keys(tmp_path: Path) -> None:
     settings = load_settings({"MEDIA_DATA_DIR": str(tmp_path), "MEDIA_SIGNING_KEYS": KEY})
     assert KEY not in repr(settings) and KEY not in str(settings)

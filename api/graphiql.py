@@ -14,7 +14,8 @@ from litestar import MediaType, Response
 STATIC_DIR = Path(__file__).parent / "static" / "graphiql"
 PAGE_FILE = "index.html"
 CACHE_FOREVER = "public, max-age=31536000, immutable"
-_CONTENT_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+# Litestar adds `; charset=utf-8` to every text/* media type.
+_CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css"}
 _TOKEN = re.compile(r"\{\{(src|sri):([A-Za-z0-9._-]+)\}\}")
 
 # The page runs only files from this origin; inline styles are needed by GraphiQL itself.

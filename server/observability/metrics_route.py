@@ -62,7 +62,9 @@ def metrics_handler(settings: Settings) -> HTTPRouteHandler:
         # Merging the files of many processes reads the disk: off the event loop.
         body = await anyio.to_thread.run_sync(generate_latest, registry)
         body += await _jobs_exposition(service)
-        return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
+        # As a header: as a media type, Litestar would add a second charset to this text/plain.
+        headers = {"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"}
+        return Response(body, headers=headers)
 
     return metrics
 

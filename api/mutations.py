@@ -139,7 +139,8 @@ class Mutation:
     abort_upload = strawberry.mutation(
         resolver=resolve_abort_upload,
         description="Abort an upload not yet completing: deletes the received bytes and frees "
-        "the pending-upload slot; false when the upload had already ended.",
+        "the pending-upload slot; false when it had already failed, been aborted or expired; "
+        "CONFLICT once it is completing or complete (its media stays).",
     )
     delete_media = strawberry.mutation(
         resolver=resolve_delete_media,

@@ -77,6 +77,10 @@ def test_parts_out_of_order_replaced_and_resumed_after_a_restart(
     # The upload is done: a part sent now is refused, and the resume query lists nothing.
     assert put_part(urls[2], part_of(big_png, PART, 2)).status_code == 409
     assert received(service, token, upload_id) == []
+    # Aborting it now is a CONFLICT (its media stays), not a quiet false.
+    late = service.graphql(ABORT, {"id": upload_id}, token=token)
+    assert late["errors"][0]["extensions"]["code"] == "CONFLICT", late
+    assert settled(service, token, upload_id)["status"] == "SUCCESS"
 
 
 def test_part_sizes_are_exact(module_service: RunningService, big_png: bytes) -> None:

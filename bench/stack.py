@@ -97,10 +97,11 @@ def start_variant(
     return proc, url + service.seeded["big"].stream_path
 
 
-def start_floor(procs: Processes, file: Path, *, framework: bool = False) -> tuple[Proc, str]:
-    """The bare uvicorn + os.pread app serving `file`; with `framework`, as a Litestar route."""
+def _start_uvicorn(
+    procs: Processes, name: str, app: str, env: dict[str, str], path: str
+) -> tuple[Proc, str]:
+    """`uvicorn app` on a free loopback port with `env`, once it answers; (process, URL of path)."""
     port = free_port()
-    app = "bench.floor_litestar:app" if framework else "bench.floor:app"
     argv = python(
         "-m",
         "uvicorn",
@@ -113,33 +114,23 @@ def start_floor(procs: Processes, file: Path, *, framework: bool = False) -> tup
         "warning",
         "--no-access-log",
     )
-    name = "litestar" if framework else "floor"
-    proc = procs.start(name, argv, _clean_env() | {"BENCH_FILE": str(file)})
-    url = f"http://127.0.0.1:{port}/media/object"
+    proc = procs.start(name, argv, _clean_env() | env)
+    url = f"http://127.0.0.1:{port}{path}"
     wait_http(proc, url)
     return proc, url
+
+
+def start_floor(procs: Processes, file: Path, *, framework: bool = False) -> tuple[Proc, str]:
+    """The bare uvicorn + os.pread app serving `file`; with `framework`, as a Litestar route."""
+    app = "bench.floor_litestar:app" if framework else "bench.floor:app"
+    name = "litestar" if framework else "floor"
+    return _start_uvicorn(procs, name, app, {"BENCH_FILE": str(file)}, "/media/object")
 
 
 def start_relay_floor(procs: Processes, endpoint: str, key: str) -> tuple[Proc, str]:
     """The bare uvicorn + boto3 relay of the S3 object `key` on `endpoint` (bench.relay_floor)."""
-    port = free_port()
-    argv = python(
-        "-m",
-        "uvicorn",
-        "bench.relay_floor:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    )
     env = {"BENCH_S3_ENDPOINT": endpoint, "BENCH_S3_BUCKET": BUCKET, "BENCH_S3_KEY": key}
-    proc = procs.start("relay-floor", argv, _clean_env() | env)
-    url = f"http://127.0.0.1:{port}/object"
-    wait_http(proc, url)
-    return proc, url
+    return _start_uvicorn(procs, "relay-floor", "bench.relay_floor:app", env, "/object")
 
 
 def granian_binary() -> str | None:

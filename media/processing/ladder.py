@@ -26,6 +26,7 @@ from media.processing.playlist import (
     StreamInf,
     avc_codec,
     average_bandwidth,
+    lift_target_duration,
     master_playlist,
     parse_variant,
     peak_bandwidth,
@@ -288,7 +289,11 @@ def _collect(folder: Path, encoded: list[_Encoded]) -> tuple[LadderFile, ...]:
     for item in encoded:
         rung = item.rung
         playlist = folder / rung.name / PLAYLIST
-        variant = parse_variant(_read(playlist))
+        written = _read(playlist)
+        served = lift_target_duration(written)
+        if served != written:
+            playlist.write_text(served, encoding="utf-8")
+        variant = parse_variant(served)
         sizes = [_size(folder / rung.name / segment.name) for segment in variant.segments]
         _size(folder / rung.name / variant.init)
         files.append(LadderFile(f"{rung.name}/{PLAYLIST}", playlist, PLAYLIST_TYPE))

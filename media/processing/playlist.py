@@ -54,6 +54,14 @@ class StreamInf:
     frame_rate: Fraction
 
 
+def lift_target_duration(text: str) -> str:
+    """A variant playlist whose EXT-X-TARGETDURATION is at least 1.
+
+    FFmpeg writes 0 when every segment is shorter than half a second (a tap of the record
+    button): RFC 8216 §4.3.3.1 allows it (durations round to 0), players do not; 1 is as valid."""
+    return re.sub(r"^#EXT-X-TARGETDURATION:0+$", "#EXT-X-TARGETDURATION:1", text, flags=re.M)
+
+
 def parse_variant(text: str) -> Variant:
     """The init segment and segments of a VOD fMP4 playlist; InvalidInput when it is not one."""
     init, target, segments = None, 0, []

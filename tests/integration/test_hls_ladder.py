@@ -136,6 +136,19 @@ def test_short_and_tiny_videos_get_one_rung(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize("frames", [1, 12])
+def test_a_video_of_half_a_second_or_less_gets_a_playable_ladder(
+    tmp_path: Path, frames: int
+) -> None:
+    # Every segment under half a second: the muxer writes a target duration of 0.
+    source = make_mp4(tmp_path / "tap.mp4", seconds=frames / 24, fps=24, size=(320, 240))
+    processed = process(source, "video/mp4", tmp_path / "work", limits=Limits(hls_ladder=LADDER))
+    variant = next(f.path for f in processed.ladder if f.name == "240p/index.m3u8").read_text()
+    assert "#EXT-X-TARGETDURATION:1\n" in variant
+    assert m3u8.loads(variant).target_duration == 1
+    assert len(m3u8.loads(variant).segments) == 1
+
+
 def test_no_ladder_when_turned_off_or_for_images(tmp_path: Path) -> None:
     source = make_mp4(tmp_path / "clip.mp4", seconds=1.0, fps=FPS)
     assert process(source, "video/mp4", tmp_path / "work").ladder == ()

@@ -14,6 +14,7 @@ from media.processing.probe import (
     open_image,
 )
 from media.processing.sniff import GIF, JPEG, PNG, WEBP
+from media.processing.thumbnail import eight_bit
 
 MAX_SIDE = 2048
 QUALITY = 85
@@ -55,7 +56,7 @@ def make_preview(src: Path, mime_type: str, dst: Path) -> tuple[str, tuple[int, 
         if alpha:
             picture, kind = upright.convert("RGBA"), "WEBP"
         else:
-            picture, kind = upright.convert("RGB"), "JPEG"
+            picture, kind = eight_bit(upright).convert("RGB"), "JPEG"
         # No EXIF: the orientation is applied and the location must not travel with the preview.
         picture.save(dst, format=kind, quality=QUALITY)
         return PREVIEW_TYPES[kind], picture.size

@@ -97,11 +97,25 @@ BAND_BYTES = 4 * 1024 * 1024
 _RESAMPLED = frozenset({"L", "LA", "RGB", "RGBA", "RGBa", "La"})
 
 
+# 16- and 32-bit greyscale (16-bit PNG): Pillow's conversion to L or RGB clips above 255.
+_WIDE_GREY = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
+
+
+def eight_bit(img: Image.Image) -> Image.Image:
+    """`img` itself, or a wide greyscale picture scaled down to 8-bit "L" (not clipped white)."""
+    if img.mode not in _WIDE_GREY:
+        return img
+    wide = img if img.mode == "I" else img.convert("I")
+    return wide.point(lambda value: value / 256).convert("L")
+
+
 def _convert_to(mode: str) -> str | None:
     """The mode to resample in, or None when the decoded mode will do."""
     if mode in _RESAMPLED:
         return None
-    return "L" if mode == "1" else "RGBA" if mode in ("P", "PA") else "RGB"
+    if mode == "1" or mode in _WIDE_GREY:
+        return "L"
+    return "RGBA" if mode in ("P", "PA") else "RGB"
 
 
 def _decode_cost(img: Image.Image) -> int:
@@ -121,7 +135,7 @@ def _shrunk(img: Image.Image, max_side: int) -> Image.Image:
     small = Image.new(mode, (-(-width // factor), -(-height // factor)))
     rows = max(factor, BAND_BYTES // (4 * width) // factor * factor)
     for top in range(0, height, rows):
-        band = img.crop((0, top, width, min(height, top + rows)))
+        band = eight_bit(img.crop((0, top, width, min(height, top + rows))))
         if band.mode != mode:
             band = band.convert(mode)
         small.paste(band.reduce(factor) if factor > 1 else band, (0, top // factor))

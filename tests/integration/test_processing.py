@@ -137,6 +137,29 @@ def test_png(media_files: MediaFiles, tmp_path: Path):
     assert_thumbnail(processed, (320, 240))
 
 
+@pytest.mark.parametrize("size", [(320, 240), (3000, 200)])  # thumbnail only; and a preview
+def test_a_16_bit_grey_png_keeps_its_tones(tmp_path: Path, size: tuple[int, int]):
+    width, height = size
+    ramp = Image.new("I;16", size)
+    ramp.putdata([x * 65535 // (width - 1) for _ in range(height) for x in range(width)])
+    source = tmp_path / "ramp.png"
+    ramp.save(source)
+    processed = process(source, "image/png", tmp_path / "work")
+    pictures = [processed.thumbnail_path]
+    if processed.rendition is not None:
+        assert processed.rendition.media_type == "image/jpeg"
+        pictures.append(processed.rendition.path)
+    assert len(pictures) == (2 if width > 2048 else 1)
+    for picture in pictures:
+        with Image.open(picture) as shown:
+            grey = shown.convert("L")
+            left, middle, right = (
+                grey.getpixel((x, grey.height // 2)) for x in (0, grey.width // 2, grey.width - 1)
+            )
+        # Black to white across, as in the 16-bit original (not clipped to white).
+        assert left < 10 and 110 < middle < 145 and right > 245, (picture, left, middle, right)
+
+
 def test_png_with_alpha_is_flattened_on_white(media_files: MediaFiles, tmp_path: Path):
     processed = process(media_files.png_alpha, "image/png", tmp_path)
     assert_thumbnail(processed, (320, 240))

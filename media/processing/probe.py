@@ -253,6 +253,10 @@ def open_image(path: Path, mime_type: str) -> Image.Image:
 
 def probe_image(path: Path, mime_type: str) -> ProbeResult:
     """Probe an image with Pillow: bounded pixels and frames, full decode, EXIF details."""
+    # A HEIF cut inside an item the picture does not need (its Exif) still decodes whole; its
+    # box sizes give it away, as for MP4 (and the date, camera and place would be lost).
+    if mime_type in (HEIC, HEIF, AVIF) and not boxes_fill_file(path):
+        raise invalid(TRUNCATED_IMAGE)
     try:
         with open_image(path, mime_type) as img:
             img.verify()

@@ -119,6 +119,17 @@ def test_photo_details(phone_media: PhoneMedia, tmp_path: Path, attr: str) -> No
     assert result.longitude == pytest.approx(PARIS[1], abs=1e-4)
 
 
+def test_a_heic_cut_after_its_picture_is_refused(phone_media: PhoneMedia, tmp_path: Path) -> None:
+    """The picture decodes whole without the file's last bytes (its Exif item): the date,
+    camera and place would be lost without a word, so the file is refused as cut short."""
+    cut = tmp_path / "cut.heic"
+    cut.write_bytes(phone_media.heic.read_bytes()[:-1])
+    with pytest.raises(InvalidInput, match="truncated image"):
+        process(cut, "image/heic", tmp_path / "work")
+    with Image.open(cut) as picture:  # what makes the case: the picture itself still decodes
+        picture.load()
+
+
 def test_portrait_copy_keeps_the_display_matrix_and_thumbnail_is_upright(
     phone_media: PhoneMedia, tmp_path: Path
 ) -> None:
@@ -187,7 +198,7 @@ HOSTILE = [
     ("large_mkv", "video/x-matroska", "video frame larger than 40 megapixels"),
     ("many_stream_mkv", "video/x-matroska", "video with more than 16 streams"),
     ("day_long_mkv", "video/x-matroska", "video longer than 10800 seconds"),
-    ("truncated_heic", "image/heic", "not a decodable image"),
+    ("truncated_heic", "image/heic", "truncated image"),
     ("raw_mkv", "video/x-matroska", None),  # the same hand-made container, honest: it plays
 ]
 CHILD = """

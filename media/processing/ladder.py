@@ -32,7 +32,7 @@ from media.processing.playlist import (
     peak_bandwidth,
 )
 from media.processing.probe import AV_OPTIONS, DEMUXERS, invalid, local_file
-from media.processing.rendition import AUDIO_RATE, MAX_FPS, filter_graph, pulled
+from media.processing.rendition import AUDIO_RATE, MAX_FPS, filter_graph, is_hdr, pulled
 from media.telemetry.stages import stage
 
 SEGMENT_S = 4  # RFC 8216 leaves it open; 4 s starts fast and switches often, Apple suggests 6
@@ -127,8 +127,9 @@ def _encode(
             stack.enter_context(_Output(folder / rung.name, rung, video_in, audio_in, rate))
             for rung in rungs
         ]
-        # Turning and square pixels once, at the top rung's size; each rung then only scales.
-        needs_graph = result.rotation != 0 or result.sample_aspect != (1, 1)
+        # Turning, square pixels and HDR to SDR once, at the top rung's size; each rung then
+        # only scales.
+        needs_graph = result.rotation != 0 or result.sample_aspect != (1, 1) or is_hdr(video_in)
         top = rungs[-1]
         graph = (
             filter_graph(video_in, result.rotation, (top.width, top.height))

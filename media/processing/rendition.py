@@ -203,8 +203,20 @@ class _AudioTrack:
             self.dst.mux(self.stream.encode(None))
 
 
+# PQ (SMPTE ST 2084) and HLG (ARIB STD-B67): the HDR transfers phones record in by default.
+_HDR_TRANSFERS = frozenset({16, 18})
+# FFmpeg's scale filter maps HDR to SDR (tone and gamut) when told the BT.709 target.
+_TO_SDR = ":out_transfer=bt709:out_primaries=bt709:out_color_matrix=bt709:out_range=tv"
+
+
+def is_hdr(source: Any) -> bool:
+    """True when a video stream's pictures are HDR (PQ or HLG), as an iPhone records them."""
+    return source.codec_context.color_trc in _HDR_TRANSFERS
+
+
 def filter_graph(source: Any, rotation: int, size: tuple[int, int]) -> Any:
-    """buffer -> turn upright -> scale to size with square pixels -> yuv420p -> sink."""
+    """buffer -> turn upright -> scale to size with square pixels (HDR mapped to SDR BT.709,
+    which is what browsers show everywhere) -> yuv420p -> sink."""
     graph = av.filter.Graph()
     chain = [graph.add_buffer(template=source)]
     # FFmpeg's rotation is counterclockwise; turning the picture back is the opposite turn.
@@ -215,7 +227,7 @@ def filter_graph(source: Any, rotation: int, size: tuple[int, int]) -> Any:
     elif rotation == 180:
         chain += [graph.add("hflip"), graph.add("vflip")]
     width, height = size
-    chain.append(graph.add("scale", f"{width}:{height}"))
+    chain.append(graph.add("scale", f"{width}:{height}" + (_TO_SDR if is_hdr(source) else "")))
     chain.append(graph.add("setsar", "1"))
     chain.append(graph.add("format", "yuv420p"))
     chain.append(graph.add("buffersink"))

@@ -21,6 +21,7 @@ from media.processing.probe import (
     invalid,
     local_file,
 )
+from media.processing.rendition import filter_graph, is_hdr
 from media.processing.sniff import SNIFF_BYTES, sniff
 from media.telemetry.stages import stage
 
@@ -179,7 +180,12 @@ def _video_picture(src: Path, duration: float | None) -> Image.Image:
             if frame is None:
                 raise invalid(NOT_DECODABLE_VIDEO)
             # A stream copy keeps the display matrix; the thumbnail shows the picture upright.
-            return _rgb(frame.to_image()).rotate(frame.rotation or 0, expand=True)
+            turn = frame.rotation or 0
+            if is_hdr(video):  # mapped to SDR like the rendition, not shown dim and washed out
+                graph = filter_graph(video, 0, (frame.width, frame.height))
+                graph.push(frame)
+                frame = graph.pull()
+            return _rgb(frame.to_image()).rotate(turn, expand=True)
     except av.FFmpegError as exc:
         raise invalid(NOT_DECODABLE_VIDEO) from exc
 

@@ -19,7 +19,7 @@ from PIL import Image
 from media.errors import InvalidInput
 from media.models import MediaKind, ProcessingStage
 from media.processing import Limits, Processed, process
-from tests.support.phone_media import PhoneMedia, make_clip, rotate_mp4
+from tests.support.phone_media import PhoneMedia, make_clip, make_hlg_clip, rotate_mp4
 
 ROOT = Path(__file__).resolve().parents[2]
 PARIS = (48.8584, 2.2945)
@@ -128,6 +128,28 @@ def test_a_heic_cut_after_its_picture_is_refused(phone_media: PhoneMedia, tmp_pa
         process(cut, "image/heic", tmp_path / "work")
     with Image.open(cut) as picture:  # what makes the case: the picture itself still decodes
         picture.load()
+
+
+def test_hdr_video_is_mapped_to_sdr_everywhere(tmp_path: Path) -> None:
+    """iPhone HDR (HEVC 10-bit HLG): reference white stays white in the rendition, the
+    thumbnail and the HLS rungs, instead of the dim grey of 10-bit values read as SDR."""
+    source = make_hlg_clip(tmp_path / "hdr.mov")
+    with av.open(str(source)) as container:  # what makes the case: an HDR transfer
+        assert container.streams.video[0].codec_context.color_trc == 18
+    processed = process(
+        source, "video/quicktime", tmp_path / "work", limits=Limits(hls_ladder=(360,))
+    )
+    assert processed.rendition is not None
+    first = tmp_path / "first-segment.mp4"  # an fMP4 segment plays after its init segment
+    ladder = {file.name.rpartition("/")[2]: file.path for file in processed.ladder}
+    first.write_bytes(ladder["init.mp4"].read_bytes() + ladder["seg_00001.m4s"].read_bytes())
+    pictures = {"rendition": processed.rendition.path, "hls": first}
+    for name, path in pictures.items():
+        with av.open(str(path)) as container:
+            picture = next(container.decode(video=0)).to_image()
+        assert min(picture.getpixel((8, 8))) >= 240, (name, picture.getpixel((8, 8)))
+    with Image.open(processed.thumbnail_path) as thumbnail:
+        assert min(thumbnail.convert("RGB").getpixel((8, 8))) >= 240, thumbnail.getpixel((8, 8))
 
 
 def test_portrait_copy_keeps_the_display_matrix_and_thumbnail_is_upright(

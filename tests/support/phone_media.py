@@ -77,6 +77,37 @@ def make_clip(
     return path
 
 
+# HLG's signal for SDR reference white (75 %, BT.2408) in 10-bit limited range: 64 + 0.75 * 876.
+HLG_WHITE_Y = 721
+
+
+def make_hlg_clip(path: Path, *, frames: int = 8, size: tuple[int, int] = SIZE) -> Path:
+    """HEVC 10-bit HLG in QuickTime, as an iPhone records video: every picture is reference white
+    (BT.2020 primaries and matrix, ARIB STD-B67 transfer, tagged in the stream and the codec)."""
+    width, height = size
+    with av.open(str(path), mode="w", format="mov") as out:
+        video = out.add_stream("libx265", rate=FPS)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p10le"
+        context = video.codec_context
+        context.color_primaries, context.color_trc, context.colorspace = 9, 18, 9
+        context.color_range = 1  # limited ("tv")
+        video.options = {
+            "preset": "ultrafast",
+            "x265-params": "log-level=none:colorprim=bt2020:transfer=arib-std-b67"
+            ":colormatrix=bt2020nc:range=limited",
+        }
+        for index in range(frames):
+            frame = av.VideoFrame(width, height, "yuv420p10le")
+            for plane, value in zip(frame.planes, (HLG_WHITE_Y, 512, 512), strict=True):
+                plane.update(struct.pack("<H", value) * (plane.buffer_size // 2))
+            frame.color_primaries, frame.color_trc, frame.colorspace = 9, 18, 9
+            frame.color_range = 1
+            frame.pts, frame.time_base = index, Fraction(1, FPS)
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+    return path
+
+
 def rotate_mp4(path: Path, degrees: int) -> Path:
     """Write a display matrix turning the first track by degrees clockwise (ISO 14496-12 tkhd)."""
     data = bytearray(path.read_bytes())

@@ -68,6 +68,7 @@ PILLOW_FORMATS = {
 _QUARTER_TURNS = frozenset({5, 6, 7, 8})
 
 NOT_DECODABLE_VIDEO = "not a decodable video"
+NO_VIDEO_TRACK = "no video track (audio alone is not accepted)"
 NOT_DECODABLE_IMAGE = "not a decodable image"
 TRUNCATED_IMAGE = "truncated image"
 TRUNCATED_VIDEO = "truncated video"
@@ -172,7 +173,7 @@ def _video_result(container: Any, mime_type: str, max_duration_s: float) -> Prob
     if len(container.streams) > MAX_STREAMS:
         raise invalid(TOO_MANY_STREAMS, streams=len(container.streams))
     if not container.streams.video:
-        raise invalid(NOT_DECODABLE_VIDEO)
+        raise invalid(NO_VIDEO_TRACK)
     duration = _duration(container, container.streams.video[0])
     if duration is not None and duration > max_duration_s:
         reason = f"video longer than {max_duration_s:g} seconds"

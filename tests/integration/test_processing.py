@@ -18,6 +18,7 @@ from media.processing.probe import moov_before_mdat, probe
 from media.processing.thumbnail import render_thumbnail
 from tests.support.media_files import (
     MediaFiles,
+    make_audio_mp4,
     make_jpeg,
     make_mkv,
     make_png,
@@ -258,6 +259,14 @@ def test_type_refusals(media_files: MediaFiles, tmp_path: Path, name, declared, 
 def test_content_refusals(media_files: MediaFiles, tmp_path: Path, name, declared, reason):
     error = assert_refused(tmp_path, getattr(media_files, name), declared, reason)
     assert not isinstance(error, UnsupportedMediaType)
+
+
+def test_audio_alone_is_refused_for_what_it_is(tmp_path: Path):
+    source = make_audio_mp4(tmp_path / "memo.mp4")
+    reason = "no video track (audio alone is not accepted)"
+    assert not isinstance(
+        assert_refused(tmp_path / "work", source, "video/mp4", reason), UnsupportedMediaType
+    )
 
 
 @pytest.mark.parametrize(

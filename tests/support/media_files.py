@@ -92,6 +92,15 @@ def make_mp4(
     return path
 
 
+def make_audio_mp4(path: Path, *, seconds: float = 1.0) -> Path:
+    """An MP4 holding AAC audio alone (what a voice memo app writes)."""
+    with av.open(str(path), mode="w", format="mp4") as container:
+        sound = container.add_stream("aac", rate=AUDIO_RATE)
+        sound.layout = "mono"
+        _encode_audio(container, sound, seconds)
+    return path
+
+
 def make_mkv(path: Path, *, seconds: float = 2.0, fps: int = 24) -> Path:
     """H.264 with B-frames + AAC in Matroska, as screen recorders write it: the demuxer gives
     the first packets of the video no DTS (Matroska stores presentation times only)."""

@@ -204,15 +204,25 @@ class Ingest:
     async def fail(
         self, media: Media, upload: UploadRequest | None, reason: str, keys: Iterable[str]
     ) -> Media:
-        """Mark FAILED with a readable reason and delete every object written for it."""
+        """Mark FAILED with a readable reason and delete every object written for it.
+
+        When the media is no longer in progress, something else ended it first: another run of
+        its job (a job looks stopped and runs again while its first run goes on), a delete. That
+        outcome stands: only the objects this attempt wrote go, never the original the media
+        names. Marking comes first, so an outage there deletes nothing and the job is retried."""
+        repo = self._parts.repository
         with anyio.CancelScope(shield=True):
-            await self._quiet_delete(keys)
-            repo = self._parts.repository
-            if upload is not None:
-                await repo.transition_upload(upload.id, OPEN_UPLOAD_STATES, UploadState.FAILED)
             failed = await repo.mark_failed(media.id, reason)
-            logger.info("media %s failed: %s", media.id, reason)
-        return failed or media
+            if failed is not None:
+                await self._quiet_delete(keys)
+                if upload is not None:
+                    await repo.transition_upload(upload.id, OPEN_UPLOAD_STATES, UploadState.FAILED)
+                logger.info("media %s failed: %s", media.id, reason)
+                return failed
+            logger.info("media %s was ended by another run of its job or a delete", media.id)
+            await self._quiet_delete(key for key in keys if key != media.storage_key)
+            current = await repo.get_media(media.id, None)
+        return current or media
 
     async def _quiet_delete(self, keys: Iterable[str]) -> None:
         """Delete what a failed attempt wrote; what cannot be deleted is left for the collector.

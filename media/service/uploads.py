@@ -236,6 +236,14 @@ class Uploads:
                     "body shorter than declared", reason="body shorter than declared"
                 )
             check_sha256(upload, info)
+        except Unavailable:
+            # The store is down, not the upload: a failed write keeps nothing of the body, and
+            # the ticket goes back to unused, so the PUT sent again after Retry-After succeeds.
+            with anyio.CancelScope(shield=True):
+                await self._parts.repository.transition_upload(
+                    upload.id, {UploadState.RECEIVING}, UploadState.PENDING
+                )
+            raise
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
                 await self._ingest.fail(

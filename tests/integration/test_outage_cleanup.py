@@ -13,12 +13,17 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from media.db import migrate
+from media.errors import Unavailable
 from media.models import HlsFile, MediaKind, MediaStatus, Principal, ProbeResult, UploadState
 from media.service import CreateUpload, MediaService
 from server.lifecycle import dev_issuer, open_dependencies
 from tests.support.app import TEST_SIGNING_KEY, settings_for
+from tests.support.media_files import make_png
 from tests.support.processes import StallingRelay
 
 BASE = "http://127.0.0.1:9"
@@ -68,6 +73,37 @@ async def test_cleanup_stops_at_the_first_outage(tmp_path: Path, s3_bucket: str)
         elapsed = time.monotonic() - started
     assert failed.status is MediaStatus.FAILED
     assert elapsed < 10 * TIMEOUT_S, elapsed
+
+
+async def test_a_put_during_a_storage_outage_can_be_sent_again(
+    tmp_path: Path, s3_bucket: str
+) -> None:
+    data = make_png(tmp_path / "photo.png").read_bytes()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield data
+
+    async with _relayed(tmp_path, s3_bucket) as (service, relay):
+        ticket = await service.uploads.create_upload(
+            OWNER, CreateUpload("photo.png", "image/png", len(data))
+        )
+        token = ticket.url.url.rsplit("/", 1)[1]
+
+        def put() -> Any:
+            return service.uploads.receive(
+                token, content_length=len(data), content_type="image/png", body=body()
+            )
+
+        relay.mode = "refuse"
+        with pytest.raises(Unavailable):  # 503 with Retry-After at the edge
+            await put()
+        upload = await service.parts.repository.get_upload(ticket.upload_id)
+        assert upload is not None and upload.state is UploadState.PENDING
+        media = await service.library.get_media(OWNER, ticket.media.id)
+        assert media is not None and media.status is MediaStatus.IN_PROGRESS
+        relay.mode = "relay"
+        outcome = await put()  # the same ticket, once the store is back
+        assert outcome.upload_id == ticket.upload_id
 
 
 async def test_deleting_a_ladder_gives_up_at_an_outage(tmp_path: Path, s3_bucket: str) -> None:

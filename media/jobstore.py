@@ -15,7 +15,7 @@ from typing import Any
 
 from piccolo.engine.base import Engine
 
-from media.db import Database
+from media.db import Database, guarded
 from media.models import JobRequest
 
 # Any fixed number: only the schema installers of this app take this advisory lock.
@@ -68,6 +68,7 @@ async def defer(database: Database, job: JobRequest) -> None:
     await database.tables.media_type.raw(_DEFER, job.queue, job.task, job.lock, args)
 
 
+@guarded
 async def count_queued(database: Database, queue: str) -> int:
     """Jobs waiting to run (due or scheduled for a retry): one index scan, cheap enough to poll."""
     rows = await database.tables.media_type.raw(

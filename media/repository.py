@@ -575,6 +575,13 @@ class Repository:
         return frozenset(row["master_key_id"] for row in rows)
 
     @guarded
+    async def envelopes_under(self, master_key_id: str, limit: int) -> tuple[Envelope, ...]:
+        """Up to `limit` envelopes whose data key is wrapped under `master_key_id`."""
+        e = self._t.envelope
+        rows = await e.select().where(e.master_key_id == master_key_id).limit(limit)
+        return tuple(to_envelope(row) for row in rows)
+
+    @guarded
     async def envelopes_to_rewrap(
         self, newest: str, after: str, limit: int
     ) -> tuple[Envelope, ...]:

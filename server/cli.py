@@ -192,7 +192,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
 async def _rewrap_keys(settings: Settings, batch: int) -> int:
     from media.db import migrate, open_database
     from media.repository import Repository
-    from media.storage.keyring import Keyring, rewrap_all
+    from media.storage.keyring import Keyring, check_master_keys, rewrap_all
 
     if not settings.encryption_keys:
         raise ConfigError("rewrap-keys needs the master keys", variable="MEDIA_ENCRYPTION_KEYS")
@@ -202,6 +202,7 @@ async def _rewrap_keys(settings: Settings, batch: int) -> int:
     database = await open_database(settings)
     try:
         repository = Repository(database)
+        await check_master_keys(keyring, repository)
         report = await rewrap_all(repository, keyring, batch)
         left = sorted(await repository.master_key_ids() - {keyring.newest})
     finally:
@@ -209,6 +210,12 @@ async def _rewrap_keys(settings: Settings, batch: int) -> int:
     print(f"rewrapped {report.rewrapped} data key(s) under master key {keyring.newest!r}")
     if report.unreadable:
         print(f"master key(s) {list(report.unreadable)} are named but not configured: add them")
+    if report.damaged:
+        print(
+            f"{len(report.damaged)} data key(s) fail authentication (damaged envelope rows),"
+            f" left as they are: {', '.join(report.damaged[:10])}",
+            file=sys.stderr,
+        )
     if left:
         print(f"data keys still under {left}: run rewrap-keys again", file=sys.stderr)
         return 1

@@ -43,9 +43,10 @@ async def _encrypted(storage: Storage, settings: Settings, envelopes: EnvelopeSt
     if not settings.encryption_keys:
         return storage
     from media.storage.encrypted import EncryptedStorage
-    from media.storage.keyring import Keyring
+    from media.storage.keyring import Keyring, check_master_keys
 
     keyring = Keyring(settings.encryption_keys)
+    await check_master_keys(keyring, envelopes)
     return EncryptedStorage(storage, keyring, envelopes, chunk_bytes=chunk_bytes(settings))
 
 

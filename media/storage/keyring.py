@@ -42,6 +42,10 @@ class EnvelopeStore(Protocol):
         """Every master key id some envelope still names."""
         ...
 
+    def envelopes_under(self, master_key_id: str, limit: int) -> Awaitable[tuple[Envelope, ...]]:
+        """Up to `limit` envelopes whose data key is wrapped under `master_key_id`."""
+        ...
+
     def envelopes_to_rewrap(
         self, newest: str, after: str, limit: int
     ) -> Awaitable[tuple[Envelope, ...]]:
@@ -109,6 +113,35 @@ def _aad(key_id: str, storage_key: str) -> bytes:
     return _WRAP_AAD + key_id.encode() + b"|" + storage_key.encode()
 
 
+# Data keys a start-up check tries to unwrap per master key: one damaged row alone is no reason
+# to refuse, every one failing is a wrong secret.
+SAMPLED_ENVELOPES = 3
+
+
+async def check_master_keys(keyring: Keyring, store: EnvelopeStore) -> None:
+    """ConfigError unless each configured master key unwraps a data key it wrapped.
+
+    A key id given with another secret than the one its data keys were wrapped with would
+    otherwise start: every object under it would then answer 503, and new objects would be
+    written under the wrong secret and be lost once the right one is back."""
+    for key_id in sorted(keyring.ids):
+        sample = await store.envelopes_under(key_id, SAMPLED_ENVELOPES)
+        if not sample:
+            continue
+        for envelope in sample:
+            try:
+                keyring.unwrap(envelope)
+                break
+            except CorruptObject:
+                continue
+        else:
+            raise ConfigError(
+                f"master key {key_id!r} does not unwrap the data keys stored under it: is its"
+                " secret the one they were wrapped with?",
+                variable="MEDIA_ENCRYPTION_KEYS",
+            )
+
+
 @dataclass(frozen=True, slots=True)
 class RewrapReport:
     """What one `rewrap-keys` run did."""
@@ -116,6 +149,7 @@ class RewrapReport:
     rewrapped: int
     stale: int  # rows that changed under us (another run); picked up again next time
     unreadable: tuple[str, ...]  # master key ids named by envelopes but not configured
+    damaged: tuple[str, ...] = ()  # storage keys whose wrapped data key fails authentication
 
 
 async def rewrap_all(store: EnvelopeStore, keyring: Keyring, batch: int = 200) -> RewrapReport:
@@ -125,6 +159,7 @@ async def rewrap_all(store: EnvelopeStore, keyring: Keyring, batch: int = 200) -
     is updated only if it still holds what was read, so concurrent runs cannot lose a write."""
     rewrapped = stale = 0
     unreadable: set[str] = set()
+    damaged: list[str] = []
     after = ""
     while True:
         rows = await store.envelopes_to_rewrap(keyring.newest, after, batch)
@@ -135,9 +170,14 @@ async def rewrap_all(store: EnvelopeStore, keyring: Keyring, batch: int = 200) -
             if envelope.master_key_id not in keyring.ids:
                 unreadable.add(envelope.master_key_id)
                 continue
-            if await store.rewrap_envelope(envelope, keyring.rewrapped(envelope)):
+            try:
+                moved = keyring.rewrapped(envelope)
+            except CorruptObject:  # this row is damaged; the others still move on
+                damaged.append(envelope.storage_key)
+                continue
+            if await store.rewrap_envelope(envelope, moved):
                 rewrapped += 1
             else:
                 stale += 1
         logger.info("rewrapped %d data key(s) so far", rewrapped)
-    return RewrapReport(rewrapped, stale, tuple(sorted(unreadable)))
+    return RewrapReport(rewrapped, stale, tuple(sorted(unreadable)), tuple(damaged))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import logging
 import os
@@ -358,6 +359,44 @@ async def test_rotation_rewrap_then_old_key_removed(
             )
     finally:
         await only_new.close()
+
+
+async def test_a_master_key_with_another_secret_is_refused_at_start_up(
+    storage_url: str, tmp_path: Path, repo: Repository
+) -> None:
+    """Started with it, the service would answer 503 for every object under the key and write
+    new ones under a secret that is lost once the right one is back."""
+    first = await open_storage(encrypted_settings(storage_url, tmp_path, master_key("k1")), repo)
+    data = payload(1000)
+    await first.write(new_key(), pieces(data), content_type="image/png", max_bytes=len(data))
+    await first.close()
+    with pytest.raises(ConfigError, match="'k1' does not unwrap"):
+        await open_storage(encrypted_settings(storage_url, tmp_path, master_key("k1")), repo)
+
+
+async def test_rewrap_goes_past_a_damaged_envelope(
+    storage_url: str, tmp_path: Path, repo: Repository
+) -> None:
+    old, new = master_key("k1"), master_key("k2")
+    first = await open_storage(encrypted_settings(storage_url, tmp_path, old), repo)
+    data = payload(1000)
+    keys = sorted(new_key() for _ in range(4))
+    for key in keys:
+        await first.write(key, pieces(data), content_type="image/png", max_bytes=len(data))
+    await first.close()
+    envelope = await repo.get_envelope(keys[1])
+    assert envelope is not None
+    flipped = bytes([envelope.wrapped_key[-1] ^ 1])
+    await repo.put_envelope(
+        dataclasses.replace(envelope, wrapped_key=envelope.wrapped_key[:-1] + flipped)
+    )
+    # One damaged row among good ones is no reason to refuse a start.
+    both = await open_storage(encrypted_settings(storage_url, tmp_path, f"{old},{new}"), repo)
+    await both.close()
+    keyring = Keyring(encrypted_settings(storage_url, tmp_path, f"{old},{new}").encryption_keys)
+    report = await rewrap_all(repo, keyring, batch=2)
+    assert (report.rewrapped, report.damaged) == (3, (keys[1],))
+    assert await repo.master_key_ids() == {"k1", "k2"}  # the damaged row stays under k1
 
 
 async def test_s3_range_fetches_only_the_chunks_it_touches(

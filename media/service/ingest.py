@@ -63,7 +63,7 @@ class Ingest:
         try:
             workdir.mkdir(parents=True)
             source = workdir / "original"
-            await local_copy(self._parts.storage, media.storage_key, source)
+            await local_copy(self._parts.storage, media.storage_key, source, size=info.size or None)
             work = functools.partial(
                 process,
                 source,

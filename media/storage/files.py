@@ -17,6 +17,7 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
+from media.errors import CorruptObject
 from media.models import ObjectInfo
 from media.storage.base import FILE_BLOCK_BYTES, Storage, check_key
 from media.storage.local import LocalStorage
@@ -33,29 +34,40 @@ async def store_file(storage: Storage, key: str, path: Path, *, content_type: st
         return await storage.write(key, chunks, content_type=content_type, max_bytes=limit)
 
 
-async def local_copy(storage: Storage, key: str, target: Path) -> None:
+async def local_copy(storage: Storage, key: str, target: Path, *, size: int | None = None) -> None:
     """Make `target` a local file holding the bytes of object `key`; NotFound when absent.
 
     A plain local folder links its file (no bytes move, whatever the size); any other store,
-    the encryption layer over a local folder included, is read through the port."""
+    the encryption layer over a local folder included, is read through the port. `size` is the
+    size recorded when the object was stored: an object found shorter or longer is CorruptObject
+    (a stat of an encrypted object cut at a chunk boundary reports the shorter size)."""
     check_key(key)
     folder = storage.inner if isinstance(storage, ObservedStorage) else storage
     if isinstance(folder, LocalStorage):
         await folder.link(key, target)
+        found = await anyio.to_thread.run_sync(lambda: target.stat().st_size)
+        if size is not None and found != size:
+            await anyio.to_thread.run_sync(lambda: target.unlink(missing_ok=True))
+            raise _other_size(key, size, found)
         return
-    info = await storage.stat(key)
-    chunks = storage.read(key, 0, info.size)
+    wanted = (await storage.stat(key)).size
+    if size is not None and wanted != size:
+        raise _other_size(key, size, wanted)
+    chunks = storage.read(key, 0, wanted)
     handle = await anyio.to_thread.run_sync(target.open, "wb")
     try:
         batch: list[bytes] = []
-        size = 0
+        pending = copied = 0
         async for chunk in chunks:
             batch.append(chunk)
-            size += len(chunk)
-            if size >= FILE_BLOCK_BYTES:
+            pending += len(chunk)
+            if pending >= FILE_BLOCK_BYTES:
                 await anyio.to_thread.run_sync(handle.writelines, batch)
-                batch, size = [], 0
+                copied += pending
+                batch, pending = [], 0
         await anyio.to_thread.run_sync(handle.writelines, batch)
+        if copied + pending != wanted:
+            raise _other_size(key, wanted, copied + pending)
     except BaseException:
         handle.close()
         with anyio.CancelScope(shield=True):
@@ -63,6 +75,16 @@ async def local_copy(storage: Storage, key: str, target: Path) -> None:
             await anyio.to_thread.run_sync(lambda: target.unlink(missing_ok=True))
         raise
     handle.close()
+
+
+def _other_size(key: str, recorded: int, found: int) -> CorruptObject:
+    return CorruptObject(
+        "object size differs from the one recorded",
+        dependency="storage",
+        key=key,
+        found=found,
+        recorded=recorded,
+    )
 
 
 async def _close(chunks: AsyncIterator[bytes]) -> None:

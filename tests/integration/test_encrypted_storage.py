@@ -141,6 +141,23 @@ async def test_no_plaintext_at_rest(storage: Storage, storage_url: str, tmp_path
     assert target.read_bytes() == data
 
 
+async def test_a_copy_of_an_object_cut_at_a_chunk_boundary_is_refused(
+    storage: Storage, storage_url: str, tmp_path: Path
+) -> None:
+    """Cut after whole chunks with a tag-sized tail, the object's stat reports the shorter
+    size, so a copy must read what was recorded: it then meets the forged end and refuses."""
+    data = payload(3 * CHUNK + 50)
+    key = new_key()
+    await storage.write(key, pieces(data), content_type="video/mp4", max_bytes=len(data))
+    cut = stored_bytes(storage_url, key)[: HEADER + 2 * SEALED] + bytes(16)
+    replace_stored(storage_url, key, cut)
+    assert (await storage.stat(key)).size == 2 * CHUNK  # what stat alone would believe
+    target = tmp_path / "copy"
+    with pytest.raises(CorruptObject):
+        await local_copy(storage, key, target, size=len(data))
+    assert not target.exists()
+
+
 async def test_tampered_object_fails_loudly(
     storage: Storage, storage_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:

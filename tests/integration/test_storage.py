@@ -17,7 +17,7 @@ import anyio
 import pytest
 
 from media.config import Settings
-from media.errors import ConfigError, InvalidInput, NotFound, TooLarge, Unavailable
+from media.errors import ConfigError, CorruptObject, InvalidInput, NotFound, TooLarge, Unavailable
 from media.storage import Storage, open_storage
 from media.storage.files import local_copy, store_file
 from media.storage.local import LocalStorage
@@ -327,6 +327,20 @@ async def test_concurrent_reads(storage: Storage) -> None:
             group.start_soon(fetch, index, start, length)
     for index, (start, length) in enumerate(ranges):
         assert results[index] == data[start : start + length]
+
+
+async def test_a_copy_of_an_object_of_another_size_than_recorded_is_refused(
+    storage: Storage, tmp_path: Path
+) -> None:
+    key = new_key()
+    await storage.write(key, pieces(b"x" * 1000), content_type="image/png", max_bytes=1000)
+    target = tmp_path / "copy.bin"
+    for recorded in (1200, 999):
+        with pytest.raises(CorruptObject):
+            await local_copy(storage, key, target, size=recorded)
+        assert not target.exists()
+    await local_copy(storage, key, target, size=1000)
+    assert target.read_bytes() == b"x" * 1000
 
 
 async def test_store_file_and_local_copy(

@@ -17,6 +17,7 @@ from media.jobs.local import LocalQueue
 from media.jobs.postgres import PostgresQueue
 from media.repository import Repository
 from media.service import Events, MediaService, Parts
+from media.service.scratch import open_scratch
 from media.signing import UrlSigner
 from media.storage import Storage, open_storage
 from media.storage.observed import ObservedStorage
@@ -98,6 +99,8 @@ async def open_dependencies(
         storage = observed_storage(await open_storage(settings, repository), settings)
         stack.push_async_callback(storage.close)
         verifier = make_verifier(settings, issuer, stack)
+        scratch = open_scratch(settings.data_dir / "work")
+        stack.callback(scratch.close)
         parts = Parts(
             settings=settings,
             repository=repository,
@@ -105,6 +108,7 @@ async def open_dependencies(
             signer=UrlSigner(signing_keys(settings), clock=clock),
             verifier=verifier,
             public_url=base_url,
+            scratch=scratch.path,
             clock=clock,
         )
         queue = make_queue(settings, database)

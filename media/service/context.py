@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from media.auth import Verifier
 from media.clock import utc_now
@@ -24,4 +25,5 @@ class Parts:
     signer: UrlSigner
     verifier: Verifier
     public_url: str
+    scratch: Path  # this process's scratch folder for processing (media/service/scratch.py)
     clock: Callable[[], datetime] = utc_now

@@ -46,7 +46,7 @@ class Ingest:
         self._limiter = anyio.CapacityLimiter(parts.settings.processing_workers)
         # Decoded pixels of all processing threads of this process stay within this.
         DECODE_BUDGET.configure(parts.settings.processing_memory_mb * 1024 * 1024)
-        self._workroot = parts.settings.data_dir / "work"
+        self._workroot = parts.scratch
         self._limits = Limits(
             playback_max_height=parts.settings.playback_max_height,
             max_duration_s=parts.settings.max_duration_s,

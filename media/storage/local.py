@@ -44,7 +44,7 @@ class LocalStorage:
         self._batch = max(1, FILE_BLOCK_BYTES // chunk_bytes)
         self._limiter = anyio.CapacityLimiter(max_threads)
         # One writer per part at a time in this process: a part sent twice at once is written
-        # whole by each in turn, never interleaved.
+        # whole by each in turn, never interleaved (local_parts locks it across processes).
         self._part_locks: weakref.WeakValueDictionary[tuple[str, int], anyio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -203,16 +203,16 @@ class LocalStorage:
         final, end = self._path(key), part.offset + part.size
         lock = self._part_locks.setdefault((key, part.number), anyio.Lock())
         async with lock:
-            data, index = await self._run(local_parts.open_part, final, part.number)
+            data, index, held = await self._run(local_parts.open_part, final, part.number)
             try:
                 digest = hashlib.md5(usedforsecurity=False)
                 if await self._write_at(data, chunks, part.offset, end, digest) != end:
                     raise InvalidInput("the part body ended before its size", field="body")
             except BaseException:
-                local_parts.close(data, index)
+                local_parts.close(data, index, held)
                 raise
             return await self._run(
-                local_parts.finish_part, data, index, part.number, part.size, digest
+                local_parts.finish_part, data, index, held, part.number, part.size, digest
             )
 
     async def _write_at(
@@ -239,7 +239,8 @@ class LocalStorage:
     ) -> ObjectInfo:
         """Cut the temp file to the parts' total, then rename it into place."""
         final = self._path(key)
-        stat = await self._run(local_parts.assemble, final, sum(part.size for part in parts))
+        total, numbers = sum(part.size for part in parts), [part.number for part in parts]
+        stat = await self._run(local_parts.assemble, final, total, numbers)
         await self._run(_fsync_dir, final.parent)
         return _object_info(stat)
 

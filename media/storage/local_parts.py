@@ -3,13 +3,20 @@
 The data file `.tmp-<key>.mp` receives every part at its own offset, so parts may arrive in any
 order and in parallel, and assembly is a rename. The index `.tmp-<key>.mp-parts` holds one fixed
 record per part number (size and MD5), written only after the part's bytes reached the disk and
-cleared before a part is written again: a record exists exactly for the parts fully received."""
+cleared before a part is written again: a record exists exactly for the parts fully received.
+
+One writer per part at a time, across the processes sharing the folder too (`serve --workers`):
+a part's writer holds an flock on `.tmp-<key>.mp-<number>.lock` from before it clears the
+record until the record is written. Two bodies of one part written at once by two processes
+would otherwise interleave in the data file under the record of whichever finished last."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import struct
+from collections.abc import Sequence
 from pathlib import Path
 
 from media.errors import Conflict, NotFound
@@ -18,6 +25,7 @@ from media.models import PartInfo
 TEMP_PREFIX = ".tmp-"
 _DATA_SUFFIX = ".mp"
 _INDEX_SUFFIX = ".mp-parts"
+_LOCK_SUFFIX = ".lock"
 _RECORD = struct.Struct("<4sQ16s4x")  # magic, size, md5 digest: 32 bytes per part
 _MAGIC = b"PART"
 _EMPTY = bytes(_RECORD.size)
@@ -31,6 +39,11 @@ def data_path(final: Path) -> Path:
 def index_path(final: Path) -> Path:
     """The part index beside the data file."""
     return final.with_name(f"{TEMP_PREFIX}{final.name}{_INDEX_SUFFIX}")
+
+
+def lock_path(final: Path, number: int) -> Path:
+    """The file whose flock a writer of part `number` holds."""
+    return final.with_name(f"{TEMP_PREFIX}{final.name}{_DATA_SUFFIX}-{number}{_LOCK_SUFFIX}")
 
 
 def temp_key(name: str) -> str:
@@ -48,20 +61,28 @@ def create(final: Path) -> None:
             raise Conflict("multipart upload exists", key=final.name) from None
 
 
-def open_part(final: Path, number: int) -> tuple[int, int]:
-    """Open data file and index for writing part `number`, clearing its record first."""
+def open_part(final: Path, number: int) -> tuple[int, int, int]:
+    """Lock part `number` (waiting for a writer of another process), open data file and index
+    for writing it and clear its record; (data, index, lock) descriptors, for `finish_part`."""
     try:
         data = os.open(data_path(final), os.O_WRONLY)
     except FileNotFoundError:
         raise NotFound("no such multipart upload", key=final.name) from None
+    opened = [data]
     try:
+        lock = os.open(lock_path(final, number), os.O_CREAT | os.O_RDWR, 0o600)
+        opened.append(lock)
+        fcntl.flock(lock, fcntl.LOCK_EX)
         index = os.open(index_path(final), os.O_RDWR)
+    except FileNotFoundError:
+        close(*opened)
+        raise NotFound("no such multipart upload", key=final.name) from None
     except BaseException:
-        os.close(data)
+        close(*opened)
         raise
     # A part being rewritten is not received until its new bytes are all on disk.
     os.pwrite(index, _EMPTY, _record_offset(number))
-    return data, index
+    return data, index, lock
 
 
 def write_blocks(fd: int, blocks: list[bytes], offset: int, digest: hashlib._Hash) -> int:
@@ -75,14 +96,21 @@ def write_blocks(fd: int, blocks: list[bytes], offset: int, digest: hashlib._Has
     return offset
 
 
-def finish_part(data: int, index: int, number: int, size: int, digest: hashlib._Hash) -> PartInfo:
-    """Flush the part's bytes, then record it; closes both descriptors."""
+def finish_part(
+    data: int, index: int, lock: int, number: int, size: int, digest: hashlib._Hash
+) -> PartInfo:
+    """Flush the part's bytes, then record it; closes the descriptors (and so the lock).
+
+    Conflict when the upload ended (aborted, expired, completed) while the part was received:
+    its files were removed or renamed away under the open descriptors."""
     try:
         os.fdatasync(data)
         os.pwrite(index, _RECORD.pack(_MAGIC, size, digest.digest()), _record_offset(number))
         os.fdatasync(index)
+        if os.fstat(index).st_nlink == 0:
+            raise Conflict("the upload ended while this part was received", part=number)
     finally:
-        close(data, index)
+        close(data, index, lock)
     return PartInfo(number=number, size=size, etag=digest.hexdigest())
 
 
@@ -106,27 +134,45 @@ def list_parts(final: Path) -> list[PartInfo]:
     return parts
 
 
-def assemble(final: Path, total: int) -> os.stat_result:
-    """Cut the data file to `total` bytes, make it durable, rename it to `final`."""
+def assemble(final: Path, total: int, numbers: Sequence[int]) -> os.stat_result:
+    """Cut the data file to `total` bytes, make it durable, rename it to `final`.
+
+    Holds the locks of parts `numbers` meanwhile: a part still being written is finished first,
+    and one that starts after finds the upload gone, so no byte lands in the object once its
+    size is cut and its hash may be taken."""
     data = data_path(final)
+    locks: list[int] = []
     try:
-        fd = os.open(data, os.O_WRONLY)
-    except FileNotFoundError:
-        raise NotFound("no such multipart upload", key=final.name) from None
-    try:
-        os.ftruncate(fd, total)
-        os.fsync(fd)
+        for number in sorted(numbers):
+            locks.append(os.open(lock_path(final, number), os.O_CREAT | os.O_RDWR, 0o600))
+            fcntl.flock(locks[-1], fcntl.LOCK_EX)
+        try:
+            fd = os.open(data, os.O_WRONLY)
+        except FileNotFoundError:
+            raise NotFound("no such multipart upload", key=final.name) from None
+        try:
+            os.ftruncate(fd, total)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(data, final)
+        index_path(final).unlink(missing_ok=True)
+        _remove_locks(final)
     finally:
-        os.close(fd)
-    os.replace(data, final)
-    index_path(final).unlink(missing_ok=True)
+        close(*locks)
     return final.stat()
 
 
 def remove(final: Path) -> None:
-    """Delete the data file and index of an upload; absent files are fine."""
+    """Delete the data file, index and part locks of an upload; absent files are fine."""
     data_path(final).unlink(missing_ok=True)
     index_path(final).unlink(missing_ok=True)
+    _remove_locks(final)
+
+
+def _remove_locks(final: Path) -> None:
+    for lock in final.parent.glob(f"{TEMP_PREFIX}{final.name}{_DATA_SUFFIX}-*{_LOCK_SUFFIX}"):
+        lock.unlink(missing_ok=True)
 
 
 def _record_offset(number: int) -> int:

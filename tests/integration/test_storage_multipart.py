@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import anyio
 import pytest
 
-from media.errors import InvalidInput, NotFound
+from media.errors import Conflict, InvalidInput, NotFound
 from media.models import PartInfo, PartSlot
 from media.storage import Storage, open_storage
 from tests.integration.test_storage import (
@@ -95,6 +96,66 @@ async def test_a_part_sent_again_replaces_the_first(storage: Storage) -> None:
     got = b"".join(await collect(storage.read(key, 0, len(data))))
     assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
     await storage.delete(key)
+
+
+async def test_one_part_from_two_processes_is_written_whole_by_each_in_turn(
+    local_storage: Storage, tmp_path: Path
+) -> None:
+    """Two stores on one folder stand for two processes (`serve --workers 2`): the second
+    writer of a part waits for the first, so the part holds one body, the one listed."""
+    other = await open_storage(settings_for(f"file://{tmp_path / 'objects'}", tmp_path))
+    key = new_key()
+    upload = await local_storage.create_multipart(key, content_type="video/mp4")
+    first, second = payload(PART, seed=1), payload(PART, seed=2)
+    half_sent, go_on = anyio.Event(), anyio.Event()
+
+    async def slow() -> AsyncIterator[bytes]:
+        yield first[: PART // 2]
+        half_sent.set()
+        await go_on.wait()
+        yield first[PART // 2 :]
+
+    slot = PartSlot(1, 0, PART)
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(local_storage.write_part, key, upload, slot, slow())
+            await half_sent.wait()
+            tasks.start_soon(other.write_part, key, upload, slot, pieces(second))
+            await anyio.sleep(0.3)  # the second writer is at the part's lock by now
+            go_on.set()
+        listed = await local_storage.list_parts(key, upload)
+        assert [part.etag for part in listed] == [hashlib.md5(second).hexdigest()]
+        await local_storage.complete_multipart(key, upload, listed)
+        assert b"".join(await collect(local_storage.read(key, 0, PART))) == second
+    finally:
+        await other.close()
+
+
+async def test_a_part_received_while_its_upload_is_aborted_is_refused(
+    local_storage: Storage,
+) -> None:
+    key = new_key()
+    upload = await local_storage.create_multipart(key, content_type="video/mp4")
+    body = payload(PART, seed=3)
+    half_sent, go_on = anyio.Event(), anyio.Event()
+
+    async def slow() -> AsyncIterator[bytes]:
+        yield body[: PART // 2]
+        half_sent.set()
+        await go_on.wait()
+        yield body[PART // 2 :]
+
+    async def write() -> None:
+        with pytest.raises(Conflict):
+            await local_storage.write_part(key, upload, PartSlot(1, 0, PART), slow())
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(write)
+        await half_sent.wait()
+        await local_storage.abort_multipart(key, upload)
+        go_on.set()
+    with pytest.raises(NotFound):
+        await local_storage.list_parts(key, upload)
 
 
 async def test_a_short_part_is_refused_and_not_listed(storage: Storage) -> None:

@@ -10,7 +10,7 @@ import strawberry
 from litestar.connection import ASGIConnection
 from strawberry.litestar import BaseContext
 
-from media.errors import TooLarge, Unauthenticated
+from media.errors import Unauthenticated
 from media.models import Principal
 from media.service import MediaService
 
@@ -26,22 +26,6 @@ class GraphQLContext(BaseContext, kw_only=True):
     request_id: str
     # graphql-transport-ws: the payload of connection_init, where the bearer token travels.
     connection_params: dict[str, object] | None = None
-    # MEDIA_GRAPHQL_MAX_NODES: how many objects the list fields of one request may return.
-    max_nodes: int = 2000
-    nodes: int = 0
-
-    def listing(self, count: int) -> None:
-        """A list field returns `count` more objects: refused past the request's budget.
-
-        Aliases, pages and the media of share links all add up, so one request of a few tokens
-        cannot make the server sign URLs for hundreds of thousands of media."""
-        self.nodes += count
-        if self.nodes > self.max_nodes:
-            raise TooLarge(
-                f"the request lists more than {self.max_nodes} objects; ask for fewer"
-                " (a smaller first, fewer aliases)",
-                limit=self.max_nodes,
-            )
 
 
 Info = strawberry.Info[GraphQLContext, None]
@@ -79,9 +63,4 @@ async def get_context(
     ident = request_id(request)
     # Raises Unauthenticated or Unavailable; the controller turns them into 401 / 503.
     principal = await service.authenticator.authenticate(authorization(request))
-    return GraphQLContext(
-        service=service,
-        principal=principal,
-        request_id=ident,
-        max_nodes=service.parts.settings.graphql_max_nodes,
-    )
+    return GraphQLContext(service=service, principal=principal, request_id=ident)

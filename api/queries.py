@@ -8,6 +8,7 @@ import strawberry
 
 from api.context import Info
 from api.ids import parse_media_id, require_upload_id
+from api.limits import listing
 from api.shares import resolve_share_links, resolve_shared_media
 from api.types import Media, MediaConnection, MediaFilter, Viewer
 from api.upload_types import MultipartUpload
@@ -56,7 +57,7 @@ async def resolve_medias(
         after=after,
         media_filter=CoreMediaFilter() if filter is None else filter.to_model(),
     )
-    context.listing(len(page.items))
+    listing(len(page.items))
     return MediaConnection.of(page, after=after)
 
 

@@ -12,6 +12,7 @@ import strawberry
 
 from api.context import Info
 from api.ids import require_media_id, require_share_link_id
+from api.limits import listing
 from api.types import (
     ExpiresInArgument,
     Media,
@@ -143,7 +144,7 @@ class SharedMediaSet:
 async def resolve_link_medias(root: ShareLink, info: Info) -> list[Media]:
     """The media of the link, in the owner's order."""
     medias = await info.context.service.shares.owner_medias(root.model)
-    info.context.listing(len(medias))
+    listing(len(medias))
     return [Media.of(media) for media in medias]
 
 
@@ -243,7 +244,7 @@ async def resolve_share_links(
     page = await shares.list_links(
         context.principal, first=DEFAULT_PAGE_SIZE if first is None else first, after=after
     )
-    context.listing(len(page.items))
+    listing(len(page.items))
     edges = [
         ShareLinkEdge(
             cursor=encode_share_cursor(models.ShareCursor(link.created_at, link.id)),
@@ -265,7 +266,7 @@ async def resolve_shared_media(
 ) -> SharedMediaSet | None:
     """The media of a link for anyone holding its token; null for any unusable link."""
     shared = await info.context.service.shares.open(token, password)
-    info.context.listing(len(shared.medias))
+    listing(len(shared.medias))
     return SharedMediaSet.of(shared)
 
 

@@ -3,6 +3,7 @@ ownership, the anonymous view's fields, limits; stream URLs minted through a lin
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from tests.support.app import RunningService, production_settings, settings_for
 from tests.support.clock import ManualClock
 from tests.support.documents import DELETE, LINKS, MEDIA, REVOKE_LINK
 from tests.support.flow import upload_file
+from tests.support.live import acknowledged, messages, socket
 from tests.support.media_files import MediaFiles
 from tests.support.sharing import clocked_embedded, create_link, ok, run_clocked, shared
 
@@ -364,6 +366,18 @@ def test_the_objects_one_request_lists_are_bounded(
             assert "more than 10 objects" in refused["errors"][0]["message"]
         # Each request has its own budget: the one refused above leaves none spent.
         assert len(ok(links(3))) == 3
+        # So has each operation on one WebSocket (its context lasts as long as the socket).
+        document = " ".join(
+            f"a{n}: shareLinks {{ edges {{ node {{ medias {{ id }} }} }} }}" for n in range(3)
+        )
+        with socket(small.url, owner) as ws:
+            acknowledged(ws)
+            for op in ("1", "2", "3"):
+                payload = {"query": f"{{ {document} }}", "variables": {}}
+                ws.send(json.dumps({"id": op, "type": "subscribe", "payload": payload}))
+                answer, done = list(messages(ws))
+                assert answer["type"] == "next" and "errors" not in answer["payload"], answer
+                assert (done["id"], done["type"]) == (op, "complete")
 
 
 def test_share_links_are_relay_pages(

@@ -22,10 +22,23 @@ class GraphQLContext(BaseContext, kw_only=True):
     """What every resolver sees: one service and one principal for the whole request."""
 
     service: MediaService
-    principal: Principal
+    caller: Principal
     request_id: str
     # graphql-transport-ws: the payload of connection_init, where the bearer token travels.
     connection_params: dict[str, object] | None = None
+
+    @property
+    def principal(self) -> Principal:
+        """The caller, as long as its token is valid (`check_caller`)."""
+        self.check_caller()
+        return self.caller
+
+    def check_caller(self) -> None:
+        """Unauthenticated once the caller's token has expired. A WebSocket, one context for
+        the whole connection, outlives its token: no operation or event is served after."""
+        until = self.caller.valid_until
+        if until is not None and self.service.parts.clock().timestamp() > until:
+            raise Unauthenticated("the token has expired", reason="expired")
 
 
 Info = strawberry.Info[GraphQLContext, None]
@@ -63,4 +76,4 @@ async def get_context(
     ident = request_id(request)
     # Raises Unauthenticated or Unavailable; the controller turns them into 401 / 503.
     principal = await service.authenticator.authenticate(authorization(request))
-    return GraphQLContext(service=service, principal=principal, request_id=ident)
+    return GraphQLContext(service=service, caller=principal, request_id=ident)

@@ -166,7 +166,7 @@ class MediaGraphQLController(GraphQLController):
         if not isinstance(header, str):
             raise ConnectionRejectionError
         try:
-            context.principal = await context.service.authenticator.authenticate(header)
+            context.caller = await context.service.authenticator.authenticate(header)
         except MediaError:
             raise ConnectionRejectionError from None
         if context.principal.is_anonymous:

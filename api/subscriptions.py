@@ -19,6 +19,7 @@ async def resolve_media_updated(info: Info, id: MediaIdArgument) -> AsyncGenerat
     context = info.context
     watched = context.service.library.watch(context.principal, require_media_id(id))
     async for media in watched:
+        context.check_caller()  # a socket may outlive its token
         yield Media.of(media)
 
 

@@ -76,6 +76,9 @@ class Principal:
     subject: str
     issuer: str
     scopes: frozenset[str]
+    # Unix time after which its token no longer authenticates (exp plus the leeway); None for
+    # the anonymous caller. What a long-lived connection (a WebSocket) checks on each use.
+    valid_until: float | None = field(default=None, compare=False)
 
     @property
     def is_admin(self) -> bool:

@@ -361,7 +361,12 @@ class TokenVerifier:
         # An empty subject would read as the anonymous principal.
         if not isinstance(subject, str) or not subject.strip():
             raise Unauthenticated(reason="invalid_claim", claim="sub")
-        return Principal(subject=subject, issuer=self._issuer, scopes=_scopes(claims))
+        return Principal(
+            subject=subject,
+            issuer=self._issuer,
+            scopes=_scopes(claims),
+            valid_until=_number(claims, "exp") + self._leeway,
+        )
 
     def _remember(self, digest: bytes, verified: _Verified) -> None:
         self._verified[digest] = verified

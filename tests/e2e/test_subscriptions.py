@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 
 from media.ids import new_media_id
 from tests.support.app import RunningService
+from tests.support.clock import ManualClock
+from tests.support.documents import REVOKE, SUBJECT
 from tests.support.live import acknowledged, messages, socket, sse_events, statuses, subscribe
 from tests.support.media_files import MediaFiles
+from tests.support.sharing import clocked_embedded
 from tests.support.uploads import put, subject, ticket_for
 
 
@@ -82,3 +89,39 @@ def test_sse_sees_the_current_state_then_success(
         "SUCCESS"
     ]
     assert rest[-1][0] == "complete"
+
+
+def test_a_websocket_serves_nothing_once_its_token_has_expired(
+    tmp_path: Path, media_files: MediaFiles
+) -> None:
+    clock = ManualClock()
+    with clocked_embedded(tmp_path, clock) as service:
+        owner = subject()
+        ticket = ticket_for(service, service.token(owner), media_files.png, "image/png")
+        token = service.token(owner)  # valid for an hour, plus the leeway
+        with socket(service.url, token) as ws:
+            acknowledged(ws)
+            subscribe(ws, ticket["mediaId"], "watch")
+            first = next(messages(ws))
+            assert first["payload"]["data"]["mediaUpdated"]["status"] == "IN_PROGRESS"
+            time.sleep(2.5)  # so the next token outlives the socket's by two seconds or more
+            fresh = service.token(owner)
+            # Past the socket's token and the leeway, not past the fresh one's.
+            assert _expiry(fresh) >= _expiry(token) + 2
+            clock.now = datetime.fromtimestamp(_expiry(token) + 30 + 1, UTC)
+            query = {"query": SUBJECT, "variables": {}}
+            ws.send(json.dumps({"id": "late", "type": "subscribe", "payload": query}))
+            late = list(messages(ws))
+            assert late[0]["payload"]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+            # The running subscription ends at its next event instead of delivering it.
+            revoked = service.graphql(REVOKE, {"id": ticket["mediaId"]}, token=fresh)
+            assert "errors" not in revoked, revoked
+            watch = list(messages(ws))
+            errors = [e for m in watch for e in m.get("payload", {}).get("errors", [])]
+            assert [e["extensions"]["code"] for e in errors] == ["UNAUTHENTICATED"], watch
+
+
+def _expiry(token: str) -> int:
+    payload = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return int(claims["exp"])

@@ -29,6 +29,7 @@ from server.lifecycle import dev_issuer, open_dependencies, work_jobs
 from server.observability.http import StreamRequests
 from server.observability.wiring import observability
 from server.request_log import CLIENT_ERRORS, RequestLogMiddleware, log_request, log_unhandled
+from server.websocket_limit import websocket_limit
 from streaming import stream_route_handlers
 from streaming.send_timeout import SendTimeout, send_timeout
 from streaming.upload import part_handler, upload_handler
@@ -122,6 +123,7 @@ def create_app(
         lifespan=[lifespan, *observed.lifespan],
         on_shutdown=observed.on_shutdown,
         middleware=[
+            websocket_limit(settings.max_concurrency),
             *observed.middleware,
             RequestLogMiddleware,
             send_timeout(sends),

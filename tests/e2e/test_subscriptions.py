@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from media.ids import new_media_id
 from tests.support.app import RunningService
@@ -125,3 +127,17 @@ def _expiry(token: str) -> int:
     payload = token.split(".")[1]
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     return int(claims["exp"])
+
+
+def test_websockets_take_at_most_half_of_the_connection_slots(tmp_path: Path) -> None:
+    with clocked_embedded(tmp_path, ManualClock(), MEDIA_MAX_CONCURRENCY="8") as service:
+        token = service.token(subject())
+        with contextlib.ExitStack() as held:
+            for _ in range(4):
+                acknowledged(held.enter_context(socket(service.url, token)))
+            with pytest.raises(InvalidStatus) as refused, socket(service.url, token):
+                pass
+            assert refused.value.response.status_code == 403
+            assert httpx.get(f"{service.url}/healthz", timeout=10).status_code == 200
+        with socket(service.url, token) as again:  # slots come back as sockets close
+            acknowledged(again)

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from litestar import Controller, MediaType, Request, Response, get
 from litestar.exceptions import HTTPException as LitestarHTTPException
 from litestar.exceptions import NotFoundException
@@ -70,6 +70,7 @@ class MediaGraphQLController(GraphQLController):
 
     suggestions = True  # "Did you mean ...?" in validation errors (off with introspection)
     graphiql = True  # the page and its assets are served
+    max_tokens = 2000  # MEDIA_GRAPHQL_MAX_TOKENS
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
         """Refuse every POST body but JSON: forms and text/plain would allow cross-site requests."""
@@ -106,6 +107,9 @@ class MediaGraphQLController(GraphQLController):
         """Run one operation; a mutation over GET is 405 (GraphQL over HTTP), not 400."""
         if not isinstance(request_data.operation_name, str | None):
             raise HTTPException(400, "operationName must be a string")  # a malformed request
+        if _is_subscription(request_data, self.max_tokens):
+            # A subscription answered as one JSON body would run its stream as a plain field.
+            return ExecutionResult(data=None, errors=[GraphQLError(_SUBSCRIPTION_TRANSPORTS)])
         try:
             return await super().execute_single(
                 request, request_adapter, sub_response, context, root_value, request_data
@@ -186,6 +190,26 @@ class MediaGraphQLController(GraphQLController):
         return asset_response(name, request.headers.get("if-none-match"))
 
 
+_SUBSCRIPTION_TRANSPORTS = (
+    "Subscriptions need a stream: graphql-transport-ws (WebSocket) or graphql-sse"
+    " (Accept: text/event-stream)"
+)
+
+
+def _is_subscription(request_data: GraphQLRequestData, max_tokens: int) -> bool:
+    """True when the operation to run is a subscription (False when the document does not
+    parse or names no such operation: the usual path answers those)."""
+    query = request_data.query
+    if not isinstance(query, str) or "subscription" not in query:
+        return False  # a subscription operation needs the keyword: no parse for the rest
+    try:
+        document = parse(query, no_location=True, max_tokens=max_tokens)
+        operation = get_operation_ast(document, request_data.operation_name)
+    except GraphQLError:
+        return False
+    return operation is not None and operation.operation is OperationType.SUBSCRIPTION
+
+
 def graphql_controller(settings: Settings) -> type[Controller]:
     """The /graphql controller; its context takes the app's `service` dependency."""
     base = make_graphql_controller(
@@ -206,6 +230,7 @@ def graphql_controller(settings: Settings) -> type[Controller]:
         "__doc__": "POST/GET /graphql, the GraphiQL page and its assets.",
         "request_max_body_size": settings.graphql_max_body_bytes,
         "suggestions": settings.introspection,
+        "max_tokens": settings.graphql_max_tokens,
         "graphiql": settings.graphiql,
         "exception_handlers": {
             MediaError: media_error_response,

@@ -12,6 +12,7 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import StreamResult
 from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.execution import PreExecutionError
 
 from api.errors import ErrorCodes, format_errors, log_unexpected
 from api.execution import ExecutionContext as LeafExecutionContext
@@ -43,10 +44,15 @@ class MediaSchema(strawberry.Schema):
 
 async def _with_error_codes(source: StreamResult, ident: str) -> AsyncGenerator[Any, None]:
     async with aclosing(source):
-        async for result in source:
-            if isinstance(result, ExecutionResult) and result.errors:
-                result.errors = format_errors(result.errors, ident)
-            yield result
+        try:
+            async for result in source:
+                if isinstance(result, ExecutionResult) and result.errors:
+                    result.errors = format_errors(result.errors, ident)
+                yield result
+        except GraphQLError as error:
+            # A parse or token-limit error, raised by the parser cache or the token limiter
+            # before any result: the caller's error, answered like over HTTP, never a crash.
+            yield PreExecutionError(data=None, errors=format_errors([error], ident))
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:

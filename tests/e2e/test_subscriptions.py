@@ -141,3 +141,22 @@ def test_websockets_take_at_most_half_of_the_connection_slots(tmp_path: Path) ->
             assert httpx.get(f"{service.url}/healthz", timeout=10).status_code == 200
         with socket(service.url, token) as again:  # slots come back as sockets close
             acknowledged(again)
+
+
+@pytest.mark.parametrize(
+    ("document", "code"),
+    [
+        ('subscription { mediaUpdated(id: "x") { id ', "GRAPHQL_PARSE_FAILED"),
+        ("subscription { " + "__typename " * 2100 + "}", "GRAPHQL_PARSE_FAILED"),
+    ],
+)
+def test_a_document_that_does_not_parse_is_an_error_with_its_code(
+    module_service: RunningService, document: str, code: str
+) -> None:
+    with socket(module_service.url, module_service.token(subject())) as ws:
+        acknowledged(ws)
+        payload = {"query": document, "variables": {}}
+        ws.send(json.dumps({"id": "bad", "type": "subscribe", "payload": payload}))
+        answer = list(messages(ws))
+    assert answer[0]["type"] == "error", answer
+    assert [e["extensions"]["code"] for e in answer[0]["payload"]] == [code]

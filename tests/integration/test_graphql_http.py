@@ -388,3 +388,14 @@ def test_a_non_string_operation_name_is_a_bad_request(shared_service: RunningSer
     )
     assert response.status_code == 400
     assert "operationName" in response.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("accept", ["application/json", "application/graphql-response+json"])
+def test_a_subscription_over_plain_http_is_a_request_error(
+    shared_service: RunningService, accept: str
+) -> None:
+    document = 'subscription { mediaUpdated(id: "AAAAAAAAAAAAAAAAAAAAAA") { id } }'
+    response = post(shared_service, {"query": document}, Accept=accept)
+    assert response.status_code == (400 if "graphql-response" in accept else 200)
+    assert "text/event-stream" in response.json()["errors"][0]["message"]
+    assert error_code(response) == "GRAPHQL_VALIDATION_FAILED"

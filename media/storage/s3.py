@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from urllib3.exceptions import HTTPError
 
 from media.config import Settings, StorageUrl
-from media.errors import ConfigError, MediaError, NotFound, TooLarge, Unavailable
+from media.errors import ConfigError, Conflict, MediaError, NotFound, TooLarge, Unavailable
 from media.models import ObjectInfo, PartInfo, PartSlot
 from media.storage.base import (
     BlockingReader,
@@ -507,5 +507,8 @@ def _translate(exc: Exception, key: str | None) -> MediaError:
             return NotFound("no such object", key=key)
         if code == "EntityTooLarge":
             return TooLarge("object exceeds the store's limit", limit=None)
+        if code in ("InvalidPart", "InvalidPartOrder"):
+            # A part was sent again between the listing and the completion that names it.
+            return Conflict("a part changed while the upload was completed", key=key)
         return Unavailable("storage refused", dependency="storage", code=code, status=_status(exc))
     return Unavailable("storage unreachable", dependency="storage", error=type(exc).__name__)

@@ -158,6 +158,29 @@ async def test_a_part_received_while_its_upload_is_aborted_is_refused(
         await local_storage.list_parts(key, upload)
 
 
+async def test_a_part_sent_again_after_the_listing_makes_completion_a_conflict(
+    s3_bucket: str, tmp_path: Path
+) -> None:
+    """The listing a completion names is stale once a part is sent again: S3 refuses it
+    (InvalidPart), and that is the caller's conflict, not a storage outage. (A local folder
+    completes what its parts hold now: no listing goes stale.)"""
+    storage = await open_storage(settings_for(s3_bucket, tmp_path))
+    try:
+        data = payload(PART + 10, seed=5)
+        first, last = split(data)
+        key = new_key()
+        upload = await storage.create_multipart(key, content_type="video/mp4")
+        await send(storage, key, upload, 1, first)
+        await send(storage, key, upload, 2, last)
+        stale = await storage.list_parts(key, upload)
+        await send(storage, key, upload, 1, payload(PART, seed=6))
+        with pytest.raises(Conflict):
+            await storage.complete_multipart(key, upload, stale)
+        await storage.abort_multipart(key, upload)
+    finally:
+        await storage.close()
+
+
 async def test_a_short_part_is_refused_and_not_listed(storage: Storage) -> None:
     key = new_key()
     upload = await storage.create_multipart(key, content_type="video/mp4")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import anyio
+import anyio.lowlevel
 from litestar.types import Receive, Send
 
 from media.errors import MediaError
@@ -56,6 +57,10 @@ async def _stream(result: Answer, send: Send, receive: Receive, served: Served) 
             async for chunk in result.rest:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 served.body_sent(len(chunk))
+                # Neither a send to a gone client (dropped at once) nor a read of cached pages
+                # (on the loop) gives the watcher a turn: without this, a client that left
+                # while no send was waiting had the whole object read and counted as sent.
+                await anyio.lowlevel.checkpoint()
         except MediaError as exc:
             # The headers are out, so no error status can follow: stop without completing the
             # body, and the server closes the connection short of Content-Length. The client sees

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import uuid4
 
 import httpx
@@ -482,21 +485,50 @@ def test_big_object_streams_in_bounded_chunks(
     assert log.delivered == len(big)
 
 
+@pytest.mark.parametrize("on_loop", [False, True])
 @pytest.mark.parametrize("range_header", [None, "bytes=100-", "bytes=0-99,1000-"])
 def test_disconnect_closes_the_storage_iterator(
-    streaming: StreamingHarness, range_header: str | None
+    streaming: StreamingHarness, range_header: str | None, on_loop: bool
 ) -> None:
+    """Also when reads never yield to the event loop (cached pages are read on it): the server
+    drops the sends of a gone client silently, so only a watcher notices."""
     size = 32 * 1024 * 1024
+    streaming.source.on_loop = on_loop
     streaming.source.add(6, os.urandom(size))
     url = streaming.media_url(streaming.source.token(6))
     headers = {"Range": range_header} if range_header else {}
     with httpx.Client(timeout=10) as fresh, fresh.stream("GET", url, headers=headers) as response:
         assert response.status_code == (206 if range_header else 200)
         next(response.iter_raw(64 * 1024))
+    streaming.source.on_loop = False
     log = streaming.source.reads[-1]
     assert log.closed.wait(timeout=5), "the storage iterator was not closed"
     assert log.delivered < log.length
     assert all(read.closed.wait(timeout=5) for read in streaming.source.reads)
+
+
+def test_a_slow_client_that_leaves_stops_a_read_that_never_yields(
+    streaming: StreamingHarness,
+) -> None:
+    """A client reading slowly, then gone, while the reads never yield to the event loop (the
+    local folder reads cached pages on it) and the server drops the sends of a gone client."""
+    size = 48 * 1024 * 1024
+    streaming.source.add(7, os.urandom(size))
+    streaming.source.on_loop, streaming.source.chunk_bytes = True, 1024 * 1024
+    try:
+        parts = urlsplit(streaming.media_url(streaming.source.token(7)))
+        with socket.create_connection((parts.hostname, parts.port), timeout=10) as client:
+            client.sendall(f"GET {parts.path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            received = 0
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:  # about 100 kB/s, as `curl --limit-rate`
+                received += len(client.recv(10_000))
+                time.sleep(0.1)
+        log = streaming.source.reads[-1]
+        assert log.closed.wait(timeout=5), "the storage iterator was not closed"
+        assert log.delivered < size // 2, (log.delivered, received)
+    finally:
+        streaming.source.on_loop, streaming.source.chunk_bytes = False, 64 * 1024
 
 
 def test_the_route_logs_itself_and_no_app_middleware_runs(

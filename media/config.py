@@ -383,6 +383,16 @@ def _folder(raw: str) -> Path:
     return Path(raw.strip()).expanduser().resolve()
 
 
+def _existing_folder(name: str) -> Callable[[str], Path]:
+    def parse(raw: str) -> Path:
+        path = _folder(raw)
+        if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
+            raise ConfigError(f"expected an existing writable folder, got {raw!r}", variable=name)
+        return path
+
+    return parse
+
+
 # variable -> (Settings field, parser); README 'Settings' documents each with its default.
 _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MEDIA_DATABASE_URL": ("database_url", _database),
@@ -469,7 +479,10 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MEDIA_METRICS": ("metrics_enabled", _bool("MEDIA_METRICS")),
     "MEDIA_METRICS_TOKEN": ("metrics_token", _text),
     # Standard names read by their libraries too; parsed here so a bad value stops the start.
-    "PROMETHEUS_MULTIPROC_DIR": ("metrics_multiproc_dir", _folder),
+    "PROMETHEUS_MULTIPROC_DIR": (
+        "metrics_multiproc_dir",
+        _existing_folder("PROMETHEUS_MULTIPROC_DIR"),
+    ),
     "OTEL_TRACES_EXPORTER": ("traces_exporters", _exporters),
     "MEDIA_SEND_TIMEOUT_S": ("send_timeout_s", _float("MEDIA_SEND_TIMEOUT_S", 1, 3600)),
     "MEDIA_ENCRYPTION_KEYS": ("encryption_keys", _master_keys),

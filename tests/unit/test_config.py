@@ -95,7 +95,7 @@ CASES = [
     ("MEDIA_LOG_FORMAT", "JSON", "json", "xml"),
     ("MEDIA_METRICS", "false", False, "maybe"),
     ("MEDIA_METRICS_TOKEN", " s3cret-metrics ", "s3cret-metrics", None),
-    ("PROMETHEUS_MULTIPROC_DIR", "/tmp/prom", Path("/tmp/prom"), None),
+    ("PROMETHEUS_MULTIPROC_DIR", "/tmp", Path("/tmp"), "/nonexistent/prometheus"),
     ("OTEL_TRACES_EXPORTER", "console, otlp", ("console", "otlp"), "zipkin"),
     ("MEDIA_SEND_TIMEOUT_S", "30", 30.0, "0"),
     ("MEDIA_ENCRYPTION_KEYS", "k1:" + "A" * 43 + "=", None, "k1:c2hvcnQ="),

@@ -22,8 +22,11 @@ from pathlib import Path
 logger = logging.getLogger("media.ingest")
 
 LOCK = ".lock"
-# A folder without a lock file: a process between making its folder and locking it, or the
-# layout before locks (one folder per job). Only one this old is taken for abandoned.
+# A folder is made under a name starting with this and renamed once its lock is held, so every
+# folder a sweep sees by its final name is locked for as long as its process lives.
+_MAKING = ".making-"
+# A folder being made, or one without a lock file (the layout before locks: one folder per job),
+# is taken for abandoned only once this old.
 UNLOCKED_GRACE_S = 60.0
 
 
@@ -46,9 +49,16 @@ class ScratchFolder:
 def open_scratch(root: Path) -> ScratchFolder:
     """A new locked folder under `root`, after removing the folders of processes that are gone."""
     root.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root))
-    lock = os.open(path / LOCK, os.O_CREAT | os.O_RDWR, 0o600)
-    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    making = Path(tempfile.mkdtemp(prefix=f"{_MAKING}{os.getpid()}-", dir=root))
+    lock = os.open(making / LOCK, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # nobody else knows this folder yet: never waits
+        path = root / making.name.removeprefix(_MAKING)
+        making.rename(path)
+    except BaseException:
+        os.close(lock)
+        shutil.rmtree(making, ignore_errors=True)
+        raise
     removed = 0
     for child in root.iterdir():
         if child != path and not child.is_symlink() and child.is_dir() and _abandoned(child):
@@ -60,19 +70,25 @@ def open_scratch(root: Path) -> ScratchFolder:
 
 
 def _abandoned(folder: Path) -> bool:
+    if folder.name.startswith(_MAKING):
+        return _older_than_grace(folder)  # being made, unless its process died doing so
     try:
         lock = os.open(folder / LOCK, os.O_RDWR)
     except FileNotFoundError:
-        try:
-            return time.time() - folder.stat().st_mtime > UNLOCKED_GRACE_S
-        except OSError:
-            return False
+        return _older_than_grace(folder)
     except OSError:
         return False
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False  # its process lives
+    except OSError:
+        return False  # its process lives (or the folder cannot say: keep it)
     finally:
         os.close(lock)  # and with it the lock just taken, if it was
     return True
+
+
+def _older_than_grace(folder: Path) -> bool:
+    try:
+        return time.time() - folder.stat().st_mtime > UNLOCKED_GRACE_S
+    except OSError:
+        return False

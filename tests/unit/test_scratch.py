@@ -70,3 +70,33 @@ def test_a_living_process_keeps_its_folder(tmp_path: Path) -> None:
     after = open_scratch(tmp_path)
     after.close()
     assert not live.exists()
+
+
+STARTS = """
+import sys, time
+from pathlib import Path
+from media.service.scratch import open_scratch
+root, lost = Path(sys.argv[1]), 0
+for _ in range(150):
+    scratch = open_scratch(root)
+    (scratch.path / "original").write_bytes(b"mine")
+    time.sleep(0.001)
+    lost += not (scratch.path / "original").exists()
+    scratch.close()
+print(lost)
+"""
+
+
+def test_processes_starting_at_once_keep_their_own_folders(tmp_path: Path) -> None:
+    """`serve --workers N` starts its workers together: each one's sweep must see the others'
+    folders locked from the moment they exist (none removed, no start failing on a lock)."""
+    root = tmp_path / "work"
+    starts = [
+        subprocess.Popen(
+            [sys.executable, "-c", STARTS, str(root)], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(6)
+    ]
+    outcomes = [start.communicate(timeout=120) for start in starts]
+    assert [start.returncode for start in starts] == [0] * 6, outcomes
+    assert [int(out) for out, _ in outcomes] == [0] * 6

@@ -29,6 +29,7 @@ from media.storage.base import (
 from media.storage.buffers import Recycler
 
 _TEMP_PREFIX = local_parts.TEMP_PREFIX
+PART_LOCK_POLL_S = 0.05
 _NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)  # Linux 4.14+
 _T = TypeVar("_T")
 
@@ -203,7 +204,12 @@ class LocalStorage:
         final, end = self._path(key), part.offset + part.size
         lock = self._part_locks.setdefault((key, part.number), anyio.Lock())
         async with lock:
-            data, index, held = await self._run(local_parts.open_part, final, part.number)
+            held = await self._lock_part(final, part.number)
+            try:
+                data, index = await self._run(local_parts.open_part, final, part.number)
+            except BaseException:
+                local_parts.close(held)
+                raise
             try:
                 digest = hashlib.md5(usedforsecurity=False)
                 if await self._write_at(data, chunks, part.offset, end, digest) != end:
@@ -214,6 +220,15 @@ class LocalStorage:
             return await self._run(
                 local_parts.finish_part, data, index, held, part.number, part.size, digest
             )
+
+    async def _lock_part(self, final: Path, number: int) -> int:
+        """Part `number`'s lock, waiting (cancellably, on the loop) while a writer of another
+        process holds it: a held lock lasts as long as that writer's client sends."""
+        while True:
+            held = await self._run(local_parts.try_lock_part, final, number)
+            if held is not None:
+                return held
+            await anyio.sleep(PART_LOCK_POLL_S)
 
     async def _write_at(
         self, fd: int, chunks: AsyncIterable[bytes], position: int, end: int, digest: Any

@@ -8,7 +8,9 @@ cleared before a part is written again: a record exists exactly for the parts fu
 One writer per part at a time, across the processes sharing the folder too (`serve --workers`):
 a part's writer holds an flock on `.tmp-<key>.mp-<number>.lock` from before it clears the
 record until the record is written. Two bodies of one part written at once by two processes
-would otherwise interleave in the data file under the record of whichever finished last."""
+would otherwise interleave in the data file under the record of whichever finished last. Locks
+are only ever tried (LOCK_NB): a writer waits for another one on the event loop, where its wait
+can be cancelled, and completion refuses while a part still arrives."""
 
 from __future__ import annotations
 
@@ -61,28 +63,40 @@ def create(final: Path) -> None:
             raise Conflict("multipart upload exists", key=final.name) from None
 
 
-def open_part(final: Path, number: int) -> tuple[int, int, int]:
-    """Lock part `number` (waiting for a writer of another process), open data file and index
-    for writing it and clear its record; (data, index, lock) descriptors, for `finish_part`."""
+def try_lock_part(final: Path, number: int) -> int | None:
+    """The descriptor holding part `number`'s lock, or None while another writer holds it."""
+    if not data_path(final).exists():
+        raise NotFound("no such multipart upload", key=final.name)
+    lock = os.open(lock_path(final, number), os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(lock)
+        return None
+    except BaseException:
+        os.close(lock)
+        raise
+    return lock
+
+
+def open_part(final: Path, number: int) -> tuple[int, int]:
+    """Open data file and index for writing part `number` (its lock held) and clear its record;
+    (data, index) descriptors, for `finish_part`."""
     try:
         data = os.open(data_path(final), os.O_WRONLY)
     except FileNotFoundError:
         raise NotFound("no such multipart upload", key=final.name) from None
-    opened = [data]
     try:
-        lock = os.open(lock_path(final, number), os.O_CREAT | os.O_RDWR, 0o600)
-        opened.append(lock)
-        fcntl.flock(lock, fcntl.LOCK_EX)
         index = os.open(index_path(final), os.O_RDWR)
     except FileNotFoundError:
-        close(*opened)
+        os.close(data)
         raise NotFound("no such multipart upload", key=final.name) from None
     except BaseException:
-        close(*opened)
+        os.close(data)
         raise
     # A part being rewritten is not received until its new bytes are all on disk.
     os.pwrite(index, _EMPTY, _record_offset(number))
-    return data, index, lock
+    return data, index
 
 
 def write_blocks(fd: int, blocks: list[bytes], offset: int, digest: hashlib._Hash) -> int:
@@ -137,15 +151,18 @@ def list_parts(final: Path) -> list[PartInfo]:
 def assemble(final: Path, total: int, numbers: Sequence[int]) -> os.stat_result:
     """Cut the data file to `total` bytes, make it durable, rename it to `final`.
 
-    Holds the locks of parts `numbers` meanwhile: a part still being written is finished first,
-    and one that starts after finds the upload gone, so no byte lands in the object once its
-    size is cut and its hash may be taken."""
+    Holds the locks of parts `numbers` meanwhile, so a part that starts after finds the upload
+    gone and no byte lands in the object once its size is cut and its hash may be taken; while
+    one of them is still being written, Conflict (complete again once it is in)."""
     data = data_path(final)
     locks: list[int] = []
     try:
         for number in sorted(numbers):
             locks.append(os.open(lock_path(final, number), os.O_CREAT | os.O_RDWR, 0o600))
-            fcntl.flock(locks[-1], fcntl.LOCK_EX)
+            try:
+                fcntl.flock(locks[-1], fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise Conflict("a part is still arriving", part=number) from None
         try:
             fd = os.open(data, os.O_WRONLY)
         except FileNotFoundError:

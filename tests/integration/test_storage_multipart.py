@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
+import time
 import tracemalloc
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -13,7 +16,8 @@ import pytest
 
 from media.errors import Conflict, InvalidInput, NotFound
 from media.models import PartInfo, PartSlot
-from media.storage import Storage, open_storage
+from media.storage import Storage, local_parts, open_storage
+from media.storage.local import LocalStorage
 from tests.integration.test_storage import (
     MiB,
     assert_empty,
@@ -129,6 +133,34 @@ async def test_one_part_from_two_processes_is_written_whole_by_each_in_turn(
         assert b"".join(await collect(local_storage.read(key, 0, PART))) == second
     finally:
         await other.close()
+
+
+async def test_a_part_held_by_another_process_is_waited_for_cancellably(
+    local_storage: Storage, tmp_path: Path
+) -> None:
+    """While another process writes a part (its lock held), a second writer waits on the event
+    loop: cancelled meanwhile, it ends at once and leaves the part as the other recorded it;
+    and a completion then is a conflict, not a wait as long as that client sends."""
+    key = new_key()
+    upload = await local_storage.create_multipart(key, content_type="video/mp4")
+    body = payload(PART, seed=7)
+    recorded = await send(local_storage, key, upload, 1, body)
+    assert isinstance(local_storage, LocalStorage)
+    final = local_storage.file_of(key)
+    other = os.open(local_parts.lock_path(final, 1), os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(other, fcntl.LOCK_EX)  # another process's writer of part 1
+    try:
+        started = time.monotonic()
+        with anyio.move_on_after(0.3):
+            await send(local_storage, key, upload, 1, payload(PART, seed=8))
+        assert time.monotonic() - started < 2
+        assert await local_storage.list_parts(key, upload) == [recorded]
+        with pytest.raises(Conflict):
+            await local_storage.complete_multipart(key, upload, [recorded])
+    finally:
+        os.close(other)
+    await local_storage.complete_multipart(key, upload, [recorded])
+    assert b"".join(await collect(local_storage.read(key, 0, PART))) == body
 
 
 async def test_a_part_received_while_its_upload_is_aborted_is_refused(

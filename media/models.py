@@ -310,6 +310,7 @@ class ProbeResult:
     sample_aspect: tuple[int, int] = (1, 1)
     pixel_format: str | None = None
     faststart: bool | None = None
+    hdr: bool = False  # pictures in an HDR transfer (PQ or HLG): browsers get them as SDR
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,8 +31,8 @@ from media.processing.playlist import (
     parse_variant,
     peak_bandwidth,
 )
-from media.processing.probe import AV_OPTIONS, DEMUXERS, invalid, local_file
-from media.processing.rendition import AUDIO_RATE, MAX_FPS, filter_graph, is_hdr, pulled
+from media.processing.probe import AV_OPTIONS, DEMUXERS, invalid, is_hdr, local_file
+from media.processing.rendition import AUDIO_RATE, MAX_FPS, filter_graph, pulled
 from media.telemetry.stages import stage
 
 SEGMENT_S = 4  # RFC 8216 leaves it open; 4 s starts fast and switches often, Apple suggests 6

@@ -149,6 +149,15 @@ def probe(
     raise invalid("file type not allowed", mime_type=mime_type)
 
 
+# PQ (SMPTE ST 2084) and HLG (ARIB STD-B67): the HDR transfers phones and cameras record in.
+_HDR_TRANSFERS = frozenset({16, 18})
+
+
+def is_hdr(stream: Any) -> bool:
+    """True when a video stream's pictures are HDR (PQ or HLG), as an iPhone records them."""
+    return stream.codec_context.color_trc in _HDR_TRANSFERS
+
+
 def probe_video(
     path: Path, mime_type: str, *, max_duration_s: float = DEFAULT_MAX_DURATION_S
 ) -> ProbeResult:
@@ -212,6 +221,7 @@ def _video_result(container: Any, mime_type: str, max_duration_s: float) -> Prob
         latitude=capture.latitude,
         longitude=capture.longitude,
         rotation=rotation,
+        hdr=is_hdr(video),
         sample_aspect=(sample_aspect.numerator, sample_aspect.denominator),
         pixel_format=frame.format.name,
     )

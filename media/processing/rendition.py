@@ -22,6 +22,7 @@ from media.processing.probe import (
     DEMUXERS,
     NOT_DECODABLE_VIDEO,
     invalid,
+    is_hdr,
     local_file,
     moov_before_mdat,
 )
@@ -61,6 +62,7 @@ def plan(result: ProbeResult, max_height: int = DEFAULT_MAX_HEIGHT) -> Plan | No
         result.video_codec not in BROWSER_VIDEO_CODECS
         or result.pixel_format not in BROWSER_PIXEL_FORMATS
         or result.sample_aspect != (1, 1)
+        or result.hdr  # browsers show SDR everywhere; HDR copied as is looks washed out
         or too_big
     )
     transcode_audio = result.audio_codec is not None and (
@@ -203,15 +205,8 @@ class _AudioTrack:
             self.dst.mux(self.stream.encode(None))
 
 
-# PQ (SMPTE ST 2084) and HLG (ARIB STD-B67): the HDR transfers phones record in by default.
-_HDR_TRANSFERS = frozenset({16, 18})
 # FFmpeg's scale filter maps HDR to SDR (tone and gamut) when told the BT.709 target.
 _TO_SDR = ":out_transfer=bt709:out_primaries=bt709:out_color_matrix=bt709:out_range=tv"
-
-
-def is_hdr(source: Any) -> bool:
-    """True when a video stream's pictures are HDR (PQ or HLG), as an iPhone records them."""
-    return source.codec_context.color_trc in _HDR_TRANSFERS
 
 
 def filter_graph(source: Any, rotation: int, size: tuple[int, int]) -> Any:

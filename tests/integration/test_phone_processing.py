@@ -130,10 +130,12 @@ def test_a_heic_cut_after_its_picture_is_refused(phone_media: PhoneMedia, tmp_pa
         picture.load()
 
 
-def test_hdr_video_is_mapped_to_sdr_everywhere(tmp_path: Path) -> None:
-    """iPhone HDR (HEVC 10-bit HLG): reference white stays white in the rendition, the
-    thumbnail and the HLS rungs, instead of the dim grey of 10-bit values read as SDR."""
-    source = make_hlg_clip(tmp_path / "hdr.mov")
+@pytest.mark.parametrize("ten_bit", [True, False])
+def test_hdr_video_is_mapped_to_sdr_everywhere(tmp_path: Path, ten_bit: bool) -> None:
+    """HDR (HLG; HEVC 10-bit as iPhones record, H.264 8-bit as some cameras do): reference
+    white stays white in the rendition, the thumbnail and the HLS rungs, instead of the dim
+    grey of HLG values read as SDR. The H.264 one is transcoded for it, not copied."""
+    source = make_hlg_clip(tmp_path / "hdr.mov", ten_bit=ten_bit)
     with av.open(str(source)) as container:  # what makes the case: an HDR transfer
         assert container.streams.video[0].codec_context.color_trc == 18
     processed = process(

@@ -81,25 +81,33 @@ def make_clip(
 HLG_WHITE_Y = 721
 
 
-def make_hlg_clip(path: Path, *, frames: int = 8, size: tuple[int, int] = SIZE) -> Path:
-    """HEVC 10-bit HLG in QuickTime, as an iPhone records video: every picture is reference white
-    (BT.2020 primaries and matrix, ARIB STD-B67 transfer, tagged in the stream and the codec)."""
+def make_hlg_clip(
+    path: Path, *, ten_bit: bool = True, frames: int = 8, size: tuple[int, int] = SIZE
+) -> Path:
+    """HLG in QuickTime, every picture reference white (BT.2020 primaries and matrix, ARIB
+    STD-B67 transfer, tagged in the stream and the codec): HEVC 10-bit as an iPhone records
+    video, or H.264 8-bit as some cameras do (a codec browsers play, so only HDR asks for work)."""
     width, height = size
+    pix_fmt = "yuv420p10le" if ten_bit else "yuv420p"
+    # 75 % of the limited range above black, and neutral chroma, at each bit depth.
+    values, sample = ((HLG_WHITE_Y, 512, 512), "<H") if ten_bit else ((180, 128, 128), "<B")
+    params = "colorprim=bt2020:transfer=arib-std-b67:colormatrix=bt2020nc"
     with av.open(str(path), mode="w", format="mov") as out:
-        video = out.add_stream("libx265", rate=FPS)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p10le"
+        video = out.add_stream("libx265" if ten_bit else "libx264", rate=FPS)
+        video.width, video.height, video.pix_fmt = width, height, pix_fmt
         context = video.codec_context
         context.color_primaries, context.color_trc, context.colorspace = 9, 18, 9
         context.color_range = 1  # limited ("tv")
-        video.options = {
-            "preset": "ultrafast",
-            "x265-params": "log-level=none:colorprim=bt2020:transfer=arib-std-b67"
-            ":colormatrix=bt2020nc:range=limited",
-        }
+        video.options = (
+            {"preset": "ultrafast", "x265-params": f"log-level=none:{params}:range=limited"}
+            if ten_bit
+            else {"preset": "ultrafast", "threads": "1", "x264-params": params}
+        )
+        width_bytes = struct.calcsize(sample)
         for index in range(frames):
-            frame = av.VideoFrame(width, height, "yuv420p10le")
-            for plane, value in zip(frame.planes, (HLG_WHITE_Y, 512, 512), strict=True):
-                plane.update(struct.pack("<H", value) * (plane.buffer_size // 2))
+            frame = av.VideoFrame(width, height, pix_fmt)
+            for plane, value in zip(frame.planes, values, strict=True):
+                plane.update(struct.pack(sample, value) * (plane.buffer_size // width_bytes))
             frame.color_primaries, frame.color_trc, frame.colorspace = 9, 18, 9
             frame.color_range = 1
             frame.pts, frame.time_base = index, Fraction(1, FPS)

@@ -50,13 +50,16 @@ def make_preview(src: Path, mime_type: str, dst: Path) -> tuple[str, tuple[int, 
         raise invalid(TOO_MANY_PIXELS) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise invalid(NOT_DECODABLE_IMAGE) from exc
+    shown = upright
     try:
-        upright.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
-        alpha = upright.mode in ("RGBA", "LA", "PA") or "transparency" in upright.info
+        # 8 bits before the resampling, so a transparent grey becomes alpha that resamples.
+        shown = eight_bit(upright)
+        shown.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+        alpha = shown.mode in ("RGBA", "LA", "PA") or "transparency" in shown.info
         if alpha:
-            picture, kind = upright.convert("RGBA"), "WEBP"
+            picture, kind = shown.convert("RGBA"), "WEBP"
         else:
-            picture, kind = eight_bit(upright).convert("RGB"), "JPEG"
+            picture, kind = shown.convert("RGB"), "JPEG"
         # No EXIF: the orientation is applied and the location must not travel with the preview.
         picture.save(dst, format=kind, quality=QUALITY)
         return PREVIEW_TYPES[kind], picture.size
@@ -64,4 +67,5 @@ def make_preview(src: Path, mime_type: str, dst: Path) -> tuple[str, tuple[int, 
         dst.unlink(missing_ok=True)
         raise
     finally:
+        shown.close()
         upright.close()

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import av
-from PIL import Image
+from PIL import Image, ImageChops
 
 from media.models import MediaKind
 from media.processing.budget import DECODE_BUDGET, pixel_bytes
@@ -19,9 +19,10 @@ from media.processing.probe import (
     TOO_MANY_PIXELS,
     check_size,
     invalid,
+    is_hdr,
     local_file,
 )
-from media.processing.rendition import filter_graph, is_hdr
+from media.processing.rendition import filter_graph
 from media.processing.sniff import SNIFF_BYTES, sniff
 from media.telemetry.stages import stage
 
@@ -103,11 +104,21 @@ _WIDE_GREY = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
 
 
 def eight_bit(img: Image.Image) -> Image.Image:
-    """`img` itself, or a wide greyscale picture scaled down to 8-bit "L" (not clipped white)."""
+    """`img` itself, or a wide greyscale picture scaled down to 8-bit (not clipped white): "L",
+    or "LA" when one grey value is transparent (a PNG's tRNS), its alpha from the wide values."""
     if img.mode not in _WIDE_GREY:
         return img
     wide = img if img.mode == "I" else img.convert("I")
-    return wide.point(lambda value: value / 256).convert("L")
+    grey = wide.point(lambda value: value / 256).convert("L")
+    clear = img.info.get("transparency")
+    if not isinstance(clear, int):
+        return grey
+    # Opaque wherever the wide value differs from the transparent one, on either side (a
+    # conversion to "L" clips below 0 and above 255).
+    above = wide.point(lambda value: value - clear).convert("L")
+    below = wide.point(lambda value: -value + clear).convert("L")
+    grey.putalpha(ImageChops.lighter(above, below).point(lambda apart: 255 if apart else 0))
+    return grey
 
 
 def _convert_to(mode: str) -> str | None:

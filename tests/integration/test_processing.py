@@ -161,6 +161,25 @@ def test_a_16_bit_grey_png_keeps_its_tones(tmp_path: Path, size: tuple[int, int]
         assert left < 10 and 110 < middle < 145 and right > 245, (picture, left, middle, right)
 
 
+def test_a_16_bit_grey_png_with_a_transparent_grey_keeps_tones_and_transparency(
+    tmp_path: Path,
+):
+    width, height = 3000, 200  # wider than a preview's 2048 px: a preview is made
+    ramp = Image.new("I;16", (width, height))
+    row = [0 if x < 300 else x * 65535 // (width - 1) for x in range(width)]
+    ramp.putdata(row * height)
+    source = tmp_path / "ramp.png"
+    ramp.save(source, transparency=0)  # the darkest grey, the first 300 columns, is transparent
+    processed = process(source, "image/png", tmp_path / "work")
+    assert processed.rendition is not None
+    assert processed.rendition.media_type == "image/webp"  # transparency kept
+    with Image.open(processed.rendition.path) as shown:
+        rgba = shown.convert("RGBA")
+        middle = rgba.getpixel((rgba.width // 2, rgba.height // 2))
+        assert 110 < middle[0] < 145 and middle[3] == 255, middle
+        assert rgba.getpixel((50, rgba.height // 2))[3] == 0
+
+
 def test_png_with_alpha_is_flattened_on_white(media_files: MediaFiles, tmp_path: Path):
     processed = process(media_files.png_alpha, "image/png", tmp_path)
     assert_thumbnail(processed, (320, 240))

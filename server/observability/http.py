@@ -123,6 +123,8 @@ class Telemetry:
         if route not in self.config.stream_routes:
             return
         self._outcomes[_range_outcome(method, status, served.multipart)].add()
+        if status not in _OBJECT_STATUSES:
+            return  # a refusal's or an error's body is no part of an object
         if purpose is not None and served.sent:
             self._bytes[purpose].add(served.sent)
         if served.first_byte:
@@ -242,6 +244,10 @@ def _request_id(scope: Scope) -> str:
     request_id = accept_request_id(offered) or f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
     scope.setdefault("state", {})["request_id"] = request_id
     return request_id
+
+
+# Answers whose body is (part of) the object: bytes served and time to first byte count these.
+_OBJECT_STATUSES = frozenset({200, 206})
 
 
 def _range_outcome(method: str, status: int, multipart: bool) -> str:

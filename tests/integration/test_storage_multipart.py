@@ -53,6 +53,21 @@ def split(data: bytes, size: int = PART) -> list[bytes]:
     return [data[offset : offset + size] for offset in range(0, len(data), size)]
 
 
+class HalfSent:
+    """A part body that sends its first half, then waits for `go_on` before the rest."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.half_sent, self.go_on = anyio.Event(), anyio.Event()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body, paused half way."""
+        yield self.body[: len(self.body) // 2]
+        self.half_sent.set()
+        await self.go_on.wait()
+        yield self.body[len(self.body) // 2 :]
+
+
 async def send(
     store: Storage, key: str, upload: str, number: int, data: bytes, size: int = PART
 ) -> PartInfo:
@@ -110,23 +125,15 @@ async def test_one_part_from_two_processes_is_written_whole_by_each_in_turn(
     other = await open_storage(settings_for(f"file://{tmp_path / 'objects'}", tmp_path))
     key = new_key()
     upload = await local_storage.create_multipart(key, content_type="video/mp4")
-    first, second = payload(PART, seed=1), payload(PART, seed=2)
-    half_sent, go_on = anyio.Event(), anyio.Event()
-
-    async def slow() -> AsyncIterator[bytes]:
-        yield first[: PART // 2]
-        half_sent.set()
-        await go_on.wait()
-        yield first[PART // 2 :]
-
+    first, second = HalfSent(payload(PART, seed=1)), payload(PART, seed=2)
     slot = PartSlot(1, 0, PART)
     try:
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(local_storage.write_part, key, upload, slot, slow())
-            await half_sent.wait()
+            tasks.start_soon(local_storage.write_part, key, upload, slot, first.chunks())
+            await first.half_sent.wait()
             tasks.start_soon(other.write_part, key, upload, slot, pieces(second))
             await anyio.sleep(0.3)  # the second writer is at the part's lock by now
-            go_on.set()
+            first.go_on.set()
         listed = await local_storage.list_parts(key, upload)
         assert [part.etag for part in listed] == [hashlib.md5(second).hexdigest()]
         await local_storage.complete_multipart(key, upload, listed)
@@ -168,24 +175,17 @@ async def test_a_part_received_while_its_upload_is_aborted_is_refused(
 ) -> None:
     key = new_key()
     upload = await local_storage.create_multipart(key, content_type="video/mp4")
-    body = payload(PART, seed=3)
-    half_sent, go_on = anyio.Event(), anyio.Event()
-
-    async def slow() -> AsyncIterator[bytes]:
-        yield body[: PART // 2]
-        half_sent.set()
-        await go_on.wait()
-        yield body[PART // 2 :]
+    body = HalfSent(payload(PART, seed=3))
 
     async def write() -> None:
         with pytest.raises(Conflict):
-            await local_storage.write_part(key, upload, PartSlot(1, 0, PART), slow())
+            await local_storage.write_part(key, upload, PartSlot(1, 0, PART), body.chunks())
 
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(write)
-        await half_sent.wait()
+        await body.half_sent.wait()
         await local_storage.abort_multipart(key, upload)
-        go_on.set()
+        body.go_on.set()
     with pytest.raises(NotFound):
         await local_storage.list_parts(key, upload)
 

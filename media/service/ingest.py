@@ -206,21 +206,24 @@ class Ingest:
     ) -> Media:
         """Mark FAILED with a readable reason and delete every object written for it.
 
-        When the media is no longer in progress, something else ended it first: another run of
-        its job (a job looks stopped and runs again while its first run goes on), a delete. That
-        outcome stands: only the objects this attempt wrote go, never the original the media
-        names. Marking comes first, so an outage there deletes nothing and the job is retried."""
-        repo = self._parts.repository
+        The objects this attempt wrote go first: they are never anyone else's, and once FAILED
+        shows, they are gone. The original goes only once the media is marked: when it is no
+        longer in progress, something else ended it first (another run of its job, as a job
+        looks stopped and runs again while its first run goes on, or a delete), that outcome
+        stands and the original it names stays. An outage at the marking leaves the original
+        for the job's next attempt."""
+        repo, keys = self._parts.repository, tuple(keys)
         with anyio.CancelScope(shield=True):
+            await self._quiet_delete(key for key in keys if key != media.storage_key)
             failed = await repo.mark_failed(media.id, reason)
             if failed is not None:
-                await self._quiet_delete(keys)
+                if media.storage_key in keys:
+                    await self._quiet_delete((media.storage_key,))
                 if upload is not None:
                     await repo.transition_upload(upload.id, OPEN_UPLOAD_STATES, UploadState.FAILED)
                 logger.info("media %s failed: %s", media.id, reason)
                 return failed
             logger.info("media %s was ended by another run of its job or a delete", media.id)
-            await self._quiet_delete(key for key in keys if key != media.storage_key)
             current = await repo.get_media(media.id, None)
         return current or media
 

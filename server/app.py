@@ -26,7 +26,7 @@ from pages import TEMPLATE_DIRECTORY, share_page_handlers
 from server.cors import cors
 from server.dev_oidc import dev_oidc_handlers
 from server.lifecycle import dev_issuer, open_dependencies, work_jobs
-from server.observability.http import StreamRequests
+from server.observability.http import StreamRequests, unrouted_requests
 from server.observability.wiring import observability
 from server.request_log import CLIENT_ERRORS, RequestLogMiddleware, log_request, log_unhandled
 from server.websocket_limit import websocket_limit
@@ -97,6 +97,8 @@ def create_app(
 
     # One for the app: its routes and the byte routes share the sweeps of their responses.
     sends = SendTimeout(settings.send_timeout_s)
+    # The request line and telemetry of the byte routes, and of requests the router refuses.
+    requests = StreamRequests(log_request, observed.stream_telemetry)
     handlers: list[object] = [
         healthz,
         readyz,
@@ -105,7 +107,7 @@ def create_app(
             settings.cors_origins,
             # No app middleware reaches these routes: they log, count and cut stalled readers
             # in their own code path.
-            observer=StreamRequests(log_request, observed.stream_telemetry),
+            observer=requests,
             send_timeout=sends,
         ),
         *share_page_handlers(),
@@ -121,6 +123,7 @@ def create_app(
         # Jinja2 with autoescaping on, for the share page (pages/templates).
         template_config=TemplateConfig(directory=TEMPLATE_DIRECTORY, engine=JinjaTemplateEngine),
         lifespan=[lifespan, *observed.lifespan],
+        after_exception=[unrouted_requests(requests)],
         on_shutdown=observed.on_shutdown,
         middleware=[
             websocket_limit(settings.max_concurrency),

@@ -212,6 +212,22 @@ class StreamRequests:
                 self._telemetry.end(begun, served)
 
 
+def unrouted_requests(observer: StreamRequests) -> Callable[[Exception, Scope], Awaitable[None]]:
+    """An `after_exception` hook of the app: the request line, metrics and span of a request the
+    router refused (no route for its path: 404; none for its method: 405), which no route's
+    middleware sees. Its route is "other", never the path."""
+
+    async def after_exception(exc: Exception, scope: Scope) -> None:
+        if scope["type"] != ScopeType.HTTP or scope.get("route_handler") is not None:
+            return  # routed: the route's own middleware (or its edge) observes it
+        served = Served(scope["method"], UNKNOWN_ROUTE)
+        begun = observer.begin(scope, UNKNOWN_ROUTE)
+        served.raised(exc)
+        observer.end(begun, served)
+
+    return after_exception
+
+
 class _Begun:
     """What Telemetry.begin started for one request."""
 

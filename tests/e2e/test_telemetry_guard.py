@@ -38,6 +38,9 @@ def _drive(service: RunningService, token: str, source: Path) -> tuple[dict[str,
     assert multi.status_code == 206 and multi.headers["content-type"].startswith("multipart/")
     etag = whole.headers["etag"]
     assert httpx.get(stream, headers={"If-None-Match": etag}, timeout=30).status_code == 304
+    # Requests the router refuses: observed too, under the route "other", never their path.
+    assert httpx.get(f"{service.url}/no-such-path-1234", timeout=30).status_code == 404
+    assert httpx.delete(f"{service.url}/healthz", timeout=30).status_code == 405
     assert httpx.get(stream, headers={"Range": "bytes=999999999-"}, timeout=30).status_code == 416
     assert httpx.head(stream, timeout=30).status_code == 200
     assert httpx.get(download, timeout=30).status_code == 200
@@ -160,6 +163,8 @@ def _check_metrics(samples: dict[Any, float]) -> None:
     route = "/hls/{token}/{name}"
     assert _value(samples, requests, route=route, method="GET", status="200") >= 2
     assert _value(samples, requests, route=route, method="GET", status="404") == 1
+    assert _value(samples, requests, route="other", method="GET", status="404") == 1
+    assert _value(samples, requests, route="other", method="DELETE", status="405") == 1
     for purpose in ("stream", "download", "thumbnail", "hls"):
         assert _value(samples, "media_bytes_served_total", purpose=purpose) > 0, purpose
     # Time to first byte counts the answers that carry (part of) an object: a GET answered 200
@@ -237,6 +242,11 @@ def _check_logs(lines: list[dict[str, Any]]) -> None:
             "bytes",
             "duration_ms",
         } <= set(line)
+    refused = sorted(
+        (line["method"], line["status"]) for line in requests if line["route"] == "other"
+    )
+    assert refused == [("DELETE", 405), ("GET", 404)], refused
+    assert not any("no-such-path" in json.dumps(line) for line in lines)
     traced = [line for line in requests if line["trace_id"] == TRACE_ID]
     assert (
         len(traced) == 1 and traced[0]["route"] == "/media/{token}" and traced[0]["status"] == 206

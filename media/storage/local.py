@@ -225,7 +225,15 @@ class LocalStorage:
         """Part `number`'s lock, waiting (cancellably, on the loop) while a writer of another
         process holds it: a held lock lasts as long as that writer's client sends."""
         while True:
-            held = await self._run(local_parts.try_lock_part, final, number)
+            # On the loop, not in a thread: a try never waits, and a lock taken by a thread the
+            # caller stopped waiting for (cancelled) would be held, unknown, until the process
+            # ends.
+            try:
+                held = local_parts.try_lock_part(final, number)
+            except OSError as exc:
+                raise Unavailable(
+                    "storage folder failed", dependency="storage", errno=exc.errno
+                ) from exc
             if held is not None:
                 return held
             await anyio.sleep(PART_LOCK_POLL_S)

@@ -67,7 +67,12 @@ def try_lock_part(final: Path, number: int) -> int | None:
     """The descriptor holding part `number`'s lock, or None while another writer holds it."""
     if not data_path(final).exists():
         raise NotFound("no such multipart upload", key=final.name)
-    lock = os.open(lock_path(final, number), os.O_CREAT | os.O_RDWR, 0o600)
+    return _try_lock(lock_path(final, number))
+
+
+def _try_lock(path: Path) -> int | None:
+    """A descriptor of `path` holding its exclusive flock, or None when it is held already."""
+    lock = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -158,11 +163,10 @@ def assemble(final: Path, total: int, numbers: Sequence[int]) -> os.stat_result:
     locks: list[int] = []
     try:
         for number in sorted(numbers):
-            locks.append(os.open(lock_path(final, number), os.O_CREAT | os.O_RDWR, 0o600))
-            try:
-                fcntl.flock(locks[-1], fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise Conflict("a part is still arriving", part=number) from None
+            lock = _try_lock(lock_path(final, number))
+            if lock is None:
+                raise Conflict("a part is still arriving", part=number)
+            locks.append(lock)
         try:
             fd = os.open(data, os.O_WRONLY)
         except FileNotFoundError:

@@ -31,7 +31,7 @@ from media.processing.playlist import (
     parse_variant,
     peak_bandwidth,
 )
-from media.processing.probe import AV_OPTIONS, DEMUXERS, invalid, is_hdr, local_file
+from media.processing.probe import AV_OPTIONS, DEMUXERS, invalid, local_file
 from media.processing.rendition import AUDIO_RATE, MAX_FPS, filter_graph, pulled
 from media.telemetry.stages import stage
 
@@ -129,7 +129,7 @@ def _encode(
         ]
         # Turning, square pixels and HDR to SDR once, at the top rung's size; each rung then
         # only scales.
-        needs_graph = result.rotation != 0 or result.sample_aspect != (1, 1) or is_hdr(video_in)
+        needs_graph = result.rotation != 0 or result.sample_aspect != (1, 1) or result.hdr
         top = rungs[-1]
         graph = (
             filter_graph(video_in, result.rotation, (top.width, top.height))
